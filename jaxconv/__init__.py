@@ -1,0 +1,36 @@
+"""jaxconv: multi-input / multi-output channel convolution as pure JAX.
+
+The lesson's three ideas, each a few lines:
+
+* several input channels: a sum over channels of single-channel correlations
+  (:func:`corr2d_multi_in`, ``jaxconv/_multi_in.py``);
+* several output channels: a stack over kernels (:func:`corr2d_multi_in_out`,
+  ``jaxconv/_multi_out.py``);
+* a 1x1 convolution is a matmul over channels (:func:`corr2d_multi_in_out_1x1`,
+  ``jaxconv/_one_by_one.py``).
+
+:func:`conv2d` is a complete layer (torch semantics) and :func:`conv_general_dilated`
+a drop-in for ``jax.lax.conv_general_dilated``.
+"""
+
+from ._conv2d import PADDING_MODES as PADDING_MODES
+from ._conv2d import conv2d as conv2d
+from ._corr2d import corr2d as corr2d
+from ._dropin import conv_general_dilated as conv_general_dilated
+from ._impl import IMPLS as IMPLS
+from ._multi_in import corr2d_multi_in as corr2d_multi_in
+from ._multi_out import corr2d_multi_in_out as corr2d_multi_in_out
+from ._one_by_one import corr2d_multi_in_out_1x1 as corr2d_multi_in_out_1x1
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IMPLS",
+    "PADDING_MODES",
+    "conv2d",
+    "conv_general_dilated",
+    "corr2d",
+    "corr2d_multi_in",
+    "corr2d_multi_in_out",
+    "corr2d_multi_in_out_1x1",
+]

@@ -1,0 +1,143 @@
+"""A complete 2-D convolution layer in PyTorch's terms, built from the lesson's pieces.
+
+A batch is a ``jax.vmap`` over images, groups a ``jax.vmap`` over channel groups, and
+each group is the lesson's stack over kernels of sums over channels.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from . import _checks
+from ._checks import ConvParams
+from ._impl import check_impl
+from ._multi_out import stack_over_kernels
+
+PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _one_image(x, w, b, params: ConvParams, groups: int, impl: str):
+    """``(C, H, W) x (O, C/groups, kh, kw) -> (O, mh, mw)``: a vmap over channel groups."""
+    c, h, wd = x.shape
+    o = w.shape[0]
+    xg = x.reshape(groups, c // groups, h, wd)
+    wg = w.reshape(groups, o // groups, *w.shape[1:])
+    y = jax.vmap(functools.partial(stack_over_kernels, params=params, impl=impl))(xg, wg)
+    y = y.reshape(o, *y.shape[2:])
+    if b is not None:
+        y = y + b.astype(y.dtype).reshape(o, 1, 1)
+    return y
+
+
+def conv2d_nchw(x, w, b, params: ConvParams, groups: int, impl: str):
+    """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments."""
+    return jax.vmap(
+        functools.partial(_one_image, params=params, groups=groups, impl=impl),
+        in_axes=(0, None, None),
+    )(x, w, b)
+
+
+def check_weight(fn: str, x, w, groups, names=("input", "weight")) -> int:
+    """Checks ``weight`` ``(O, C/groups, kh, kw)`` against ``x`` ``(..., C, H, W)``."""
+    xn, wn = names
+    _checks.check_rank(fn, wn, w, (4,), "(out_channels, in_channels/groups, kh, kw)")
+    _checks.check_same_dtype(fn, names, x, w)
+    groups = _checks.as_int(fn, "groups", groups, minimum=1)
+    c, o = x.shape[-3], w.shape[0]
+    if c % groups:
+        raise ValueError(f"{fn}: `groups` (={groups}) must divide the input channels (={c})")
+    if o % groups:
+        raise ValueError(
+            f"{fn}: `groups` (={groups}) must divide the output channels (={o}, "
+            f"`{wn}`.shape[0])"
+        )
+    if w.shape[1] * groups != c:
+        raise ValueError(
+            f"{fn}: `{wn}` {tuple(w.shape)} expects {w.shape[1] * groups} input channels "
+            f"({w.shape[1]} per group x {groups} groups) but `{xn}` {tuple(x.shape)} has {c}"
+        )
+    return groups
+
+
+def conv2d(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+    *, precision=None, preferred_element_type=None, impl="vmap",
+):
+    """2-D convolution with the semantics of ``torch.nn.functional.conv2d``.
+
+    Plus ``torch.nn.Conv2d``'s ``padding_mode``. Cross-correlation, as in torch and lax.
+
+    Args:
+      input: ``(N, C, H, W)`` or unbatched ``(C, H, W)``.
+      weight: ``(O, C // groups, kh, kw)``, same dtype as ``input``.
+      bias: ``(O,)`` or ``None``.
+      stride: int or ``(sh, sw)``.
+      padding: int, ``(ph, pw)``, ``((top, bottom), (left, right))``, ``"valid"`` or
+        ``"same"``. ``"same"`` follows lax's SAME rule: output ``ceil(H / sh)``, with an
+        odd pixel of padding at the bottom/right; unlike torch it is allowed for
+        stride > 1.
+      dilation: int or ``(dh, dw)``.
+      groups: splits the channels into ``groups`` independent convolutions; must
+        divide ``C`` and ``O``.
+      padding_mode: ``"zeros"``, ``"reflect"`` (padding must be smaller than the
+        input side), ``"replicate"`` or ``"circular"`` (any amount).
+      precision, preferred_element_type: passed to ``lax.conv_general_dilated``.
+      impl: ``"vmap"`` (default) or ``"reference"``.
+
+    Returns:
+      ``(N, O, mh, mw)``, or ``(O, mh, mw)`` for unbatched input, with
+      ``mh = (H + top + bottom - dh*(kh-1) - 1) // sh + 1``, likewise ``mw``.
+
+    >>> import jax.numpy as jnp
+    >>> x = jnp.ones((2, 4, 8, 8))
+    >>> w = jnp.ones((6, 2, 3, 3))
+    >>> conv2d(x, w, jnp.zeros(6), stride=2, padding=1, groups=2).shape
+    (2, 6, 4, 4)
+    >>> conv2d(x[0], w, padding="same", groups=2, padding_mode="circular")[0, 0, 0]
+    Array(18., dtype=float32)
+    """
+    fn = "conv2d"
+    impl = check_impl(fn, impl)
+    x = _checks.as_array(fn, "input", input)
+    w = _checks.as_array(fn, "weight", weight)
+    _checks.check_rank(fn, "input", x, (3, 4), "(N, C, H, W) or (C, H, W)")
+    groups = check_weight(fn, x, w, groups)
+    if bias is not None:
+        bias = _checks.as_array(fn, "bias", bias)
+        _checks.check_same_dtype(fn, ("input", "bias"), x, bias)
+        if bias.shape != (w.shape[0],):
+            raise ValueError(
+                f"{fn}: `bias` must have shape ({w.shape[0]},) to match `weight` "
+                f"{tuple(w.shape)}, got {tuple(bias.shape)}"
+            )
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"{fn}: `padding_mode` (={padding_mode!r}) must be one of {tuple(PADDING_MODES)}"
+        )
+    params = _checks.conv_params(
+        fn, x.shape[-2:], w.shape[2:], stride=stride, padding=padding, dilation=dilation,
+        precision=precision, preferred_element_type=preferred_element_type,
+    )
+    x, params = _pad_with_mode(fn, x, params, padding_mode)
+    if x.ndim == 3:
+        return conv2d_nchw(x[None], w, bias, params, groups, impl)[0]
+    return conv2d_nchw(x, w, bias, params, groups, impl)
+
+
+def _pad_with_mode(fn: str, x, params: ConvParams, padding_mode: str):
+    """Applies non-zero padding modes explicitly; zero padding stays inside the conv."""
+    mode = PADDING_MODES[padding_mode]
+    if mode is None or params.padding == ((0, 0), (0, 0)):
+        return x, params
+    if mode == "reflect":
+        for axis, size, pads in zip(("height", "width"), x.shape[-2:], params.padding):
+            if max(pads) >= size:
+                raise ValueError(
+                    f"{fn}: reflect padding {pads} must be smaller than the input {axis} "
+                    f"(={size})"
+                )
+    widths = [(0, 0)] * (x.ndim - 2) + list(params.padding)
+    return jnp.pad(x, widths, mode=mode), params._replace(padding=((0, 0), (0, 0)))

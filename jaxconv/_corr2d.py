@@ -1,0 +1,52 @@
+"""One channel: the 2-D cross-correlation every other function is built from."""
+
+from __future__ import annotations
+
+import jax
+
+from . import _checks
+from ._checks import ConvParams
+from ._lax import lax_conv
+
+
+def corr2d_impl(x: jax.Array, k: jax.Array, params: ConvParams) -> jax.Array:
+    """``(H, W) x (kh, kw) -> (mh, mw)``: XLA's convolution on a one-channel view."""
+    return lax_conv(x[None, None], k[None, None], params)[0, 0]
+
+
+def corr2d(x, k, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None):
+    """Single-channel 2-D cross-correlation (what deep learning calls convolution).
+
+    ``y[i, j] = sum_{a, b} x_pad[i*sh + a*dh, j*sw + b*dw] * k[a, b]``: the kernel is
+    not flipped.
+
+    Args:
+      x: input, shape ``(H, W)``.
+      k: kernel, shape ``(kh, kw)``, same dtype as ``x``.
+      stride: int or ``(sh, sw)``.
+      padding: int, ``(ph, pw)``, ``((top, bottom), (left, right))``, ``"valid"`` or
+        ``"same"`` (lax's SAME rule: output ``ceil(H / sh)``, also for stride > 1).
+        Zero padding.
+      dilation: int or ``(dh, dw)``: spacing between kernel taps.
+      precision, preferred_element_type: passed to ``lax.conv_general_dilated``.
+
+    Returns:
+      ``(mh, mw)`` with ``mh = (H + top + bottom - dh*(kh-1) - 1) // sh + 1``, likewise ``mw``.
+
+    >>> import jax.numpy as jnp
+    >>> x = jnp.arange(9.0).reshape(3, 3)
+    >>> corr2d(x, jnp.array([[0.0, 1.0], [2.0, 3.0]]))
+    Array([[19., 25.],
+           [37., 43.]], dtype=float32)
+    """
+    fn = "corr2d"
+    x = _checks.as_array(fn, "x", x)
+    k = _checks.as_array(fn, "k", k)
+    _checks.check_rank(fn, "x", x, (2,), "(H, W)")
+    _checks.check_rank(fn, "k", k, (2,), "(kh, kw)")
+    _checks.check_same_dtype(fn, ("x", "k"), x, k)
+    params = _checks.conv_params(
+        fn, x.shape, k.shape, stride=stride, padding=padding, dilation=dilation,
+        precision=precision, preferred_element_type=preferred_element_type,
+    )
+    return corr2d_impl(x, k, params)

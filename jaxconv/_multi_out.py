@@ -1,0 +1,64 @@
+"""Several output channels: a stack of multi-input correlations, one 3-D kernel each."""
+
+from __future__ import annotations
+
+import jax
+
+from . import _checks
+from ._checks import ConvParams
+from ._impl import check_impl
+from ._multi_in import multi_in_fn
+
+
+def stack_over_kernels(X: jax.Array, K: jax.Array, params: ConvParams, impl: str) -> jax.Array:
+    """``(ci, H, W) x (co, ci, kh, kw) -> (co, mh, mw)``: ``jax.vmap`` over kernels."""
+    return jax.vmap(multi_in_fn(params, impl), in_axes=(None, 0))(X, K)
+
+
+def check_multi_in_out(fn: str, X, K):
+    """Shared checks for ``(ci, H, W)`` inputs and ``(co, ci, kh, kw)`` kernels."""
+    X = _checks.as_array(fn, "X", X)
+    K = _checks.as_array(fn, "K", K)
+    _checks.check_rank(fn, "X", X, (3,), "(ci, H, W)")
+    _checks.check_same_dtype(fn, ("X", "K"), X, K)
+    return X, K
+
+
+def corr2d_multi_in_out(
+    X, K, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None,
+    impl="vmap",
+):
+    """Multi-input, multi-output cross-correlation: ``stack_o corr2d_multi_in(X, K[o])``.
+
+    Written as ``jax.vmap(corr2d_multi_in)`` over the kernel axis; it compiles to one
+    dense XLA convolution.
+
+    Args:
+      X: input, shape ``(ci, H, W)``.
+      K: kernels, shape ``(co, ci, kh, kw)``: one 3-D kernel per output channel.
+      stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
+      impl: ``"vmap"`` (default) or ``"reference"``.
+
+    Returns:
+      ``(co, mh, mw)``.
+
+    >>> import jax.numpy as jnp
+    >>> X = jnp.stack([jnp.arange(9.0).reshape(3, 3), jnp.arange(1.0, 10.0).reshape(3, 3)])
+    >>> K0 = jnp.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
+    >>> corr2d_multi_in_out(X, jnp.stack([K0, K0 + 1, K0 + 2])).shape
+    (3, 2, 2)
+    """
+    fn = "corr2d_multi_in_out"
+    impl = check_impl(fn, impl)
+    X, K = check_multi_in_out(fn, X, K)
+    _checks.check_rank(fn, "K", K, (4,), "(co, ci, kh, kw)")
+    if X.shape[0] != K.shape[1]:
+        raise ValueError(
+            f"{fn}: `X` has {X.shape[0]} channels but `K` expects {K.shape[1]} "
+            f"(X {tuple(X.shape)}, K {tuple(K.shape)})"
+        )
+    params = _checks.conv_params(
+        fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation,
+        precision=precision, preferred_element_type=preferred_element_type,
+    )
+    return stack_over_kernels(X, K, params, impl)
