@@ -1,0 +1,63 @@
+"""Oracles and tolerances used across the suite."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+ON_GPU = jax.default_backend() == "gpu"
+
+# Relative tolerance (max abs error / max abs reference) per dtype, against a
+# float64/complex128 reference. float32 is computed with precision=HIGHEST; the
+# "float32-default" row is lax's default precision, which is TF32 on NVIDIA GPUs.
+RTOL = {
+    "float64": 1e-10,
+    "complex128": 1e-10,
+    "float32": 1e-5,
+    "complex64": 1e-5,
+    "float32-default": 5e-3 if ON_GPU else 1e-5,
+}
+
+
+def assert_close(actual, expected, rtol):
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1.0)
+    err = float(np.max(np.abs(actual - expected), initial=0.0))
+    assert err <= rtol * scale, f"max error {err:.3e} > {rtol:.1e} x {scale:.3e}"
+
+
+def lax_conv2d(x, w, case, precision=lax.Precision.HIGHEST):
+    """The oracle: lax.conv_general_dilated on (N, C, H, W) or unbatched (C, H, W)."""
+    batched = x.ndim == 4
+    y = lax.conv_general_dilated(
+        x if batched else x[None], w, case.stride, case.lax_padding,
+        rhs_dilation=case.dilation, feature_group_count=case.groups, precision=precision,
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+    )
+    return y if batched else y[0]
+
+
+def hlo_ops(fn, *args):
+    """The op names in the optimised HLO of ``jax.jit(fn)(*args)``."""
+    text = jax.jit(fn).lower(*args).compile().as_text()
+    return re.findall(r"= \S+ ([\w-]+)\(", text)
+
+
+def count_convolutions(fn, *args):
+    return hlo_ops(fn, *args).count("convolution")
+
+
+def conv_kwargs(case):
+    return dict(
+        stride=case.stride, padding=case.padding, dilation=case.dilation, groups=case.groups,
+    )
+
+
+def tree_max_abs(tree):
+    return max(float(jnp.max(jnp.abs(leaf))) for leaf in jax.tree.leaves(tree))

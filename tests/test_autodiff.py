@@ -1,0 +1,101 @@
+"""Every autodiff path, at order 2, in forward and reverse mode, nested with vmap/jit."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from jax import lax
+from jax.test_util import check_grads
+
+import jaxconv
+from tests import strategies as S
+from tests.helpers import RTOL, assert_close, conv_kwargs, lax_conv2d
+
+check2 = functools.partial(check_grads, order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+SMALL = dict(max_groups=2, max_channels=2, max_kernel=3, max_stride=2, max_dilation=2,
+             max_pad=2)
+
+
+def _arrays(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [jnp.asarray(rng.standard_normal(s)) for s in shapes]
+
+
+@pytest.mark.parametrize("impl", jaxconv.IMPLS)
+def test_check_grads_unbatched_functions(impl):
+    x, k = _arrays((5, 6), (2, 3))
+    check2(lambda x, k: jaxconv.corr2d(x, k, padding=1, stride=(1, 2)), (x, k))
+    X, K = _arrays((3, 5, 6), (3, 2, 3))
+    check2(lambda X, K: jaxconv.corr2d_multi_in(X, K, padding="same", impl=impl), (X, K))
+    K4 = _arrays((4, 3, 2, 3))[0]
+    check2(lambda X, K: jaxconv.corr2d_multi_in_out(X, K, dilation=2, impl=impl), (X, K4))
+    check2(lambda X, K: jaxconv.corr2d_multi_in_out_1x1(X, K), (X, K4[:, :, :1, :1]))
+
+
+@pytest.mark.parametrize("impl", jaxconv.IMPLS)
+def test_check_grads_vmapped_functions(impl):
+    X, K, b = _arrays((2, 4, 6, 5), (6, 2, 3, 3), (6,))
+    check2(lambda X, K, b: jaxconv.conv2d(X, K, b, padding=1, groups=2, impl=impl), (X, K, b))
+    per_image = jax.vmap(functools.partial(jaxconv.corr2d_multi_in, impl=impl), (0, None))
+    check2(per_image, (X, K[0, :, :, :].repeat(2, 0)))
+    paired = jax.vmap(jaxconv.corr2d_multi_in)  # both batched: a grouped convolution
+    check2(paired, (X[:, :2], K[:2]))
+
+
+@settings(max_examples=10)
+@given(S.cases(**SMALL))
+def test_gradients_equal_lax(case):
+    x, w = case.arrays()
+    ct = jnp.asarray(np.random.default_rng(case.seed + 1).standard_normal(
+        lax_conv2d(x, w, case).shape))
+    ours = jax.grad(lambda x, w: jnp.vdot(ct, jaxconv.conv2d(x, w, **conv_kwargs(case))), (0, 1))
+    theirs = jax.grad(lambda x, w: jnp.vdot(ct, lax_conv2d(x, w, case)), (0, 1))
+    for a, b in zip(ours(x, w), theirs(x, w)):
+        assert_close(a, b, RTOL["float64"])
+    tangents = (ct.sum() * x, -w)
+    jv = jax.jvp(lambda x, w: jaxconv.conv2d(x, w, **conv_kwargs(case)), (x, w), tangents)[1]
+    assert_close(jv, jax.jvp(lambda x, w: lax_conv2d(x, w, case), (x, w), tangents)[1],
+                 RTOL["float64"])
+
+
+def _loss_pair():
+    X, K = _arrays((2, 3, 5, 5), (2, 3, 2, 2), seed=3)
+
+    def ours(X, K):
+        return jnp.sum(jnp.sin(jaxconv.conv2d(X, K, padding=1)))
+
+    def theirs(X, K):
+        lhs = X if X.ndim == 4 else X[None]
+        return jnp.sum(jnp.sin(lax.conv_general_dilated(lhs, K, (1, 1), ((1, 1), (1, 1)),
+                                                        precision=lax.Precision.HIGHEST)))
+
+    return ours, theirs, X, K
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f: jax.grad(f, (0, 1)),
+    lambda f: jax.jacfwd(f, (0, 1)),
+    lambda f: jax.jacrev(f, (0, 1)),
+    lambda f: jax.hessian(f, 1),
+    lambda f: jax.jacrev(jax.jacfwd(f, 1), 0),
+    lambda f: jax.grad(lambda X, K: jnp.sum(jax.grad(f, 1)(X, K) ** 2), (0, 1)),
+    lambda f: jax.jit(jax.vmap(jax.grad(f, 1), (0, None))),
+    lambda f: jax.grad(lambda X, K: jnp.sum(jax.vmap(f, (None, 0))(X, K[None].repeat(2, 0)))),
+], ids=["grad", "jacfwd", "jacrev", "hessian", "jacrev-jacfwd", "grad-grad", "vmap-grad",
+        "grad-vmap"])
+def test_transform_nesting_equals_lax(transform):
+    ours, theirs, X, K = _loss_pair()
+    a = transform(ours)(X, K)
+    b = transform(theirs)(X, K)
+    jax.tree.map(lambda p, q: assert_close(p, q, RTOL["float64"]), a, b)
+
+
+def test_hessian_of_the_lesson_function():
+    """Second derivatives through the custom-batched multi-input sum, outside any vmap."""
+    X, K = _arrays((2, 4, 4), (2, 2, 2), seed=5)
+    f = lambda K: jnp.sum(jaxconv.corr2d_multi_in(X, K) ** 2)
+    g = lambda K: jnp.sum(jaxconv.corr2d_multi_in(X, K, impl="reference") ** 2)
+    assert_close(jax.hessian(f)(K), jax.hessian(g)(K), RTOL["float64"])

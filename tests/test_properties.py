@@ -1,0 +1,100 @@
+"""Drawn cases: jaxconv equals lax.conv_general_dilated, and its lowerings agree."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jax import lax
+
+import jaxconv
+from tests import strategies as S
+from tests.helpers import RTOL, assert_close, conv_kwargs, count_convolutions, hlo_ops, lax_conv2d
+
+HIGHEST = lax.Precision.HIGHEST
+
+
+@given(S.cases(), st.sampled_from(["float64", "float32", "complex128"]), st.booleans())
+def test_conv2d_equals_lax(case, dtype, with_bias):
+    x, w, *b = case.arrays(np.dtype(dtype), bias=with_bias)
+    y = jaxconv.conv2d(x, w, *b, **conv_kwargs(case), precision=HIGHEST)
+    ref = lax_conv2d(x, w, case)
+    if b:
+        ref = ref + b[0].reshape((-1, 1, 1) if x.ndim == 3 else (1, -1, 1, 1))
+    assert y.dtype == x.dtype
+    assert_close(y, ref, RTOL[dtype])
+
+
+@given(S.cases(batch=False, max_groups=1))
+def test_corr2d_family_equals_lax(case):
+    X, K = case.arrays()
+    kw = dict(stride=case.stride, padding=case.padding, dilation=case.dilation)
+    ref = lax_conv2d(X, K, case)
+    assert_close(jaxconv.corr2d_multi_in_out(X, K, **kw), ref, RTOL["float64"])
+    assert_close(jaxconv.corr2d_multi_in(X, K[0], **kw), ref[0], RTOL["float64"])
+    assert_close(jaxconv.corr2d(X[0], K[0, 0], **kw), lax_conv2d(X[:1], K[:1, :1], case)[0],
+                 RTOL["float64"])
+
+
+@given(S.cases(max_channels=2, max_kernel=3))
+def test_default_precision_float32_against_float64(case):
+    """The tolerance table's TF32 row: default precision, checked against float64."""
+    x64, w64 = case.arrays()
+    y = jaxconv.conv2d(x64.astype(jnp.float32), w64.astype(jnp.float32), **conv_kwargs(case))
+    assert_close(y, lax_conv2d(x64, w64, case), RTOL["float32-default"])
+
+
+@given(S.cases(max_channels=2))
+def test_custom_batching_equals_literal_vmap(case):
+    x, w = case.arrays()
+    fast = jaxconv.conv2d(x, w, **conv_kwargs(case))
+    literal = jaxconv.conv2d(x, w, **conv_kwargs(case), impl="reference")
+    assert_close(fast, literal, RTOL["float64"])
+
+
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 7), st.integers(1, 7),
+       st.integers(0, 2**32 - 1))
+def test_one_by_one_identity(ci, co, h, w, seed):
+    rng = np.random.default_rng(seed)
+    X = jnp.asarray(rng.standard_normal((ci, h, w)))
+    K = jnp.asarray(rng.standard_normal((co, ci, 1, 1)))
+    y = jaxconv.corr2d_multi_in_out_1x1(X, K)
+    assert y.shape == (co, h, w)
+    assert_close(y, jaxconv.corr2d_multi_in_out(X, K), RTOL["float64"])
+    assert_close(jaxconv.corr2d_multi_in_out_1x1(X, K[:, :, 0, 0]), y, 0.0)
+    assert_close(y, jnp.einsum("oc,chw->ohw", K[:, :, 0, 0], X), RTOL["float64"])
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_vmap_structure_compiles_to_one_convolution(groups):
+    """The custom batching rule removes the depthwise-plus-reduce lowering entirely."""
+    x = jnp.ones((2, 8, 9, 9))
+    w = jnp.ones((8, 8 // groups, 3, 3))
+    fast = hlo_ops(lambda x, w: jaxconv.conv2d(x, w, groups=groups), x, w)
+    ref = hlo_ops(lambda x, w: lax.conv_general_dilated(
+        x, w, (1, 1), "VALID", feature_group_count=groups), x, w)
+    assert fast.count("convolution") == 1
+    assert "reduce" not in fast
+    assert sorted(fast) == sorted(ref)
+    literal = hlo_ops(lambda x, w: jaxconv.conv2d(x, w, groups=groups, impl="reference"), x, w)
+    assert "reduce" in literal  # the literal lowering: a depthwise convolution, then a sum
+
+
+def test_stack_over_kernels_is_one_dense_convolution():
+    X = jnp.ones((5, 7, 7))
+    K = jnp.ones((6, 5, 3, 3))
+    assert count_convolutions(jaxconv.corr2d_multi_in_out, X, K) == 1
+    # and the same stack, under vmap over images, keeps one convolution
+    assert count_convolutions(jax.vmap(jaxconv.corr2d_multi_in_out, (0, None)), X[None], K) == 1
+
+
+def test_grad_of_vmap_structure_matches_lax_hlo():
+    x = jnp.ones((2, 4, 9, 9))
+    w = jnp.ones((6, 4, 3, 3))
+    loss = lambda f: jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), (0, 1))
+    ours = hlo_ops(loss(lambda x, w: jaxconv.conv2d(x, w, padding=1)), x, w)
+    theirs = hlo_ops(loss(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)))),
+                     x, w)
+    assert ours.count("convolution") == theirs.count("convolution") == 3
+    assert sorted(ours) == sorted(theirs)
