@@ -30,6 +30,18 @@ def _core_padding(padding):
     return pads
 
 
+def _output_is_nonempty(in_size, kernel, padding, rhs_dilation) -> bool:
+    """Whether the dilated kernel fits the padded input (lax returns an empty array if not)."""
+    if padding == "same":
+        return True
+    pads = ((0, 0), (0, 0)) if padding == "valid" else padding
+    dilation = rhs_dilation if rhs_dilation is not None else (1, 1)
+    return all(
+        (k - 1) * d + 1 <= n + lo + hi
+        for n, k, d, (lo, hi) in zip(in_size, kernel, dilation, pads)
+    )
+
+
 def conv_general_dilated(
     lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
     dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
@@ -63,15 +75,17 @@ def conv_general_dilated(
         and lhs.dtype == rhs.dtype
         and jnp.issubdtype(lhs.dtype, jnp.inexact)
     )
-    if not routable:
+    if routable:
+        dn = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+        x = jnp.transpose(lhs, dn.lhs_spec)
+        w = jnp.transpose(rhs, dn.rhs_spec)
+        routable = _output_is_nonempty(x.shape[2:], w.shape[2:], core_padding, rhs_dilation)
+    if not routable:  # lax's semantics, including its empty outputs and its errors
         return lax.conv_general_dilated(
             lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
             feature_group_count, batch_group_count, precision, preferred_element_type,
             out_sharding=out_sharding,
         )
-    dn = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
-    x = jnp.transpose(lhs, dn.lhs_spec)
-    w = jnp.transpose(rhs, dn.rhs_spec)
     groups = check_weight(fn, x, w, feature_group_count, names=("lhs", "rhs"))
     params = _checks.conv_params(
         fn, x.shape[2:], w.shape[2:], stride=tuple(window_strides), padding=core_padding,
