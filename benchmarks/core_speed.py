@@ -4,10 +4,12 @@ For each shape it times, under jit, forward and forward+backward:
   lax        jax.lax.conv_general_dilated (NCHW/OIHW), the baseline
   vmap       jaxconv.conv2d: vmap over images / groups / kernels with jaxconv's rules
   reference  the same vmap structure under JAX's generic rules (--reference; slow)
+  lax-nhwc / dropin-nhwc  channels-last lax vs jaxconv.conv_general_dilated (--nhwc)
 Runs are interleaved (lax, vmap, lax, vmap, ...) so machine noise hits all alike, and the
 table gives medians and ratios to lax. Usage:
 
-  python benchmarks/core_speed.py [--reps 15] [--reference] [--json out.json]
+  python benchmarks/core_speed.py [--reps 15] [--reference] [--nhwc] [--dtype bfloat16]
+                                 [--json out.json]
 """
 
 from __future__ import annotations
@@ -40,14 +42,30 @@ def _case(n, ci, co, k, m, pad, dtype):
     return x, w, ct
 
 
-def _impls(pad, reference):
+NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _impls(pad, reference, nhwc):
+    pads = ((pad, pad), (pad, pad))
     fns = {
-        "lax": lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((pad, pad), (pad, pad))),
+        "lax": lambda x, w: lax.conv_general_dilated(x, w, (1, 1), pads),
         "vmap": lambda x, w: jaxconv.conv2d(x, w, padding=pad),
     }
     if reference:
         fns["reference"] = lambda x, w: jaxconv.conv2d(x, w, padding=pad, impl="reference")
+    if nhwc:  # channels-last arrays: lax against the drop-in (as flax calls it)
+        fns["lax-nhwc"] = lambda x, w: lax.conv_general_dilated(
+            x, w, (1, 1), pads, dimension_numbers=NHWC)
+        fns["dropin-nhwc"] = lambda x, w: jaxconv.conv_general_dilated(
+            x, w, (1, 1), pads, dimension_numbers=NHWC)
     return fns
+
+
+def _layout_args(fns, x, w, *rest):
+    """NCHW/OIHW arrays for most, NHWC/HWIO copies for the *-nhwc entries."""
+    xl, wl = jnp.transpose(x, (0, 2, 3, 1)), jnp.transpose(w, (2, 3, 1, 0))
+    rl = [jnp.transpose(r, (0, 2, 3, 1)) for r in rest]
+    return {f: ((xl, wl, *rl) if f.endswith("-nhwc") else (x, w, *rest)) for f in fns}
 
 
 def _fwd_bwd(f):
@@ -76,6 +94,7 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--reference", action="store_true", help="also time the literal lowering")
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--nhwc", action="store_true", help="also time channels-last lax vs drop-in")
     ap.add_argument("--json", help="write the results to this file")
     args = ap.parse_args()
 
@@ -88,22 +107,22 @@ def main():
         n = n_gpu if on_gpu else n_cpu
         x, w, ct = _case(n, ci, co, k, m, pad, jnp.dtype(args.dtype))
         flop = 2 * n * ci * co * k * k * m * m
-        fns = _impls(pad, args.reference)
+        fns = _impls(pad, args.reference, args.nhwc)
         for mode in ("fwd", "fwd+bwd"):
             if mode == "fwd":
-                res = _time(fns, {f: (x, w) for f in fns}, args.reps)
+                res = _time(fns, _layout_args(fns, x, w), args.reps)
             else:
                 res = _time({f: _fwd_bwd(g) for f, g in fns.items()},
-                            {f: (x, w, ct) for f in fns}, args.reps)
-            base = res["lax"]["median_s"]
+                            _layout_args(fns, x, w, ct), args.reps)
             for impl, r in res.items():
                 work = flop if mode == "fwd" else 3 * flop
+                base = res["lax-nhwc" if impl.endswith("-nhwc") else "lax"]["median_s"]
                 row = dict(shape=name, n=n, mode=mode, impl=impl, **r,
                            ratio_to_lax=r["median_s"] / base,
                            gflops=work / r["median_s"] / 1e9)
                 rows.append(row)
                 print(f"{name:24s} n={n:<3d} {mode:8s} {impl:10s} "
-                      f"{r['median_s'] * 1e3:9.2f} ms  x{row['ratio_to_lax']:5.2f} lax  "
+                      f"{r['median_s'] * 1e3:9.2f} ms  x{row['ratio_to_lax']:5.2f} lax(same layout)  "
                       f"{row['gflops']:9.1f} GFLOP/s  compile {r['compile_s']:.2f} s")
     if args.json:
         with open(args.json, "w") as fh:
