@@ -7,5 +7,5 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/dev
 python3 -c "import jax, flax, torch, hypothesis; print(jax.__version__, jax.devices(), flax.__version__, torch.__version__, hypothesis.__version__)" | tee -a "$OUT/device.txt"
 timeout 150 python3 benchmarks/core_speed.py --reps 30 --nhwc --json "$OUT/bench_fp32.json" 2>&1 | tee "$OUT/bench.txt"
 timeout 60 python3 benchmarks/core_speed.py --reps 30 --nhwc --dtype bfloat16 --json "$OUT/bench_bf16.json" 2>&1 | tee -a "$OUT/bench.txt"
-timeout "${SUITE_TIMEOUT:-330}" python3 -m pytest -q -p no:cacheprovider -n 8 --durations=10 \
+timeout "${SUITE_TIMEOUT:-330}" python3 -m pytest -q -p no:cacheprovider -p no:benchmark -n 8 --durations=10 \
   --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.txt"

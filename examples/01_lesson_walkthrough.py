@@ -37,13 +37,14 @@ def main():
     print("  corr2d_multi_in     = jax.vmap(corr2d) over channels, then a sum")
     print("  corr2d_multi_in_out = jax.vmap(corr2d_multi_in) over kernels (the stack)")
     print("  conv2d              = jax.vmap over images, jax.vmap over channel groups")
-    hlo = jax.jit(jaxconv.corr2d_multi_in_out).lower(X, K3).compile().as_text()
+    fast = jax.jit(jaxconv.corr2d_multi_in_out).lower(X, K3).as_text()
     literal = jax.jit(lambda X, K: jaxconv.corr2d_multi_in_out(X, K, impl="reference"))
-    literal_hlo = literal.lower(X, K3).compile().as_text()
-    print(f"  compiled, the stack is {hlo.count(' convolution(')} XLA convolution "
-          f"and {hlo.count(' reduce(')} reductions;")
-    print(f"  left to vmap's generic rules it would be {literal_hlo.count(' convolution(')} "
-          f"depthwise convolution + {literal_hlo.count(' reduce(')} reduction.")
+    slow = literal.lower(X, K3).as_text()
+    count = lambda text, op: text.count(f"stablehlo.{op}")
+    print(f"  lowered for XLA, the stack is {count(fast, 'convolution')} dense convolution "
+          f"and {count(fast, 'reduce')} reductions (jaxconv's batching rule);")
+    print(f"  left to vmap's generic rules it would be {count(slow, 'convolution')} "
+          f"depthwise convolution + {count(slow, 'reduce')} reduction (impl='reference').")
 
     print("\n== 4. A 1x1 convolution is a matmul over channels ==")
     kx, kk = jax.random.split(jax.random.key(0))

@@ -44,9 +44,24 @@ def lax_conv2d(x, w, case, precision=lax.Precision.HIGHEST):
 
 
 def hlo_ops(fn, *args):
-    """The op names in the optimised HLO of ``jax.jit(fn)(*args)``."""
+    """The op names in the optimised HLO of ``jax.jit(fn)(*args)``, on any platform.
+
+    A convolution that XLA hands to cuDNN appears as a ``custom-call``; it is named
+    ``convolution`` here, so that CPU and GPU programs read alike.
+    """
     text = jax.jit(fn).lower(*args).compile().as_text()
-    return re.findall(r"= \S+ ([\w-]+)\(", text)
+    ops = []
+    for line in text.splitlines():
+        m = re.search(r"^\s*(?:ROOT )?%\S+ = .*? ([a-z][\w-]*)\(", line)
+        if m:
+            is_cudnn_conv = 'custom_call_target="__cudnn$conv' in line
+            ops.append("convolution" if is_cudnn_conv else m.group(1))
+    return ops
+
+
+def lowered_ops(fn, *args):
+    """The StableHLO ops jaxconv's rules produce for ``fn``, before XLA optimises them."""
+    return re.findall(r"stablehlo\.(\w+)", jax.jit(fn).lower(*args).as_text())
 
 
 def count_convolutions(fn, *args):

@@ -13,4 +13,4 @@ def test_lesson_walkthrough_runs_and_shows_the_lesson_numbers():
     assert "[[ 56.  72.]\n [104. 120.]]" in out
     assert "[[ 96. 128.]\n  [192. 224.]]]" in out
     assert "(OK)" in out
-    assert "1 XLA convolution and 0 reductions" in out
+    assert "the stack is 1 dense convolution and 0 reductions" in out
