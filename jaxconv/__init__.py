@@ -9,8 +9,9 @@ The lesson's three ideas, each a few lines:
 * a 1x1 convolution is a matmul over channels (:func:`corr2d_multi_in_out_1x1`,
   ``jaxconv/_one_by_one.py``).
 
-:func:`conv2d` is a complete layer (torch semantics) and :func:`conv_general_dilated`
-a drop-in for ``jax.lax.conv_general_dilated``.
+:func:`conv2d` is a complete layer (torch semantics), :func:`conv_general_dilated`
+a drop-in for ``jax.lax.conv_general_dilated``, and ``jaxconv.nn.Conv2d`` (Flax NNX) and
+``jaxconv.linen.Conv2d`` (Flax Linen) are layers with torch's parameterisation.
 """
 
 from ._conv2d import PADDING_MODES as PADDING_MODES
@@ -23,6 +24,15 @@ from ._multi_out import corr2d_multi_in_out as corr2d_multi_in_out
 from ._one_by_one import corr2d_multi_in_out_1x1 as corr2d_multi_in_out_1x1
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``jaxconv.nn`` (Flax NNX layers) and ``jaxconv.linen`` load flax on first use."""
+    if name in ("nn", "linen"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'jaxconv' has no attribute {name!r}")
 
 __all__ = [
     "IMPLS",

@@ -76,3 +76,25 @@ def conv_kwargs(case):
 
 def tree_max_abs(tree):
     return max(float(jnp.max(jnp.abs(leaf))) for leaf in jax.tree.leaves(tree))
+
+
+def torch_reference(c):
+    """A float64 ``torch.nn.Conv2d`` for a ``strategies.torch_cases`` draw, run forward and
+    backward on a random input and cotangent: (layer, x, y, cotangent, grads)."""
+    import torch
+
+    layer = torch.nn.Conv2d(
+        c["ci"], c["co"], c["kernel"], stride=c["stride"], padding=c["padding"],
+        dilation=c["dilation"], groups=c["groups"], bias=c["bias"], padding_mode=c["mode"],
+        dtype=torch.float64,
+    )
+    rng = np.random.default_rng(c["seed"])
+    x_np = rng.standard_normal(((c["n"],) if c["n"] else ()) + (c["ci"], *c["size"]))
+    xt = torch.tensor(x_np, requires_grad=True)
+    yt = layer(xt)
+    ct_np = rng.standard_normal(tuple(yt.shape))
+    yt.backward(torch.tensor(ct_np))
+    grads = {"x": xt.grad.numpy(), "weight": layer.weight.grad.numpy()}
+    if c["bias"]:
+        grads["bias"] = layer.bias.grad.numpy()
+    return layer, jnp.asarray(x_np), yt.detach().numpy(), jnp.asarray(ct_np), grads

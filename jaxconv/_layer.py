@@ -1,0 +1,152 @@
+"""What the NNX and Linen ``Conv2d`` modules share: hyperparameters, torch's
+initialisation, the forward pass (which is :func:`jaxconv.conv2d`) and torch import."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.nnx.nn.dtypes import promote_dtype
+
+from . import _checks
+from ._conv2d import PADDING_MODES, conv2d
+
+DATA_FORMATS = ("NCHW", "NHWC")
+
+
+class LayerConfig(NamedTuple):
+    """Checked, canonical hyperparameters of a Conv2d layer."""
+
+    in_channels: int | None  # None: inferred from the input (Linen)
+    out_channels: int
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: Any  # "same", "valid" or ((top, bottom), (left, right))
+    dilation: tuple[int, int]
+    groups: int
+    bias: bool
+    padding_mode: str
+    data_format: str
+
+
+def layer_config(
+    name, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+    padding_mode, data_format,
+) -> LayerConfig:
+    """Checks a module's constructor arguments; an int size means the same in both dims."""
+    if in_channels is not None:
+        in_channels = _checks.as_int(name, "in_channels", in_channels, minimum=1)
+    out_channels = _checks.as_int(name, "out_channels", out_channels, minimum=1)
+    kernel_size = _checks.as_pair(name, "kernel_size", kernel_size)
+    stride = _checks.as_pair(name, "stride", stride)
+    dilation = _checks.as_pair(name, "dilation", dilation)
+    groups = _checks.as_int(name, "groups", groups, minimum=1)
+    if isinstance(padding, str):
+        _checks.as_padding(name, padding, (1, 1), kernel_size, stride, dilation)
+        padding = padding.lower()
+    else:
+        padding = _checks.as_padding(name, padding, (1, 1), kernel_size, stride, dilation)
+    if in_channels is not None and in_channels % groups:
+        raise ValueError(
+            f"{name}: `in_channels` (={in_channels}) must be divisible by `groups` (={groups})"
+        )
+    if out_channels % groups:
+        raise ValueError(
+            f"{name}: `out_channels` (={out_channels}) must be divisible by `groups` (={groups})"
+        )
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"{name}: `bias` must be a bool, got {type(bias).__name__} {bias!r:.40}")
+    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"{name}: `padding_mode` (={padding_mode!r}) must be one of {tuple(PADDING_MODES)}"
+        )
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"{name}: `data_format` (={data_format!r}) must be one of {DATA_FORMATS}")
+    return LayerConfig(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                       bool(bias), padding_mode, data_format)
+
+
+def weight_shape(cfg: LayerConfig, in_channels: int) -> tuple[int, int, int, int]:
+    return (cfg.out_channels, in_channels // cfg.groups, *cfg.kernel_size)
+
+
+def fan_in(shape) -> int:
+    """``C/groups * kh * kw`` for an OIHW weight shape, as torch counts it."""
+    return math.prod(shape[1:])
+
+
+def torch_weight_init(key, shape, dtype=jnp.float32):
+    """torch's default: kaiming-uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in)).
+
+    ``shape`` is ``(O, C/groups, kh, kw)``.
+    """
+    gain = math.sqrt(2.0 / (1 + 5.0))  # leaky-relu gain for a = sqrt(5)
+    bound = gain * math.sqrt(3.0 / fan_in(shape))
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def torch_bias_init(weight_shape):
+    """torch's default bias: U(+-1/sqrt(fan_in)), fan_in of the layer's weight."""
+    n = fan_in(weight_shape)
+    bound = 1.0 / math.sqrt(n) if n > 0 else 0.0
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def channel_axis(cfg: LayerConfig) -> int:
+    return -3 if cfg.data_format == "NCHW" else -1
+
+
+def check_input(name: str, cfg: LayerConfig, x, in_channels: int | None):
+    """Checks a call's input rank and channel count against the layer."""
+    layout = cfg.data_format if cfg.data_format == "NCHW" else "NHWC"
+    unbatched = layout[1:]
+    x = _checks.as_array(name, "x", x)
+    if x.ndim not in (3, 4):
+        raise ValueError(
+            f"{name}: input must be ({', '.join(layout)}) or unbatched ({', '.join(unbatched)}) "
+            f"for data_format={cfg.data_format!r}, got shape {tuple(x.shape)}"
+        )
+    c = x.shape[channel_axis(cfg)]
+    if in_channels is not None and c != in_channels:
+        raise ValueError(
+            f"{name}: expected {in_channels} input channels (in_channels) on axis "
+            f"{channel_axis(cfg)} of a {cfg.data_format} input, got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def forward(cfg: LayerConfig, x, weight, bias, *, dtype, precision):
+    """The layer: :func:`jaxconv.conv2d` in the layer's layout and compute dtype."""
+    x, weight, bias = promote_dtype((x, weight, bias), dtype=dtype)  # flax's rule
+    if cfg.data_format == "NHWC":
+        x = jnp.moveaxis(x, -1, -3)
+    y = conv2d(x, weight, bias, stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation,
+               groups=cfg.groups, padding_mode=cfg.padding_mode, precision=precision)
+    return jnp.moveaxis(y, -3, -1) if cfg.data_format == "NHWC" else y
+
+
+def from_torch_module(name: str, module) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """Constructor kwargs and weights of a live ``torch.nn.Conv2d`` (no file, no pickle)."""
+    import torch  # lazily: torch is never a runtime dependency
+
+    if not isinstance(module, torch.nn.Conv2d):
+        raise TypeError(f"{name}: expected a torch.nn.Conv2d, got {type(module).__name__}")
+    padding = module.padding
+    if not isinstance(padding, str):
+        padding = tuple(int(p) for p in padding)
+    kwargs = dict(
+        in_channels=module.in_channels, out_channels=module.out_channels,
+        kernel_size=tuple(module.kernel_size), stride=tuple(module.stride), padding=padding,
+        dilation=tuple(module.dilation), groups=module.groups, bias=module.bias is not None,
+        padding_mode=module.padding_mode,
+    )
+    weight = module.weight.detach().cpu().numpy()
+    bias = module.bias.detach().cpu().numpy() if module.bias is not None else None
+    return kwargs, weight, bias
