@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# One prepared device run: GPU benchmark, then the unchanged test suite. Results in $OUT.
+# One prepared device run: GPU benchmarks, then the unchanged test suite. Results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 OUT=${OUT:-out}; mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/device.txt"
-python3 -c "import jax, flax, torch, hypothesis; print(jax.__version__, jax.devices(), flax.__version__, torch.__version__, hypothesis.__version__)" | tee -a "$OUT/device.txt"
-timeout 150 python3 benchmarks/core_speed.py --reps 30 --nhwc --json "$OUT/bench_fp32.json" 2>&1 | tee "$OUT/bench.txt"
-timeout 60 python3 benchmarks/core_speed.py --reps 30 --nhwc --dtype bfloat16 --json "$OUT/bench_bf16.json" 2>&1 | tee -a "$OUT/bench.txt"
-timeout "${SUITE_TIMEOUT:-330}" python3 -m pytest -q -p no:cacheprovider -p no:benchmark -n 8 --durations=10 \
-  --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.txt"
+python3 -c "import jax, flax, equinox, hypothesis; print(jax.__version__, jax.devices(), flax.__version__, equinox.__version__, hypothesis.__version__)" | tee -a "$OUT/device.txt"
+timeout 90 python3 benchmarks/core_speed.py --reps 40 --nhwc --json "$OUT/bench_fp32.json" 2>&1 | tee "$OUT/bench.txt"
+timeout 60 python3 benchmarks/core_speed.py --reps 40 --nhwc --dtype bfloat16 --json "$OUT/bench_bf16.json" 2>&1 | tee -a "$OUT/bench.txt"
+timeout 90 python3 benchmarks/train_step.py --reps 40 --json "$OUT/train_step.json" 2>&1 | grep -v Warning | tee -a "$OUT/bench.txt"
+timeout "${SUITE_TIMEOUT:-200}" python3 -m pytest -q -p no:cacheprovider -p no:benchmark -n 8 \
+  --durations=5 --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.txt" | tail -25
