@@ -30,48 +30,34 @@ SHAPES = [
 LR = 1e-3
 
 
-def _nnx_step(model, x):
-    """A jitted step over the split state of an NNX model."""
-    graphdef, params = nnx.split(model, nnx.Param)
+def _sgd_runner(loss, params, x):
+    """A zero-argument callable running one jitted SGD step of ``loss(params, x)``."""
     tx = optax.sgd(LR)
-    opt_state = tx.init(params)
 
     @jax.jit
     def step(params, opt_state, x):
-        def loss(p):
-            return jnp.mean(nnx.merge(graphdef, p)(x) ** 2)
-
-        grads = jax.grad(loss)(params)
+        grads = jax.grad(loss)(params, x)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
-    state = [params, opt_state]
+    state = [params, tx.init(params)]
 
     def run():
         state[:] = step(*state, x)
         jax.block_until_ready(state[0])
 
     return run
+
+
+def _nnx_step(model, x):
+    """NNX models are split once; the step is a pure function of their Param state."""
+    graphdef, params = nnx.split(model, nnx.Param)
+    return _sgd_runner(lambda p, x: jnp.mean(nnx.merge(graphdef, p)(x) ** 2), params, x)
 
 
 def _linen_step(module, x):
     params = module.init(jax.random.key(0), x)
-    tx = optax.sgd(LR)
-    opt_state = tx.init(params)
-
-    @jax.jit
-    def step(params, opt_state, x):
-        grads = jax.grad(lambda p: jnp.mean(module.apply(p, x) ** 2))(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
-    state = [params, opt_state]
-
-    def run():
-        state[:] = step(*state, x)
-        jax.block_until_ready(state[0])
-
-    return run
+    return _sgd_runner(lambda p, x: jnp.mean(module.apply(p, x) ** 2), params, x)
 
 
 def _equinox_step(ci, co, k, pad, x):

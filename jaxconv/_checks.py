@@ -72,6 +72,29 @@ def check_same_dtype(fn: str, names: tuple[str, str], a: jax.Array, b: jax.Array
         )
 
 
+def operands(fn: str, x: Any, k: Any, x_spec, k_spec, names=("X", "K")):
+    """Input and kernel as arrays of one inexact dtype with the ranks their specs allow.
+
+    A spec is ``(ranks, layout)``, e.g. ``((3,), "(ci, H, W)")``.
+    """
+    x = as_array(fn, names[0], x)
+    k = as_array(fn, names[1], k)
+    check_rank(fn, names[0], x, *x_spec)
+    check_rank(fn, names[1], k, *k_spec)
+    check_same_dtype(fn, names, x, k)
+    return x, k
+
+
+def check_channels(fn: str, X: jax.Array, K: jax.Array, k_axis: int) -> None:
+    """``X``'s channel axis 0 against the kernel's input-channel axis ``k_axis``."""
+    if X.shape[0] != K.shape[k_axis]:
+        verb = "has" if k_axis == 0 else "expects"
+        raise ValueError(
+            f"{fn}: `X` has {X.shape[0]} channels but `K` {verb} {K.shape[k_axis]} "
+            f"(X {tuple(X.shape)}, K {tuple(K.shape)})"
+        )
+
+
 def as_int(fn: str, name: str, value: Any, *, minimum: int) -> int:
     """An exact Python/NumPy integer >= ``minimum`` (bools and floats are refused)."""
     if isinstance(value, (bool, np.bool_)):

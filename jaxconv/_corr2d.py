@@ -40,11 +40,7 @@ def corr2d(x, k, *, stride=1, padding=0, dilation=1, precision=None, preferred_e
            [37., 43.]], dtype=float32)
     """
     fn = "corr2d"
-    x = _checks.as_array(fn, "x", x)
-    k = _checks.as_array(fn, "k", k)
-    _checks.check_rank(fn, "x", x, (2,), "(H, W)")
-    _checks.check_rank(fn, "k", k, (2,), "(kh, kw)")
-    _checks.check_same_dtype(fn, ("x", "k"), x, k)
+    x, k = _checks.operands(fn, x, k, ((2,), "(H, W)"), ((2,), "(kh, kw)"), names=("x", "k"))
     params = _checks.conv_params(
         fn, x.shape, k.shape, stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,

@@ -105,7 +105,7 @@ def channel_axis(cfg: LayerConfig) -> int:
 
 def check_input(name: str, cfg: LayerConfig, x, in_channels: int | None):
     """Checks a call's input rank and channel count against the layer."""
-    layout = cfg.data_format if cfg.data_format == "NCHW" else "NHWC"
+    layout = cfg.data_format
     unbatched = layout[1:]
     x = _checks.as_array(name, "x", x)
     if x.ndim not in (3, 4):

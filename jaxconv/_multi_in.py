@@ -114,16 +114,8 @@ def corr2d_multi_in(
     """
     fn = "corr2d_multi_in"
     impl = check_impl(fn, impl)
-    X = _checks.as_array(fn, "X", X)
-    K = _checks.as_array(fn, "K", K)
-    _checks.check_rank(fn, "X", X, (3,), "(ci, H, W)")
-    _checks.check_rank(fn, "K", K, (3,), "(ci, kh, kw)")
-    _checks.check_same_dtype(fn, ("X", "K"), X, K)
-    if X.shape[0] != K.shape[0]:
-        raise ValueError(
-            f"{fn}: `X` has {X.shape[0]} channels but `K` has {K.shape[0]} "
-            f"(X {tuple(X.shape)}, K {tuple(K.shape)})"
-        )
+    X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"), ((3,), "(ci, kh, kw)"))
+    _checks.check_channels(fn, X, K, k_axis=0)
     params = _checks.conv_params(
         fn, X.shape[1:], K.shape[1:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,

@@ -15,15 +15,6 @@ def stack_over_kernels(X: jax.Array, K: jax.Array, params: ConvParams, impl: str
     return jax.vmap(multi_in_fn(params, impl), in_axes=(None, 0))(X, K)
 
 
-def check_multi_in_out(fn: str, X, K):
-    """Shared checks for ``(ci, H, W)`` inputs and ``(co, ci, kh, kw)`` kernels."""
-    X = _checks.as_array(fn, "X", X)
-    K = _checks.as_array(fn, "K", K)
-    _checks.check_rank(fn, "X", X, (3,), "(ci, H, W)")
-    _checks.check_same_dtype(fn, ("X", "K"), X, K)
-    return X, K
-
-
 def corr2d_multi_in_out(
     X, K, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None,
     impl="vmap",
@@ -50,13 +41,8 @@ def corr2d_multi_in_out(
     """
     fn = "corr2d_multi_in_out"
     impl = check_impl(fn, impl)
-    X, K = check_multi_in_out(fn, X, K)
-    _checks.check_rank(fn, "K", K, (4,), "(co, ci, kh, kw)")
-    if X.shape[0] != K.shape[1]:
-        raise ValueError(
-            f"{fn}: `X` has {X.shape[0]} channels but `K` expects {K.shape[1]} "
-            f"(X {tuple(X.shape)}, K {tuple(K.shape)})"
-        )
+    X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"), ((4,), "(co, ci, kh, kw)"))
+    _checks.check_channels(fn, X, K, k_axis=1)
     params = _checks.conv_params(
         fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from . import _checks
-from ._multi_out import check_multi_in_out
 
 
 def corr2d_multi_in_out_1x1(X, K, *, precision=None, preferred_element_type=None):
@@ -29,20 +28,16 @@ def corr2d_multi_in_out_1x1(X, K, *, precision=None, preferred_element_type=None
     Array([ 6., -1.], dtype=float32)
     """
     fn = "corr2d_multi_in_out_1x1"
-    X, K = check_multi_in_out(fn, X, K)
-    _checks.check_rank(fn, "K", K, (2, 4), "(co, ci) or (co, ci, 1, 1)")
+    X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"),
+                            ((2, 4), "(co, ci) or (co, ci, 1, 1)"))
     if K.ndim == 4 and K.shape[2:] != (1, 1):
         raise ValueError(
             f"{fn}: `K` must be (co, ci, 1, 1) or (co, ci), got kernel size {K.shape[2:]} "
             f"(use corr2d_multi_in_out for larger kernels)"
         )
+    _checks.check_channels(fn, X, K, k_axis=1)
     ci, h, w = X.shape
     co = K.shape[0]
-    if K.shape[1] != ci:
-        raise ValueError(
-            f"{fn}: `X` has {ci} channels but `K` expects {K.shape[1]} "
-            f"(X {tuple(X.shape)}, K {tuple(K.shape)})"
-        )
     Y = jnp.matmul(
         K.reshape(co, ci), X.reshape(ci, h * w),
         precision=precision, preferred_element_type=preferred_element_type,

@@ -80,8 +80,11 @@ def test_modules_equal_torch_forward_and_gradients(c):
     lin = jl.Conv2d(**jl.conv2d_kwargs_from_torch(layer))
     params = jl.params_from_torch(layer)
     assert_close(lin.apply(params, x), y_torch, TOL)
-    g = jax.grad(lambda p: jnp.vdot(ct, lin.apply(p, x)))(params)["params"]
-    assert_close(g["weight"], grads["weight"], TOL)
+    g, gx = jax.grad(lambda p, x: jnp.vdot(ct, lin.apply(p, x)), (0, 1))(params, x)
+    assert_close(gx, grads["x"], TOL)
+    assert_close(g["params"]["weight"], grads["weight"], TOL)
+    if c["bias"]:
+        assert_close(g["params"]["bias"], grads["bias"], TOL)
 
 
 def test_torch_import_round_trip_is_exact():
