@@ -14,9 +14,13 @@ a drop-in for ``jax.lax.conv_general_dilated``, and ``jaxconv.nn.Conv2d`` (Flax 
 ``jaxconv.linen.Conv2d`` (Flax Linen) are layers with torch's parameterisation.
 """
 
+from ._contributions import channel_contributions as channel_contributions
 from ._conv2d import PADDING_MODES as PADDING_MODES
 from ._conv2d import conv2d as conv2d
 from ._corr2d import corr2d as corr2d
+from ._cost import ConvCost as ConvCost
+from ._cost import flops as flops
+from ._cost import output_shape as output_shape
 from ._dropin import conv_general_dilated as conv_general_dilated
 from ._impl import IMPLS as IMPLS
 from ._multi_in import corr2d_multi_in as corr2d_multi_in
@@ -37,10 +41,14 @@ def __getattr__(name):
 __all__ = [
     "IMPLS",
     "PADDING_MODES",
+    "ConvCost",
+    "channel_contributions",
     "conv2d",
     "conv_general_dilated",
     "corr2d",
     "corr2d_multi_in",
     "corr2d_multi_in_out",
     "corr2d_multi_in_out_1x1",
+    "flops",
+    "output_shape",
 ]

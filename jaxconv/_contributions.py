@@ -1,0 +1,37 @@
+"""The terms of the lesson's sum, kept apart: one picture per (output, input) channel pair."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+
+from . import _checks
+from ._corr2d import corr2d_impl
+
+
+def channel_contributions(X, K, *, stride=1, padding=0, dilation=1):
+    """Every ``corr2d(X[c], K[o, c])``, before the sum over input channels ``c``.
+
+    ``channel_contributions(X, K).sum(axis=1)`` equals ``corr2d_multi_in_out(X, K)``.
+    Written as the lesson's two vmaps (over kernels, over channels) without the sum.
+
+    Args:
+      X: input, shape ``(ci, H, W)``.
+      K: kernels, shape ``(co, ci, kh, kw)``.
+      stride, padding, dilation: as in :func:`jaxconv.corr2d`.
+
+    Returns:
+      ``(co, ci, mh, mw)``.
+
+    >>> import jax.numpy as jnp
+    >>> channel_contributions(jnp.ones((3, 5, 5)), jnp.ones((2, 3, 3, 3))).shape
+    (2, 3, 3, 3)
+    """
+    fn = "channel_contributions"
+    X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"), ((4,), "(co, ci, kh, kw)"))
+    _checks.check_channels(fn, X, K, k_axis=1)
+    params = _checks.conv_params(fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding,
+                                 dilation=dilation)
+    per_channel = jax.vmap(functools.partial(corr2d_impl, params=params))  # over c
+    return jax.vmap(per_channel, in_axes=(None, 0))(X, K)  # over o
