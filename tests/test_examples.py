@@ -23,6 +23,20 @@ def test_lesson_walkthrough_runs_and_shows_the_lesson_numbers():
     assert "the stack is 1 dense convolution and 0 reductions" in out
 
 
+def test_rgb_channels_picture(tmp_path):
+    out = _run("examples/02_rgb_channels.py", "--quick", "--out", str(tmp_path / "rgb.png"))
+    assert "sum of terms == corr2d_multi_in_out (float32 round-off): True" in out
+    assert (tmp_path / "rgb.png").stat().st_size > 10_000
+
+
+def test_channel_design_rule():
+    out = _run("examples/05_channel_design.py", "--quick")
+    costs = [int(line.split()[-1].replace(",", "")) for line in out.splitlines()
+             if line.startswith("Conv2d(") and "stride 2" in line]
+    assert len(costs) == 3 and len(set(costs)) == 1  # halve H, W and double C: same cost
+    assert "(1, 128, 4, 4)" in out
+
+
 def test_digits_training_quick_mode_reaches_its_accuracy():
     """--quick trains 8 epochs; seed 0 gives 95.3% on CPU. 93% leaves room for platforms."""
     out = _run("examples/03_train_digits.py", "--quick")

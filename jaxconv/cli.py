@@ -1,0 +1,206 @@
+"""The ``jaxconv`` command: ``demo``, ``flops``, ``show`` and ``bench``.
+
+Bad arguments give one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+LESSON_CPU = 0.15e12  # the lesson's assumed rates, in operations per second
+LESSON_GPU = 12e12
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _Fail(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.2f} s"
+
+
+def cmd_demo(args) -> None:
+    from ._demo import main
+
+    main()
+
+
+def _measure_rate(args) -> float:
+    """FLOP/s of jaxconv.conv2d on this machine for the layer, with a progress bar."""
+    import jax
+    import jax.numpy as jnp
+    from rich.progress import Progress
+
+    import jaxconv
+
+    size = args.out_size + args.kernel - 1
+    x = jnp.ones((args.batch, args.in_channels, size, size), jnp.float32)
+    w = jnp.ones((args.out_channels, args.in_channels // args.groups, args.kernel, args.kernel),
+                 jnp.float32)
+    f = jax.jit(lambda x, w: jaxconv.conv2d(x, w, groups=args.groups))
+    runs = 5
+    with Progress(transient=True) as bar:
+        task = bar.add_task("compiling and measuring", total=runs + 1)
+        f(x, w).block_until_ready()
+        bar.advance(task)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            f(x, w).block_until_ready()
+            times.append(time.perf_counter() - t0)
+            bar.advance(task)
+    work = jaxconv.flops(args.in_channels, args.out_channels, args.kernel, args.out_size,
+                    groups=args.groups, batch=args.batch).flops
+    return work / sorted(times)[len(times) // 2]
+
+
+def cmd_flops(args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    import jaxconv
+
+    if args.in_channels % args.groups or args.out_channels % args.groups:
+        raise _Fail(f"--groups ({args.groups}) must divide --in-channels ({args.in_channels}) "
+                    f"and --out-channels ({args.out_channels})")
+    per = jaxconv.flops(args.in_channels, args.out_channels, args.kernel, args.out_size,
+                        groups=args.groups)
+    total_macs = per.multiply_adds * args.layers * args.samples
+    console = Console(width=100)
+    console.print(f"Layer: {args.in_channels} -> {args.out_channels} channels, "
+                  f"{args.kernel}x{args.kernel} kernel, {args.out_size}x{args.out_size} output"
+                  f"{f', groups {args.groups}' if args.groups > 1 else ''}; "
+                  f"{args.layers} layers x {args.samples:,} samples.")
+    console.print("Cost = ci/groups * co * kh * kw * mh * mw multiply-adds; "
+                  "1 multiply-add = 2 FLOPs.", soft_wrap=True)
+    console.print("The lesson's '1 GFLOP' counts multiply-adds.", soft_wrap=True)
+    counts = Table(title="Work")
+    for col in ("", "multiply-adds", "FLOPs"):
+        counts.add_column(col, justify="right")
+    counts.add_row("per sample, one layer", f"{per.multiply_adds:,}", f"{per.flops:,}")
+    counts.add_row(f"per sample, {args.layers} layers", f"{per.multiply_adds * args.layers:,}",
+                   f"{per.flops * args.layers:,}")
+    counts.add_row("in total", f"{total_macs:.3e}", f"{2 * total_macs:.3e}")
+    console.print(counts)
+    rates = [("lesson's CPU, 0.15 T/s", LESSON_CPU), ("lesson's GPU, 12 T/s", LESSON_GPU)]
+    times = Table(title="Time for the whole job")
+    for col in ("rate", "if the rate counts multiply-adds (lesson)", "if it counts FLOPs"):
+        times.add_column(col, justify="right")
+    for label, rate in rates:  # an assumed rate "T/s" can be read either way
+        times.add_row(label, _duration(total_macs / rate), _duration(2 * total_macs / rate))
+    if args.measure:  # a measured rate is in FLOP/s: one reading only
+        rate = _measure_rate(args)
+        t = _duration(2 * total_macs / rate)
+        times.add_row(f"this machine, measured {rate / 1e9:.1f} GFLOP/s", t, t)
+    console.print(times)
+
+
+def cmd_show(args) -> None:
+    from . import _show
+
+    names = [n.strip() for n in args.kernels.split(",") if n.strip()]
+    try:
+        _show.kernel_stack(names)
+        X = _show.load_rgb(args.image)
+    except ValueError as err:
+        raise _Fail(str(err)) from None
+    try:
+        _show.render(X, names, args.out, dpi=args.dpi)
+    except OSError as err:
+        raise _Fail(f"cannot write {args.out}: {err.strerror or err}") from None
+    h, w = X.shape[1:]
+    print(f"wrote {args.out}: the RGB channels of a {h}x{w} image and {len(names)} output "
+          f"channels ({', '.join(names)}), each as 3 per-channel terms and their sum")
+
+
+def cmd_bench(args) -> None:
+    raise _Fail("the benchmark harness (issue 'Speed') has not landed yet; from a source "
+                "checkout run `python benchmarks/core_speed.py` or "
+                "`python benchmarks/train_step.py` (see BENCHMARKS.md)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._show import DEFAULT_KERNELS, KERNELS
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="jaxconv", description="Multi-input / multi-output channel "
+                     "convolution, the lesson made runnable.", formatter_class=fmt)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="walk through the lesson with live numbers",
+                       description="Walk through the lesson: the multi-input sum, the 3-kernel "
+                       "stack, the 1x1 identity, shapes, and which vmap does what.",
+                       epilog="example:\n  jaxconv demo", formatter_class=fmt)
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("flops", help="the lesson's cost model as a table",
+                       description="Multiply-adds, FLOPs and time of a stack of identical "
+                       "convolution layers.", formatter_class=fmt,
+                       epilog="example (the lesson's estimate):\n  jaxconv flops --in-channels "
+                       "100 --out-channels 100 --kernel 5 --out-size 64 --layers 10 "
+                       "--samples 1000000 --measure")
+    p.add_argument("--in-channels", type=_positive, required=True, help="ci")
+    p.add_argument("--out-channels", type=_positive, required=True, help="co")
+    p.add_argument("--kernel", type=_positive, required=True, help="kernel side k (k x k)")
+    p.add_argument("--out-size", type=_positive, required=True, help="output side m (m x m)")
+    p.add_argument("--groups", type=_positive, default=1)
+    p.add_argument("--layers", type=_positive, default=10, help="default 10")
+    p.add_argument("--samples", type=_positive, default=1_000_000, help="default 1000000")
+    p.add_argument("--measure", action="store_true",
+                   help="time a short jaxconv run of the layer here and add its rate")
+    p.add_argument("--batch", type=_positive, default=4, help="batch for --measure (default 4)")
+    p.set_defaults(run=cmd_flops)
+
+    p = sub.add_parser("show", help="draw how RGB channels feed output channels (PNG)",
+                       description="Write a PNG: the image's R, G, B channels, the named 3-D "
+                       "kernels, and for each output channel the per-input-channel terms and "
+                       "their sum.\n\nkernels:\n" + "\n".join(
+                           f"  {n:12s} {d}" for n, (d, _) in KERNELS.items()),
+                       epilog="example:\n  jaxconv show --kernels edge-x,blur,red-green "
+                       "--out channels.png", formatter_class=fmt)
+    p.add_argument("image", nargs="?", default=None,
+                   help="RGB, RGBA or grayscale image file (default: scikit-image's astronaut)")
+    p.add_argument("--kernels", default=",".join(DEFAULT_KERNELS),
+                   help=f"comma-separated names (default {','.join(DEFAULT_KERNELS)})")
+    p.add_argument("--out", default="jaxconv-channels.png", help="PNG path to write")
+    p.add_argument("--dpi", type=_positive, default=100)
+    p.set_defaults(run=cmd_show)
+
+    p = sub.add_parser("bench", help="benchmarks against lax, flax, equinox and torch",
+                       epilog="example:\n  jaxconv bench", formatter_class=fmt)
+    p.set_defaults(run=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except _Fail as err:
+        print(f"jaxconv {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
