@@ -99,7 +99,13 @@ def conv2d(
     >>> conv2d(x[0], w, padding="same", groups=2, padding_mode="circular")[0, 0, 0]
     Array(18., dtype=float32)
     """
-    fn = "conv2d"
+    return checked_conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups,
+                          padding_mode, precision, preferred_element_type, impl)
+
+
+def checked_conv2d(fn, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                   precision, preferred_element_type, impl):
+    """:func:`conv2d`, with errors reported under the caller's name ``fn``."""
     impl = check_impl(fn, impl)
     x = _checks.as_array(fn, "input", input)
     w = _checks.as_array(fn, "weight", weight)

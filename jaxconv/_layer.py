@@ -12,7 +12,7 @@ import numpy as np
 from flax.nnx.nn.dtypes import promote_dtype
 
 from . import _checks
-from ._conv2d import PADDING_MODES, conv2d
+from ._conv2d import PADDING_MODES, checked_conv2d
 
 DATA_FORMATS = ("NCHW", "NHWC")
 
@@ -106,13 +106,9 @@ def channel_axis(cfg: LayerConfig) -> int:
 def check_input(name: str, cfg: LayerConfig, x, in_channels: int | None):
     """Checks a call's input rank and channel count against the layer."""
     layout = cfg.data_format
-    unbatched = layout[1:]
     x = _checks.as_array(name, "x", x)
-    if x.ndim not in (3, 4):
-        raise ValueError(
-            f"{name}: input must be ({', '.join(layout)}) or unbatched ({', '.join(unbatched)}) "
-            f"for data_format={cfg.data_format!r}, got shape {tuple(x.shape)}"
-        )
+    _checks.check_rank(name, "x", x, (3, 4), f"({', '.join(layout)}) or unbatched "
+                       f"({', '.join(layout[1:])}) for data_format={layout!r}")
     c = x.shape[channel_axis(cfg)]
     if in_channels is not None and c != in_channels:
         raise ValueError(
@@ -122,13 +118,13 @@ def check_input(name: str, cfg: LayerConfig, x, in_channels: int | None):
     return x
 
 
-def forward(cfg: LayerConfig, x, weight, bias, *, dtype, precision):
+def forward(name: str, cfg: LayerConfig, x, weight, bias, *, dtype, precision):
     """The layer: :func:`jaxconv.conv2d` in the layer's layout and compute dtype."""
     x, weight, bias = promote_dtype((x, weight, bias), dtype=dtype)  # flax's rule
     if cfg.data_format == "NHWC":
         x = jnp.moveaxis(x, -1, -3)
-    y = conv2d(x, weight, bias, stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation,
-               groups=cfg.groups, padding_mode=cfg.padding_mode, precision=precision)
+    y = checked_conv2d(name, x, weight, bias, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
+                       cfg.padding_mode, precision, None, "vmap")
     return jnp.moveaxis(y, -3, -1) if cfg.data_format == "NHWC" else y
 
 

@@ -59,7 +59,8 @@ class Conv2d(nn.Module):
         if cfg.bias:
             bias = self.param("bias", self.bias_init or _layer.torch_bias_init(shape),
                               (cfg.out_channels,), self.param_dtype)
-        return _layer.forward(cfg, x, weight, bias, dtype=self.dtype, precision=self.precision)
+        return _layer.forward("Conv2d", cfg, x, weight, bias, dtype=self.dtype,
+                              precision=self.precision)
 
 
 def params_from_torch(module) -> dict:

@@ -63,7 +63,7 @@ class Conv2d(nnx.Module):
     def __call__(self, x):
         x = _layer.check_input("Conv2d", self.config, x, self.config.in_channels)
         bias = self.bias[...] if self.bias is not None else None
-        return _layer.forward(self.config, x, self.weight[...], bias, dtype=self.dtype,
+        return _layer.forward("Conv2d", self.config, x, self.weight[...], bias, dtype=self.dtype,
                               precision=self.precision)
 
     @classmethod

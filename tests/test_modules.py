@@ -253,8 +253,8 @@ def test_bad_inputs_name_the_module_and_shapes():
             "shape (2, 5, 8, 8)")):
         layer(jnp.ones((2, 5, 8, 8), jnp.float32))
     with pytest.raises(ValueError, match=re.escape(
-            "Conv2d: input must be (N, C, H, W) or unbatched (C, H, W) for data_format='NCHW', "
-            "got shape (8, 8)")):
+            "Conv2d: `x` must have rank 3 or 4 ((N, C, H, W) or unbatched (C, H, W) for "
+            "data_format='NCHW'), got shape (8, 8)")):
         layer(jnp.ones((8, 8), jnp.float32))
     nhwc = jn.Conv2d(3, 4, 3, data_format="NHWC", rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=re.escape("on axis -1 of a NHWC input, got shape (2, 3, 8, 8)")):
