@@ -206,6 +206,8 @@ def conv_params(
     padding_ = as_padding(fn, padding, in_size, kernel, stride_, dilation_)
     if preferred_element_type is not None:
         preferred_element_type = np.dtype(preferred_element_type)
+    if isinstance(precision, list):  # lax accepts a pair as a list too; keep params hashable
+        precision = tuple(precision)
     params = ConvParams(stride_, padding_, dilation_, precision, preferred_element_type)
     output_size(fn, in_size, kernel, params)
     return params

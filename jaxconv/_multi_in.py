@@ -45,7 +45,7 @@ def _dense(X: jax.Array, K: jax.Array, params: ConvParams) -> jax.Array:
     return lax_conv(X[None], K[None], params)[0, 0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=1024)
 def multi_in_fn(params: ConvParams, impl: str = "vmap") -> MultiIn:
     """``(ci, H, W) x (ci, kh, kw) -> (mh, mw)`` for fixed hyperparameters."""
     literal = functools.partial(_sum_over_channels, params=params)
