@@ -37,17 +37,22 @@ class ConvParams(NamedTuple):
     preferred_element_type: Any = None
 
 
-def as_array(fn: str, name: str, value: Any) -> jax.Array:
-    """``jnp.asarray(value)``, refusing what is not numeric data of an inexact dtype."""
+def as_any_array(fn: str, name: str, value: Any) -> jax.Array:
+    """``jnp.asarray(value)`` of any numeric dtype, refusing what is not numeric data."""
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"{fn}: `{name}` must be an array, got {type(value).__name__} {value!r:.60}")
     try:
-        arr = jnp.asarray(value)
+        return jnp.asarray(value)
     except (TypeError, ValueError) as err:
         raise TypeError(
             f"{fn}: `{name}` must be an array or nested sequence of numbers, "
             f"got {type(value).__name__} ({err})"
         ) from None
+
+
+def as_array(fn: str, name: str, value: Any) -> jax.Array:
+    """``jnp.asarray(value)``, refusing what is not numeric data of an inexact dtype."""
+    arr = as_any_array(fn, name, value)
     if not jnp.issubdtype(arr.dtype, jnp.inexact):
         raise TypeError(
             f"{fn}: `{name}` has dtype {arr.dtype}; jaxconv computes in floating or complex "

@@ -62,8 +62,8 @@ def conv_general_dilated(
     """
     fn = "conv_general_dilated"
     impl = check_impl(fn, impl)
-    lhs = jnp.asarray(lhs)
-    rhs = jnp.asarray(rhs)
+    lhs = _checks.as_any_array(fn, "lhs", lhs)  # any dtype: lax's rules apply beyond floats
+    rhs = _checks.as_any_array(fn, "rhs", rhs)
     core_padding = _core_padding(padding)
     routable = (
         lhs.ndim == 4
@@ -87,9 +87,11 @@ def conv_general_dilated(
             out_sharding=out_sharding,
         )
     groups = check_weight(fn, x, w, feature_group_count, names=("lhs", "rhs"))
-    params = _checks.conv_params(
-        fn, x.shape[2:], w.shape[2:], stride=tuple(window_strides), padding=core_padding,
-        dilation=tuple(rhs_dilation) if rhs_dilation is not None else 1,
+    params = _checks.conv_params(  # lax's argument names in the messages
+        fn, x.shape[2:], w.shape[2:],
+        stride=_checks.as_pair(fn, "window_strides", tuple(window_strides)),
+        padding=core_padding,
+        dilation=_checks.as_pair(fn, "rhs_dilation", tuple(rhs_dilation or (1, 1))),
         precision=precision, preferred_element_type=preferred_element_type,
     )
     y = conv2d_nchw(x, w, None, params, groups, impl)

@@ -78,6 +78,14 @@ BAD = [
      re.escape("corr2d_multi_in_out_1x1: `X` has 3 channels but `K` expects 4")),
     (jaxconv.conv_general_dilated, (x4, jnp.ones((4, 2, 3, 3)), (1, 1), "SAME"), {}, ValueError,
      r"conv_general_dilated: `rhs` .* expects 2 input channels"),
+    (jaxconv.conv_general_dilated, ("abc", w4, (1, 1), "SAME"), {}, TypeError,
+     "conv_general_dilated: `lhs` must be an array, got str 'abc'"),
+    (jaxconv.conv_general_dilated, (x4, None, (1, 1), "SAME"), {}, TypeError,
+     "conv_general_dilated: `rhs` must be an array, got NoneType"),
+    (jaxconv.conv_general_dilated, (x4, w4, (1, 0), "SAME"), {}, ValueError,
+     re.escape("conv_general_dilated: `window_strides[1]` (=0) must be >= 1")),
+    (jaxconv.conv_general_dilated, (x4, w4, (1, 1), "SAME", None, (2, -1)), {}, ValueError,
+     re.escape("conv_general_dilated: `rhs_dilation[1]` (=-1) must be >= 1")),
 ]
 
 
