@@ -9,9 +9,6 @@ function, the argument and the offending value. The classes are listed in README
 from __future__ import annotations
 
 import dataclasses
-import re
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp

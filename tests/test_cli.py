@@ -122,4 +122,4 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args, code, line):
 def test_every_subcommand_has_help_with_an_example(command):
     done = jaxconv(command, "--help", timeout=60)
     assert done.returncode == 0
-    assert f"example" in done.stdout and f"jaxconv {command}" in done.stdout
+    assert "example" in done.stdout and f"jaxconv {command}" in done.stdout
