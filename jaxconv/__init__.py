@@ -10,7 +10,9 @@ The lesson's three ideas, each a few lines:
   ``jaxconv/_one_by_one.py``).
 
 :func:`conv2d` is a complete layer (torch semantics), :func:`conv_general_dilated`
-a drop-in for ``jax.lax.conv_general_dilated``, and ``jaxconv.nn.Conv2d`` (Flax NNX) and
+a drop-in for ``jax.lax.conv_general_dilated``; both lower each pass (forward, input
+gradient, weight gradient) with XLA's convolution, shifted matmuls or im2col, as
+:func:`choose_plan` decides from measurements, and ``jaxconv.nn.Conv2d`` (Flax NNX) and
 ``jaxconv.linen.Conv2d`` (Flax Linen) are layers with torch's parameterisation.
 """
 
@@ -21,6 +23,8 @@ from ._corr2d import corr2d as corr2d
 from ._cost import ConvCost as ConvCost
 from ._cost import flops as flops
 from ._cost import output_shape as output_shape
+from ._dispatch import Plan as Plan
+from ._dispatch import choose_plan as choose_plan
 from ._dropin import conv_general_dilated as conv_general_dilated
 from ._impl import IMPLS as IMPLS
 from ._multi_in import corr2d_multi_in as corr2d_multi_in
@@ -42,7 +46,9 @@ __all__ = [
     "IMPLS",
     "PADDING_MODES",
     "ConvCost",
+    "Plan",
     "channel_contributions",
+    "choose_plan",
     "conv2d",
     "conv_general_dilated",
     "corr2d",

@@ -1,7 +1,10 @@
 """A complete 2-D convolution layer in PyTorch's terms, built from the lesson's pieces.
 
 A batch is a ``jax.vmap`` over images, groups a ``jax.vmap`` over channel groups, and
-each group is the lesson's stack over kernels of sums over channels.
+each group is the lesson's stack over kernels of sums over channels. The whole batched
+convolution carries a JVP rule that states its bilinearity with the lowerings of the
+plan (``_dispatch.py``): the forward pass, the input gradient and the weight gradient
+can each use a different lowering, chosen for the full shapes of the call.
 """
 
 from __future__ import annotations
@@ -10,34 +13,72 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
 from ._checks import ConvParams
+from ._dispatch import Plan, lower, resolve
 from ._impl import check_impl
 from ._multi_out import stack_over_kernels
 
 PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def _one_image(x, w, b, params: ConvParams, groups: int, impl: str):
+def _one_image(x, w, params: ConvParams, groups: int, lowering: str):
     """``(C, H, W) x (O, C/groups, kh, kw) -> (O, mh, mw)``: a vmap over channel groups."""
     c, h, wd = x.shape
     o = w.shape[0]
     xg = x.reshape(groups, c // groups, h, wd)
     wg = w.reshape(groups, o // groups, *w.shape[1:])
-    y = jax.vmap(functools.partial(stack_over_kernels, params=params, impl=impl))(xg, wg)
-    y = y.reshape(o, *y.shape[2:])
-    if b is not None:
-        y = y + b.astype(y.dtype).reshape(o, 1, 1)
-    return y
+    y = jax.vmap(functools.partial(stack_over_kernels, params=params, impl=lowering))(xg, wg)
+    return y.reshape(o, *y.shape[2:])
+
+
+def _batched(x, w, params: ConvParams, groups: int, lowering: str):
+    """``(N, C, H, W) -> (N, O, mh, mw)``: a vmap over images."""
+    return jax.vmap(
+        functools.partial(_one_image, params=params, groups=groups, lowering=lowering),
+        in_axes=(0, None),
+    )(x, w)
+
+
+@functools.lru_cache(maxsize=1024)
+def planned_fn(params: ConvParams, groups: int, plan: Plan):
+    """The vmap structure with the plan's forward lowering and a bilinear JVP rule,
+    ``d conv(x, w) = conv(dx, w) + conv(x, dw)``, whose two terms use the plan's
+    input-gradient and weight-gradient lowerings (their transposes are the backward
+    pass). The primal is the function itself, so every derivative order reuses the rule.
+    """
+
+    @jax.custom_jvp
+    def conv(x, w):
+        return _batched(x, w, params, groups, plan.forward)
+
+    @functools.partial(conv.defjvp, symbolic_zeros=True)
+    def _jvp(primals, tangents):
+        x, w = primals
+        dx, dw = tangents
+        y = conv(x, w)
+        terms = []
+        if not isinstance(dx, SymbolicZero):
+            terms.append(lower(plan.input_grad, dx, w, params, groups, gradient=True))
+        if not isinstance(dw, SymbolicZero):
+            terms.append(lower(plan.weight_grad, x, dw, params, groups, gradient=True))
+        dy = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+        return y, dy
+
+    return conv
 
 
 def conv2d_nchw(x, w, b, params: ConvParams, groups: int, impl: str):
     """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments."""
-    return jax.vmap(
-        functools.partial(_one_image, params=params, groups=groups, impl=impl),
-        in_axes=(0, None, None),
-    )(x, w, b)
+    if impl == "reference":
+        y = _batched(x, w, params, groups, impl)
+    else:
+        y = planned_fn(params, groups, resolve(impl, x.shape, w.shape, params, groups))(x, w)
+    if b is not None:
+        y = y + b.astype(y.dtype).reshape(1, -1, 1, 1)
+    return y
 
 
 def check_weight(fn: str, x, w, groups, names=("input", "weight")) -> int:
@@ -64,7 +105,7 @@ def check_weight(fn: str, x, w, groups, names=("input", "weight")) -> int:
 
 def conv2d(
     input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
-    *, precision=None, preferred_element_type=None, impl="vmap",
+    *, precision=None, preferred_element_type=None, impl="auto",
 ):
     """2-D convolution with the semantics of ``torch.nn.functional.conv2d``.
 
@@ -85,7 +126,8 @@ def conv2d(
       padding_mode: ``"zeros"``, ``"reflect"`` (padding must be smaller than the
         input side), ``"replicate"`` or ``"circular"`` (any amount).
       precision, preferred_element_type: passed to ``lax.conv_general_dilated``.
-      impl: ``"vmap"`` (default) or ``"reference"``.
+      impl: how to lower it, one of :data:`jaxconv.IMPLS`: ``"auto"`` (default) picks
+        per pass by platform and shapes (:func:`jaxconv.choose_plan` tells which).
 
     Returns:
       ``(N, O, mh, mw)``, or ``(O, mh, mw)`` for unbatched input, with

@@ -45,7 +45,7 @@ def _output_is_nonempty(in_size, kernel, padding, rhs_dilation) -> bool:
 def conv_general_dilated(
     lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
     dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
-    preferred_element_type=None, out_sharding=None, *, impl="vmap",
+    preferred_element_type=None, out_sharding=None, *, impl="auto",
 ):
     """Same signature and results as ``jax.lax.conv_general_dilated``.
 

@@ -124,7 +124,7 @@ def forward(name: str, cfg: LayerConfig, x, weight, bias, *, dtype, precision):
     if cfg.data_format == "NHWC":
         x = jnp.moveaxis(x, -1, -3)
     y = checked_conv2d(name, x, weight, bias, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
-                       cfg.padding_mode, precision, None, "vmap")
+                       cfg.padding_mode, precision, None, "auto")
     return jnp.moveaxis(y, -3, -1) if cfg.data_format == "NHWC" else y
 
 

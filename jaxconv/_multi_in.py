@@ -8,7 +8,8 @@ convolution on a CPU, 12-130x on a GPU. So the function carries two rules:
 * a batching rule (``jax.custom_batching.custom_vmap``) that says what a *batch* of
   channel sums is: a batch of kernels is one dense convolution with that many output
   channels, a batch of images is a convolution with that many images, and a batch of
-  both (as under a vmap over channel groups) is a grouped convolution;
+  both (as under a vmap over channel groups) is a grouped convolution. The dense
+  convolution is computed by the lowering the caller picked (``_dispatch.py``);
 * a JVP rule (``jax.custom_jvp``). ``custom_vmap`` cannot be linearised, so the rule
   states that the sum is bilinear, ``d f(X, K) = f(dX, K) + f(X, dK)``, and computes
   the tangents with the equal dense convolution, which XLA can transpose. The primal
@@ -28,8 +29,8 @@ from jax.custom_derivatives import SymbolicZero
 from . import _checks
 from ._checks import ConvParams
 from ._corr2d import corr2d_impl
+from ._dispatch import forward_lowering, lower
 from ._impl import check_impl
-from ._lax import lax_conv
 
 MultiIn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -40,14 +41,17 @@ def _sum_over_channels(X: jax.Array, K: jax.Array, params: ConvParams) -> jax.Ar
     return jnp.sum(per_channel, axis=0)
 
 
-def _dense(X: jax.Array, K: jax.Array, params: ConvParams) -> jax.Array:
-    """The same sum as one XLA convolution with ``ci`` inputs and one output channel."""
-    return lax_conv(X[None], K[None], params)[0, 0]
+def _dense(X: jax.Array, K: jax.Array, params: ConvParams, lowering: str) -> jax.Array:
+    """The same sum as one convolution with ``ci`` inputs and one output channel."""
+    return lower(lowering, X[None], K[None], params, gradient=True)[0, 0]
 
 
 @functools.lru_cache(maxsize=1024)
-def multi_in_fn(params: ConvParams, impl: str = "vmap") -> MultiIn:
-    """``(ci, H, W) x (ci, kh, kw) -> (mh, mw)`` for fixed hyperparameters."""
+def multi_in_fn(params: ConvParams, impl: str = "xla") -> MultiIn:
+    """``(ci, H, W) x (ci, kh, kw) -> (mh, mw)`` for fixed hyperparameters.
+
+    ``impl`` is ``"reference"`` or the name of a lowering (``_dispatch.LOWERINGS``).
+    """
     literal = functools.partial(_sum_over_channels, params=params)
     if impl == "reference":
         return literal
@@ -59,11 +63,11 @@ def multi_in_fn(params: ConvParams, impl: str = "vmap") -> MultiIn:
         x_batched, k_batched = in_batched
         if x_batched and k_batched:  # pairs (X[b], K[b]): a grouped convolution
             b, ci, h, w = X.shape
-            return lax_conv(X.reshape(1, b * ci, h, w), K, params, groups=b)[0], True
+            return lower(impl, X.reshape(1, b * ci, h, w), K, params, groups=b)[0], True
         if k_batched:  # a stack over kernels: K is (co, ci, kh, kw), one dense convolution
-            return lax_conv(X[None], K, params)[0], True
+            return lower(impl, X[None], K, params)[0], True
         if x_batched:  # a batch of images
-            return lax_conv(X, K[None], params)[:, 0], True
+            return lower(impl, X, K[None], params)[:, 0], True
         return literal(X, K), False
 
     @jax.custom_jvp
@@ -77,9 +81,9 @@ def multi_in_fn(params: ConvParams, impl: str = "vmap") -> MultiIn:
         y = multi_in(X, K)
         terms = []
         if not isinstance(dX, SymbolicZero):
-            terms.append(_dense(dX, K, params))
+            terms.append(_dense(dX, K, params, impl))
         if not isinstance(dK, SymbolicZero):
-            terms.append(_dense(X, dK, params))
+            terms.append(_dense(X, dK, params, impl))
         dy = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
         return y, dy
 
@@ -88,19 +92,20 @@ def multi_in_fn(params: ConvParams, impl: str = "vmap") -> MultiIn:
 
 def corr2d_multi_in(
     X, K, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None,
-    impl="vmap",
+    impl="auto",
 ):
     """Multi-input-channel cross-correlation: ``sum_c corr2d(X[c], K[c])``.
 
     Written as ``jax.vmap(corr2d)`` over the channel axis followed by a sum. Under
-    ``jax.vmap`` (over kernels, images or channel groups) it compiles to a single XLA
-    convolution; ``impl="reference"`` keeps JAX's generic batching instead.
+    ``jax.vmap`` (over kernels, images or channel groups) it compiles to a single
+    convolution, lowered as ``impl`` says; ``impl="reference"`` keeps JAX's generic
+    batching instead.
 
     Args:
       X: input, shape ``(ci, H, W)``.
       K: kernel, shape ``(ci, kh, kw)``, same dtype as ``X``.
       stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-      impl: ``"vmap"`` (default) or ``"reference"``.
+      impl: one of :data:`jaxconv.IMPLS`, default ``"auto"``.
 
     Returns:
       ``(mh, mw)``.
@@ -120,4 +125,5 @@ def corr2d_multi_in(
         fn, X.shape[1:], K.shape[1:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,
     )
-    return multi_in_fn(params, impl)(X, K)
+    lowering = forward_lowering(impl, (1, *X.shape), (1, *K.shape), params, 1)
+    return multi_in_fn(params, lowering)(X, K)

@@ -6,29 +6,33 @@ import jax
 
 from . import _checks
 from ._checks import ConvParams
+from ._dispatch import forward_lowering
 from ._impl import check_impl
 from ._multi_in import multi_in_fn
 
 
 def stack_over_kernels(X: jax.Array, K: jax.Array, params: ConvParams, impl: str) -> jax.Array:
-    """``(ci, H, W) x (co, ci, kh, kw) -> (co, mh, mw)``: ``jax.vmap`` over kernels."""
+    """``(ci, H, W) x (co, ci, kh, kw) -> (co, mh, mw)``: ``jax.vmap`` over kernels.
+
+    ``impl``: ``"reference"`` or a lowering name (see ``multi_in_fn``).
+    """
     return jax.vmap(multi_in_fn(params, impl), in_axes=(None, 0))(X, K)
 
 
 def corr2d_multi_in_out(
     X, K, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None,
-    impl="vmap",
+    impl="auto",
 ):
     """Multi-input, multi-output cross-correlation: ``stack_o corr2d_multi_in(X, K[o])``.
 
     Written as ``jax.vmap(corr2d_multi_in)`` over the kernel axis; it compiles to one
-    dense XLA convolution.
+    dense convolution, lowered as ``impl`` says.
 
     Args:
       X: input, shape ``(ci, H, W)``.
       K: kernels, shape ``(co, ci, kh, kw)``: one 3-D kernel per output channel.
       stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-      impl: ``"vmap"`` (default) or ``"reference"``.
+      impl: one of :data:`jaxconv.IMPLS`, default ``"auto"``.
 
     Returns:
       ``(co, mh, mw)``.
@@ -47,4 +51,5 @@ def corr2d_multi_in_out(
         fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,
     )
-    return stack_over_kernels(X, K, params, impl)
+    lowering = forward_lowering(impl, (1, *X.shape), K.shape, params, 1)
+    return stack_over_kernels(X, K, params, lowering)

@@ -134,9 +134,18 @@ def cmd_show(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    raise _Fail("the benchmark harness (issue 'Speed') has not landed yet; from a source "
-                "checkout run `python benchmarks/core_speed.py` or "
-                "`python benchmarks/train_step.py` (see BENCHMARKS.md)")
+    from . import bench
+
+    try:
+        bench.report(args)
+    except ValueError as err:
+        raise _Fail(str(err)) from None
+
+
+def _bench_args(p) -> None:
+    from . import bench  # light: flax, equinox and torch load only when it runs
+
+    bench.build_parser(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,7 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_show)
 
     p = sub.add_parser("bench", help="benchmarks against lax, flax, equinox and torch",
-                       epilog="example:\n  jaxconv bench", formatter_class=fmt)
+                       description="Time jaxconv's lowerings and layer against lax, flax, "
+                       "equinox and torch on the speed suite (same as python -m jaxconv.bench).",
+                       epilog="examples:\n  jaxconv bench --quick\n  jaxconv bench --cases "
+                       "1x1 stem --json bench.json", formatter_class=fmt)
+    _bench_args(p)
     p.set_defaults(run=cmd_bench)
     return parser
 

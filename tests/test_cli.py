@@ -108,7 +108,11 @@ def test_show_accepts_grayscale_and_rgba_files(tmp_path):
     (["flops", "--in-channels", "4", "--out-channels", "6", "--kernel", "3", "--out-size", "8",
       "--groups", "4"], 1, "jaxconv flops: error: --groups (4) must divide"),
     (["flops"], 2, "jaxconv flops: error: the following arguments are required"),
-    (["bench"], 1, "jaxconv bench: error: the benchmark harness"),
+    (["bench", "--reps", "0"], 2,
+     "jaxconv bench: error: argument --reps: expected a positive integer, got 0"),
+    (["bench", "--cases", "huge"], 2, "jaxconv bench: error: argument --cases: invalid choice"),
+    (["bench", "--tiny", "--cases", "1x1", "--no-torch", "--json", "no/such/dir/b.json"], 1,
+     "jaxconv bench: error: cannot write no/such/dir/b.json: No such file or directory"),
     (["frobnicate"], 2, "jaxconv: error: argument command: invalid choice: 'frobnicate'"),
 ])
 def test_bad_arguments_give_one_line_and_nonzero_exit(args, code, line):

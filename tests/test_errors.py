@@ -59,7 +59,7 @@ BAD = [
                "same dtype")),
     (C, (x4, w4, jnp.ones(4, jnp.float16)), {}, TypeError, "conv2d: `input` .* and `bias`"),
     (C, (x4, w4), {"impl": "fast"}, ValueError,
-     re.escape("conv2d: `impl` (='fast') must be one of ('vmap', 'reference')")),
+     re.escape("conv2d: `impl` (='fast') must be one of ('auto', 'xla', 'matmul', 'gemm', 'reference')")),
     (jaxconv.corr2d, (jnp.ones((3, 3)), jnp.ones((2, 2, 2))), {}, ValueError,
      re.escape("corr2d: `k` must have rank 2 ((kh, kw)), got shape (2, 2, 2)")),
     (jaxconv.corr2d, (jnp.ones((3, 3)), jnp.ones((0, 2))), {}, ValueError,

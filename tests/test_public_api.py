@@ -5,11 +5,12 @@ import inspect
 import jaxconv
 
 FUNCTIONS = ["corr2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1",
-             "conv2d", "conv_general_dilated", "output_shape", "flops", "channel_contributions"]
+             "conv2d", "conv_general_dilated", "output_shape", "flops", "channel_contributions",
+             "choose_plan"]
 
 
 def test_all_names_exist_and_are_the_intended_surface():
-    assert sorted(jaxconv.__all__) == sorted(FUNCTIONS + ["IMPLS", "PADDING_MODES", "ConvCost"])
+    assert sorted(jaxconv.__all__) == sorted(FUNCTIONS + ["IMPLS", "PADDING_MODES", "ConvCost", "Plan"])
     for name in jaxconv.__all__:
         assert getattr(jaxconv, name) is not None
     assert not any(m for m in dir(jaxconv) if not m.startswith("_") and m not in

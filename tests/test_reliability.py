@@ -77,7 +77,8 @@ def test_exported_module_forward_round_trips():
 
     x = _rand(2, 3, 10, 10)
     restored = export.deserialize(export.export(forward)(params, x).serialize())
-    np.testing.assert_array_equal(restored.call(params, x), layer(x))
+    np.testing.assert_array_equal(restored.call(params, x), forward(params, x))
+    np.testing.assert_allclose(restored.call(params, x), layer(x), rtol=1e-6, atol=1e-6)
 
 
 def _temp_bytes(f, *shapes):

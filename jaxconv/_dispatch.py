@@ -1,0 +1,167 @@
+"""Which lowering computes a convolution: the plans, and ``impl="auto"``'s rules.
+
+A *plan* names a lowering for each pass of one convolution: the forward pass, the
+gradient with respect to the input and the gradient with respect to the weights.
+Every lowering computes the same dense (or grouped) convolution and is linear in each
+operand, so any one of them can serve any pass:
+
+* ``"xla"``: ``lax.conv_general_dilated`` (cuDNN on a GPU, Eigen on a CPU);
+* ``"matmul"``: ``kh*kw`` shifted 1x1 convolutions, each a matmul over channels;
+* ``"gemm"``: im2col patches and one matrix multiplication, chunked over the batch.
+
+``"auto"`` picks per pass from the platform and the shapes, by rules measured on the
+machines in BENCHMARKS.md. Forward+backward ratios below are time / all-``"xla"`` time
+of the same call in the same run (2-core CPU, float32, the benchmark suite's batches):
+
+* GPU, TPU: ``"xla"`` everywhere. cuDNN beat every pure-XLA formulation by 4-16x on an
+  H100, so there is nothing to pick.
+* CPU, one input channel per group (depthwise): ``"matmul"``, which is then an
+  elementwise multiply-add per tap, fused into one loop. XLA's CPU convolution runs
+  this case slowly: 0.04x forward, 0.14x forward+backward (3x3, 128 channels, 28x28).
+* CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one channels-last
+  matmul: 0.47x forward, 0.35x forward+backward (256->64, 56x56); ``"matmul"`` (the
+  same matmul, channels first) was 0.61x / 0.41x.
+* CPU, no groups, at least 16 input channels and 32x32 output pixels: the input
+  gradient stays on ``"xla"``, which does it well. XLA's CPU weight gradient is slow, so
+  - kernels of 5x5 or more use ``"matmul"`` for the
+    forward pass and the weight gradient: 0.51x forward, 0.48x forward+backward
+    (100->100 5x5 at 64x64; all-``"matmul"`` was 0.63x);
+  - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.08x on 64->64 3x3 at
+    56x56) and use ``"gemm"`` for the weight gradient: 0.64x forward+backward
+    (``"matmul"``: 0.78x).
+* Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
+  gradient was 1.11x), the 3->64 7x7 stride-2 stem (im2col of 3 channels builds its
+  patches slowly; the best mix was 0.97x, within noise, with chunks twice as large
+  0.78x but 2.8x the temporary memory of XLA's convolution), other grouped
+  convolutions (not measured).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+
+from . import _checks
+from ._checks import ConvParams
+from ._gemm_plan import gemm_conv
+from ._impl import check_impl
+from ._lax import lax_conv
+from ._matmul_plan import matmul_conv
+from ._taps import out_size
+
+LOWERINGS = {"xla": lax_conv, "matmul": matmul_conv, "gemm": gemm_conv}
+
+MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
+MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls and im2col rows are too thin
+
+
+class Plan(NamedTuple):
+    """The lowering (a key of ``LOWERINGS``) used for each pass of one convolution."""
+
+    forward: str
+    input_grad: str
+    weight_grad: str
+
+
+def lower(name: str, x, w, params: ConvParams, groups: int = 1, gradient: bool = False):
+    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` with lowering ``name``.
+
+    ``gradient``: the result is a tangent term that reverse mode will transpose (the
+    "matmul" lowering then bounds the memory of its transpose).
+    """
+    if name == "matmul":
+        return matmul_conv(x, w, params, groups, gradient=gradient)
+    return LOWERINGS[name](x, w, params, groups)
+
+
+def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int,
+              platform: str) -> Plan:
+    """``impl="auto"``'s choice for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
+    if platform != "cpu":
+        return Plan("xla", "xla", "xla")
+    cg, kh, kw = weight_shape[1:]
+    if cg == 1:
+        return Plan("matmul", "matmul", "matmul")
+    if groups > 1:
+        return Plan("xla", "xla", "xla")
+    if (kh, kw) == (1, 1):
+        return Plan("gemm", "gemm", "gemm")
+    mh, mw = out_size(input_shape[2:], (kh, kw), params)
+    if mh * mw < MIN_PIXELS or cg < MIN_CHANNELS:
+        return Plan("xla", "xla", "xla")
+    if kh * kw >= 25:
+        return Plan("matmul", "xla", "matmul")
+    return Plan("xla", "xla", "gemm")
+
+
+def resolve(impl: str, input_shape, weight_shape, params: ConvParams, groups: int,
+            platform: str | None = None) -> Plan:
+    """The plan for a checked call; ``impl`` is a lowering name or ``"auto"``."""
+    if impl != "auto":
+        return Plan(impl, impl, impl)
+    return auto_plan(tuple(input_shape), tuple(weight_shape), params, groups,
+                     platform or jax.default_backend())
+
+
+def forward_lowering(impl: str, input_shape, weight_shape, params: ConvParams,
+                     groups: int) -> str:
+    """The lowering the vmap structure's batching rule uses: ``"reference"`` or a
+    ``LOWERINGS`` key (the forward pass of the plan)."""
+    if impl == "reference":
+        return impl
+    return resolve(impl, input_shape, weight_shape, params, groups).forward
+
+
+def _shape(fn: str, name: str, value, rank: int) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != rank or min(shape) < 0:
+        raise ValueError(f"{fn}: `{name}` (={value!r}) must be {rank} non-negative ints")
+    return shape
+
+
+def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
+                impl="auto", platform=None) -> Plan:
+    """The plan :func:`conv2d` uses for a call with these shapes and hyperparameters.
+
+    Args:
+      input_shape: ``(N, C, H, W)``.
+      weight_shape: ``(O, C // groups, kh, kw)``.
+      stride, padding, dilation, groups: as in :func:`conv2d`.
+      impl: ``"auto"`` (default) or a lowering name (``"xla"``, ``"matmul"``, ``"gemm"``).
+      platform: ``"cpu"``, ``"gpu"`` or ``"tpu"``; default ``jax.default_backend()``.
+
+    Returns:
+      ``Plan(forward, input_grad, weight_grad)``: the lowering of each pass.
+
+    >>> choose_plan((8, 256, 56, 56), (64, 256, 1, 1), platform="cpu")
+    Plan(forward='gemm', input_grad='gemm', weight_grad='gemm')
+    >>> choose_plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1, platform="cpu")
+    Plan(forward='xla', input_grad='xla', weight_grad='gemm')
+    >>> choose_plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1, platform="gpu")
+    Plan(forward='xla', input_grad='xla', weight_grad='xla')
+    """
+    fn = "choose_plan"
+    impl = check_impl(fn, impl)
+    if impl == "reference":
+        raise ValueError(f"{fn}: `impl` (='reference') has no plan: it is JAX's generic "
+                         f"lowering of the vmap structure")
+    x_shape = _shape(fn, "input_shape", input_shape, 4)
+    w_shape = _shape(fn, "weight_shape", weight_shape, 4)
+    groups = _checks.as_int(fn, "groups", groups, minimum=1)
+    if x_shape[1] != w_shape[1] * groups or w_shape[0] % groups:
+        raise ValueError(
+            f"{fn}: `weight_shape` {w_shape} with groups={groups} does not fit "
+            f"`input_shape` {x_shape}"
+        )
+    if platform is not None and platform not in ("cpu", "gpu", "tpu"):
+        raise ValueError(f"{fn}: `platform` (={platform!r}) must be 'cpu', 'gpu' or 'tpu'")
+    params = _checks.conv_params(fn, x_shape[2:], w_shape[2:], stride=stride, padding=padding,
+                                 dilation=dilation)
+    return resolve(impl, x_shape, w_shape, params, groups, platform)
+
+

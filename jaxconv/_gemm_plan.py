@@ -1,0 +1,103 @@
+"""The ``"gemm"`` plan: im2col, then one matrix multiplication.
+
+Every output pixel's receptive field (``kh*kw`` taps of ``C/groups`` channels) is
+copied into one row of a patch matrix, and the convolution becomes
+``patches (N*mh*mw, C*kh*kw) @ weights (C*kh*kw, O)``, batched over groups. For a 1x1
+kernel the patch matrix is the (subsampled) input itself: one matmul.
+
+Larger kernels make the patch matrix ``kh*kw`` times the input, so it is built in
+blocks of output rows (and, when one row of the whole batch is still too big, of
+images) inside a ``lax.map``: each block gathers the input rows it needs, zero padding
+included, so no padded copy of the whole input exists either. Blocks are
+rematerialised (``jax.checkpoint``), so the backward pass does not keep all patches
+alive.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._checks import ConvParams
+from ._taps import accumulator, out_size, result_dtype, taps
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    return max(d for d in range(1, n + 1) if n % d == 0 and d <= max(at_most, 1))
+
+
+def blocks(n: int, mh: int, row_bytes: int, budget_bytes: int) -> tuple[int, int]:
+    """``(images, rows)`` per block: divisors of ``n`` and ``mh`` whose patches
+    (``row_bytes`` per output row of one image) fit ``budget_bytes``; all of the batch
+    before fewer rows, at least one row of one image.
+
+    The budget is proportional to the batch, so the choice stays right when the vmap
+    structure calls this per image and ``jax.vmap`` batches the blocks afterwards.
+    """
+    if n == 0 or mh == 0:
+        return max(n, 1), max(mh, 1)
+    rows = budget_bytes // max(n * row_bytes, 1)
+    if rows >= 1:
+        return n, _largest_divisor(mh, rows)
+    return _largest_divisor(n, budget_bytes // max(row_bytes, 1)), 1
+
+
+def _matmul(patches, w_mat, params: ConvParams, acc):
+    """``(b, mh, mw, G, C, T) x (G, O, C, T) -> (b, mh, mw, G, O)``; the weights keep
+    their OIHW memory order, so they are not copied."""
+    return jnp.einsum("nhwgct,goct->nhwgo", patches, w_mat, precision=params.precision,
+                      preferred_element_type=acc)
+
+
+def _one_tap(x, w_mat, params: ConvParams, acc):
+    """A 1x1 kernel: the strided input, channels last, times the weight matrix."""
+    n, g, cg, h, wd = x.shape
+    (_, _, window), = taps(x, (1, 1), params)
+    return _matmul(jnp.transpose(window, (0, 3, 4, 1, 2))[..., None], w_mat, params, acc)
+
+
+def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int):
+    """``lax.map`` over blocks of ``b`` images and ``rows`` output rows."""
+    n, g, cg, h, wd = x.shape
+    mh, mw = out_size((h, wd), kernel, params)
+    (top, _), (left, right) = params.padding
+    (sh, _), (dh, _) = params.stride, params.dilation
+    span = (rows - 1) * sh + (kernel[0] - 1) * dh + 1  # input rows one block reads
+    row_blocks = mh // rows
+    inner = params._replace(padding=((0, 0), (left, right)))
+
+    @jax.checkpoint
+    def block(k):
+        images = lax.dynamic_slice_in_dim(x, (k // row_blocks) * b, b, axis=0)
+        index = (k % row_blocks) * rows * sh - top + jnp.arange(span)
+        index = jnp.where(index < 0, h, index)  # above the image: out of range, so zero
+        xb = jnp.take(images, index, axis=3, mode="fill", fill_value=0)
+        windows = [win for _, _, win in taps(xb, kernel, inner)]  # (b, G, C, rows, mw) each
+        patches = jnp.transpose(jnp.stack(windows, axis=-1), (0, 3, 4, 1, 2, 5))
+        return _matmul(patches, w_mat, params, acc)
+
+    ys = lax.map(block, jnp.arange((n // b) * row_blocks))  # (blocks, b, rows, mw, G, O)
+    ys = ys.reshape(n // b, row_blocks, b, rows, *ys.shape[3:])
+    return jnp.swapaxes(ys, 1, 2).reshape(n, mh, *ys.shape[4:])
+
+
+def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by im2col and a GEMM."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    mh, mw = out_size((h, wd), (kh, kw), params)
+    acc = accumulator(x.dtype, params)
+    xg = x.reshape(n, groups, cg, h, wd)
+    w_mat = w.reshape(groups, o // groups, cg, kh * kw)
+    if n * mh * mw == 0:  # nothing to compute (a loop over zero blocks cannot be built)
+        y = jnp.zeros((n, mh, mw, groups, o // groups), acc)
+    elif kh * kw == 1:
+        y = _one_tap(xg, w_mat, params, acc)
+    else:
+        itemsize = x.dtype.itemsize
+        row_bytes = 2 * mw * kh * kw * c * itemsize  # the windows, then the patches
+        b, rows = blocks(n, mh, row_bytes, n * (c * h * wd + o * mh * mw) * itemsize // 4)
+        y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows)
+    y = jnp.transpose(y.reshape(n, mh, mw, o), (0, 3, 1, 2))
+    return y.astype(result_dtype(x.dtype, params))

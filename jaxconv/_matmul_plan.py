@@ -1,0 +1,78 @@
+"""The ``"matmul"`` plan: a ``kh x kw`` convolution is ``kh*kw`` 1x1 convolutions, summed.
+
+Each tap's 1x1 convolution is a matmul over channels (the lesson's "1x1 = a fully
+connected layer at every pixel") applied to the tap's shifted window. A 1x1 kernel is
+therefore exactly one matmul. With groups, each matmul is batched over the groups; with
+one input channel per group (depthwise) it is an elementwise product, and in a forward
+pass all taps fuse into one elementwise loop.
+
+Otherwise the taps run in a ``lax.scan`` whose body is rematerialised
+(``jax.checkpoint``): one shifted window exists at a time, forward and backward, so the
+plan needs about as much temporary memory as XLA's convolution. JAX differentiates the
+plan by itself: every step is linear in each operand, and the transposed steps are
+matmuls again (the weight gradient of a tap is one ``(co, N*mh*mw) @ (N*mh*mw, ci)``
+matmul), which is what makes it fast on a CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._checks import ConvParams
+from ._taps import accumulator, out_size, result_dtype, taps
+
+
+def _one_by_one(window, w_tap, acc, precision):
+    """``(N, G, C, mh, mw) x (G, O, C) -> (N, G, O, mh, mw)``: a matmul over ``C``."""
+    if w_tap.shape[2] == 1:  # one input channel per group: a product, no reduction
+        return window.astype(acc) * w_tap[None, :, :, 0, None, None].astype(acc)
+    return jnp.einsum("goc,ngchw->ngohw", w_tap, window, precision=precision,
+                      preferred_element_type=acc)
+
+
+def _scan_taps(xg, wg, params: ConvParams, acc):
+    """The sum over taps as a loop: one window at a time, recomputed when differentiated."""
+    n, g, cg, h, wd = xg.shape
+    kh, kw = wg.shape[-2:]
+    mh, mw = out_size((h, wd), (kh, kw), params)
+    (top, bottom), (left, right) = params.padding
+    (sh, sw), (dh, dw) = params.stride, params.dilation
+    xp = jnp.pad(xg, ((0, 0),) * 3 + ((top, bottom), (left, right)))
+    span = ((mh - 1) * sh + 1, (mw - 1) * sw + 1)
+    w_taps = jnp.moveaxis(wg.reshape(*wg.shape[:3], kh * kw), -1, 0)  # (T, G, O, C)
+
+    @jax.checkpoint
+    def tap(y, t_and_w):
+        t, w_tap = t_and_w
+        start = (0, 0, 0, (t // kw) * dh, (t % kw) * dw)
+        window = lax.dynamic_slice(xp, start, (n, g, cg, *span))[..., ::sh, ::sw]
+        return y + _one_by_one(window, w_tap, acc, params.precision), None
+
+    y0 = jnp.zeros((n, g, wg.shape[1], mh, mw), acc)
+    return lax.scan(tap, y0, (jnp.arange(kh * kw), w_taps))[0]
+
+
+def matmul_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1,
+                gradient: bool = False) -> jax.Array:
+    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` as summed 1x1 convolutions.
+
+    ``gradient``: the call computes a gradient term, which JAX transposes; elementwise
+    (depthwise) taps then run in the loop too, since their transposed, unrolled form
+    would keep every tap's window alive at once.
+    """
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    acc = accumulator(x.dtype, params)
+    xg = x.reshape(n, groups, cg, h, wd)
+    wg = w.reshape(groups, o // groups, cg, kh, kw)
+    if kh * kw == 1 or (cg == 1 and not gradient):  # one matmul; or products, fused
+        terms = (_one_by_one(window, wg[..., i, j], acc, params.precision)
+                 for i, j, window in taps(xg, (kh, kw), params))
+        y = functools.reduce(jnp.add, terms)
+    else:
+        y = _scan_taps(xg, wg, params, acc)
+    return y.reshape(n, o, *y.shape[-2:]).astype(result_dtype(x.dtype, params))

@@ -1,0 +1,61 @@
+"""A kernel tap's view of the input: the strided window each kernel position sees.
+
+For a ``kh x kw`` kernel the output is the sum, over taps ``(i, j)``, of the weight at
+that tap times the padded input shifted by ``(i*dh, j*dw)`` and subsampled by the
+stride. The matmul and im2col plans both start from these windows.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._checks import ConvParams
+
+HALF = (jnp.bfloat16, jnp.float16)
+
+
+def out_size(in_size, kernel, params: ConvParams) -> tuple[int, int]:
+    """``(mh, mw)`` of an already checked call."""
+    return tuple(  # type: ignore[return-value]
+        (n + lo + hi - (k - 1) * d - 1) // s + 1
+        for n, k, (lo, hi), s, d in zip(in_size, kernel, params.padding, params.stride,
+                                        params.dilation)
+    )
+
+
+def taps(x: jax.Array, kernel, params: ConvParams, spatial=(-2, -1)
+         ) -> Iterator[tuple[int, int, jax.Array]]:
+    """``(i, j, window)`` for every tap of ``kernel``, zero padding ``x`` once.
+
+    ``spatial`` names the height and width axes of ``x``; ``window`` has the shape of
+    ``x`` with those axes cut to the output size ``(mh, mw)``.
+    """
+    axes = [a % x.ndim for a in spatial]
+    config = [(0, 0, 0)] * x.ndim
+    for a, (lo, hi) in zip(axes, params.padding):
+        config[a] = (lo, hi, 0)
+    x = lax.pad(x, jnp.zeros((), x.dtype), config)
+    unpadded = params._replace(padding=((0, 0), (0, 0)))
+    mh, mw = out_size(tuple(x.shape[a] for a in axes), kernel, unpadded)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            start, limit, step = [0] * x.ndim, list(x.shape), [1] * x.ndim
+            for a, t, m, s, d in zip(axes, (i, j), (mh, mw), params.stride, params.dilation):
+                start[a], limit[a], step[a] = t * d, t * d + (m - 1) * s + 1, s
+            yield i, j, lax.slice(x, start, limit, step)
+
+
+def accumulator(dtype, params: ConvParams):
+    """The dtype partial sums are kept in: ``preferred_element_type``, or float32 for
+    half-precision inputs (as XLA's convolution accumulates them), else ``dtype``."""
+    if params.preferred_element_type is not None:
+        return params.preferred_element_type
+    return jnp.float32 if dtype in HALF else dtype
+
+
+def result_dtype(dtype, params: ConvParams):
+    return params.preferred_element_type if params.preferred_element_type is not None else dtype

@@ -1,0 +1,184 @@
+"""The lowerings behind ``impl=``: each equals lax, mixes per pass, and stays in memory."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax import lax
+from jax.test_util import check_grads
+
+import jaxconv
+from jaxconv import bench
+from jaxconv._checks import ConvParams, conv_params
+from jaxconv._conv2d import planned_fn
+from jaxconv._dispatch import LOWERINGS, Plan, lower
+from jaxconv._gemm_plan import blocks, gemm_conv
+from tests import strategies as S
+from tests.helpers import RTOL, assert_close, conv_kwargs, lax_conv2d
+
+LOWERING_NAMES = sorted(LOWERINGS)
+HIGHEST = lax.Precision.HIGHEST
+
+
+@settings(max_examples=15)
+@given(S.cases(), st.sampled_from(LOWERING_NAMES), st.sampled_from(["float64", "complex128"]))
+def test_every_lowering_equals_lax(case, impl, dtype):
+    x, w = case.arrays(np.dtype(dtype))
+    y = jaxconv.conv2d(x, w, **conv_kwargs(case), impl=impl)
+    assert y.dtype == x.dtype and y.shape == lax_conv2d(x, w, case).shape
+    assert_close(y, lax_conv2d(x, w, case), RTOL[dtype])
+
+
+@settings(max_examples=10)
+@given(S.cases(max_channels=3, max_kernel=3), st.sampled_from(LOWERING_NAMES),
+       st.sampled_from(LOWERING_NAMES), st.sampled_from(LOWERING_NAMES))
+def test_mixed_plans_equal_lax_in_value_gradients_and_jvp(case, fwd, dx, dw):
+    """Any lowering can serve any pass: the plan's three choices are independent."""
+    x, w = case.arrays()
+    if x.ndim == 3:
+        x = x[None]
+    params = conv_params("test", case.in_size, case.kernel, stride=case.stride,
+                         padding=case.padding, dilation=case.dilation, precision=HIGHEST)
+    f = planned_fn(params, case.groups, Plan(fwd, dx, dw))
+    ref = lambda x, w: lax_conv2d(x, w, case)
+    assert_close(f(x, w), ref(x, w), RTOL["float64"])
+    ct = jnp.asarray(np.random.default_rng(case.seed).standard_normal(ref(x, w).shape))
+    ours = jax.grad(lambda x, w: jnp.vdot(ct, f(x, w)), (0, 1))(x, w)
+    theirs = jax.grad(lambda x, w: jnp.vdot(ct, ref(x, w)), (0, 1))(x, w)
+    for a, b in zip(ours, theirs):
+        assert_close(a, b, RTOL["float64"])
+    tangents = (-x, 2 * w)
+    assert_close(jax.jvp(f, (x, w), tangents)[1], jax.jvp(ref, (x, w), tangents)[1],
+                 RTOL["float64"])
+
+
+@pytest.mark.parametrize("impl", LOWERING_NAMES)
+def test_every_lowering_passes_check_grads_order_2_with_stride_dilation_groups(impl):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 4, 7, 8)))
+    w = jnp.asarray(rng.standard_normal((6, 2, 3, 2)))
+    conv = functools.partial(jaxconv.conv2d, stride=(2, 1), padding=((1, 0), (2, 1)),
+                             dilation=(1, 2), groups=2, impl=impl)
+    check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+    per_pass = planned_fn(ConvParams((1, 1), ((1, 1), (1, 1)), (1, 1)), 2,
+                          Plan(impl, "gemm" if impl != "gemm" else "xla", "matmul"))
+    check_grads(per_pass, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+
+
+def test_depthwise_matmul_lowering_is_elementwise_and_exact():
+    """One input channel per group: the 1x1 convolutions are products, no dot at all."""
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal((2, 6, 9, 9)))
+    w = jnp.asarray(rng.standard_normal((12, 1, 3, 3)))  # channel multiplier 2
+    y = jaxconv.conv2d(x, w, padding=1, groups=6, impl="matmul")
+    assert_close(y, lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
+                                             feature_group_count=6, precision=HIGHEST),
+                 RTOL["float64"])
+    hlo = jax.jit(lambda x, w: jaxconv.conv2d(x, w, padding=1, groups=6, impl="matmul")
+                  ).lower(x, w).as_text()
+    assert "convolution" not in hlo and "dot_general" not in hlo
+
+
+def test_one_by_one_matmul_lowering_is_one_dot():
+    x, w = jnp.ones((2, 8, 5, 5)), jnp.ones((4, 8, 1, 1))
+    hlo = jax.jit(lambda x, w: jaxconv.conv2d(x, w, impl="matmul")).lower(x, w).as_text()
+    assert hlo.count("dot_general") == 1 and "convolution" not in hlo
+
+
+@given(st.integers(0, 12), st.integers(0, 40), st.integers(1, 10**6), st.integers(1, 10**8))
+def test_gemm_blocks_are_the_largest_that_fit(n, mh, row_bytes, budget):
+    b, rows = blocks(n, mh, row_bytes, budget)
+    if n == 0 or mh == 0:
+        return
+    assert n % b == 0 and mh % rows == 0
+    fits = lambda b, r: b * r * row_bytes <= budget
+    assert fits(b, rows) or (b, rows) == (1, 1)
+    if b < n:  # fewer images only when one row of the whole batch does not fit
+        assert rows == 1 and not fits(n, 1)
+        assert not any(n % d == 0 and fits(d, 1) for d in range(b + 1, n + 1))
+    else:
+        assert not any(mh % r == 0 and fits(n, r) for r in range(rows + 1, mh + 1))
+
+
+@pytest.mark.parametrize("shape", [(6, 16, 130, 130), (1, 64, 300, 40)],
+                         ids=["row-blocks", "image-and-row-blocks"])
+def test_gemm_lowering_in_blocks_equals_lax_with_gradients(shape):
+    """Patches larger than input + output are built block by block in a lax.map."""
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((4, shape[1], 3, 3)), jnp.float32)
+    params = ConvParams((2, 1), ((1, 2), (1, 1)), (1, 2), HIGHEST)
+    hlo = jax.jit(lambda x, w: gemm_conv(x, w, params)).lower(x, w).as_text()
+    assert "while" in hlo  # the block loop
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (2, 1), ((1, 2), (1, 1)),
+                                                rhs_dilation=(1, 2), precision=HIGHEST)
+    assert_close(gemm_conv(x, w, params), ref(x, w), RTOL["float32"])
+    ct = jnp.asarray(rng.standard_normal(ref(x, w).shape), jnp.float32)
+    ours = jax.grad(lambda x, w: jnp.vdot(ct, gemm_conv(x, w, params)), (0, 1))(x, w)
+    theirs = jax.grad(lambda x, w: jnp.vdot(ct, ref(x, w)), (0, 1))(x, w)
+    for a, b in zip(ours, theirs):
+        assert_close(a, b, 1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("impl", LOWERING_NAMES)
+def test_half_precision_lowerings_accumulate_in_float32(impl, dtype):
+    """4608-term sums of exactly representable products: one rounding at the end only."""
+    x = jnp.full((1, 512, 5, 5), 1.0 + 2.0 ** -7, dtype)
+    w = jnp.full((2, 512, 3, 3), 1.0 + 2.0 ** -7, dtype)
+    exact = 4608 * (1.0 + 2.0 ** -7) ** 2
+    y = lower(impl, x, w, ConvParams((1, 1), ((0, 0), (0, 0)), (1, 1)))
+    assert y.dtype == jnp.dtype(dtype)
+    assert float(jnp.max(jnp.abs(y.astype(jnp.float32) - exact))) <= exact * 2.0 ** -7
+
+
+# ``impl="auto"``'s documented choices (jaxconv/_dispatch.py) for the benchmark suite.
+SUITE_PLANS_CPU = {
+    "lesson": Plan("matmul", "xla", "matmul"),
+    "3x3-64": Plan("xla", "xla", "gemm"),
+    "3x3-256": Plan("xla", "xla", "xla"),
+    "1x1": Plan("gemm", "gemm", "gemm"),
+    "stem": Plan("xla", "xla", "xla"),
+    "depthwise": Plan("matmul", "matmul", "matmul"),
+}
+
+
+@pytest.mark.parametrize("case", bench.SUITE, ids=lambda c: c.key)
+def test_auto_returns_the_documented_plan_for_each_suite_shape(case):
+    kw = dict(stride=case.stride, padding=case.pad, groups=case.groups)
+    shapes = ((case.n_cpu, case.ci, case.side, case.side),
+              (case.co, case.ci // case.groups, case.k, case.k))
+    assert jaxconv.choose_plan(*shapes, platform="cpu", **kw) == SUITE_PLANS_CPU[case.key]
+    for accelerator in ("gpu", "tpu"):
+        assert jaxconv.choose_plan(*shapes, platform=accelerator, **kw) == Plan("xla", "xla",
+                                                                                "xla")
+    assert jaxconv.choose_plan(*shapes, impl="gemm", **kw) == Plan("gemm", "gemm", "gemm")
+
+
+def _temp_bytes(fn, *args):
+    return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+
+def _loss_grads(f):
+    return jax.grad(lambda x, w: 0.5 * jnp.sum(f(x, w) ** 2), (0, 1))
+
+
+@pytest.mark.parametrize("case", bench.SUITE, ids=lambda c: c.key)
+def test_temporary_memory_is_at_most_twice_lax(case):
+    """Compiled temp sizes of auto and the im2col lowering, forward and forward+backward,
+    against lax.conv on the same call (CPU batch of the benchmark)."""
+    x = jnp.zeros((case.n_cpu, case.ci, case.side, case.side), jnp.float32)
+    w = jnp.zeros((case.co, case.ci // case.groups, case.k, case.k), jnp.float32)
+    pads = ((case.pad, case.pad),) * 2
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (case.stride,) * 2, pads,
+                                                feature_group_count=case.groups)
+    for impl in ("auto", "gemm"):
+        ours = lambda x, w: jaxconv.conv2d(x, w, stride=case.stride, padding=case.pad,
+                                           groups=case.groups, impl=impl)
+        for wrap in (lambda f: f, _loss_grads):
+            mine, theirs = _temp_bytes(wrap(ours), x, w), _temp_bytes(wrap(ref), x, w)
+            assert mine <= 2 * theirs, (impl, wrap.__name__, mine, theirs)
