@@ -75,7 +75,7 @@ def conv2d_nchw(x, w, b, params: ConvParams, groups: int, impl: str):
     if impl == "reference":
         y = _batched(x, w, params, groups, impl)
     else:
-        y = planned_fn(params, groups, resolve(impl, x.shape, w.shape, params, groups))(x, w)
+        y = planned_fn(params, groups, resolve(impl, x.shape, w.shape, params, groups, x.dtype))(x, w)
     if b is not None:
         y = y + b.astype(y.dtype).reshape(1, -1, 1, 1)
     return y

@@ -7,11 +7,13 @@ operand, so any one of them can serve any pass:
 
 * ``"xla"``: ``lax.conv_general_dilated`` (cuDNN on a GPU, Eigen on a CPU);
 * ``"matmul"``: ``kh*kw`` shifted 1x1 convolutions, each a matmul over channels;
-* ``"gemm"``: im2col patches and one matrix multiplication, chunked over the batch.
+* ``"gemm"``: im2col patches and one matrix multiplication, built in blocks.
 
 ``"auto"`` picks per pass from the platform and the shapes, by rules measured on the
-machines in BENCHMARKS.md. Forward+backward ratios below are time / all-``"xla"`` time
-of the same call in the same run (2-core CPU, float32, the benchmark suite's batches):
+machines in BENCHMARKS.md. Ratios below are time / all-``"xla"`` time of the same call
+in the same run (2-core CPU, float32, the benchmark suite's batches). The same rules
+were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bfloat16
+(0.19-0.95x, 0.24-0.71x, apart from the stem):
 
 * GPU, TPU: ``"xla"`` everywhere. cuDNN beat every pure-XLA formulation by 4-16x on an
   H100, so there is nothing to pick.
@@ -21,19 +23,20 @@ of the same call in the same run (2-core CPU, float32, the benchmark suite's bat
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one channels-last
   matmul: 0.47x forward, 0.35x forward+backward (256->64, 56x56); ``"matmul"`` (the
   same matmul, channels first) was 0.61x / 0.41x.
-* CPU, no groups, at least 16 input channels and 32x32 output pixels: the input
-  gradient stays on ``"xla"``, which does it well. XLA's CPU weight gradient is slow, so
-  - kernels of 5x5 or more use ``"matmul"`` for the
-    forward pass and the weight gradient: 0.51x forward, 0.48x forward+backward
-    (100->100 5x5 at 64x64; all-``"matmul"`` was 0.63x);
-  - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.08x on 64->64 3x3 at
-    56x56) and use ``"gemm"`` for the weight gradient: 0.64x forward+backward
+* CPU, no groups, at least 32x32 output pixels: XLA's CPU weight gradient is slow.
+  - Fewer than 16 input channels (a stem): both gradients use ``"gemm"``, whose patch
+    rows are then long enough: 0.71x forward+backward (3->64 7x7 stride 2, 224x224;
+    float64 0.27x). The forward stays on ``"xla"``: im2col of 3 channels builds its
+    patches slowly (2.9x). In bfloat16 the same plan was 1.73x, so half precision keeps
+    ``"xla"`` here.
+  - Otherwise the input gradient stays on ``"xla"``, which does it well; kernels of 5x5
+    or more use ``"matmul"`` for the forward pass and the weight gradient: 0.53x
+    forward, 0.51x forward+backward (100->100 5x5 at 64x64);
+  - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
+    56x56) and use ``"gemm"`` for the weight gradient: 0.68x forward+backward
     (``"matmul"``: 0.78x).
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
-  gradient was 1.11x), the 3->64 7x7 stride-2 stem (im2col of 3 channels builds its
-  patches slowly; the best mix was 0.97x, within noise, with chunks twice as large
-  0.78x but 2.8x the temporary memory of XLA's convolution), other grouped
-  convolutions (not measured).
+  gradient was 1.35-2.2x), other grouped convolutions (not measured).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-
+import numpy as np
 
 from . import _checks
 from ._checks import ConvParams
@@ -54,7 +57,7 @@ from ._taps import out_size
 LOWERINGS = {"xla": lax_conv, "matmul": matmul_conv, "gemm": gemm_conv}
 
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
-MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls and im2col rows are too thin
+MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 
 
 class Plan(NamedTuple):
@@ -76,7 +79,7 @@ def lower(name: str, x, w, params: ConvParams, groups: int = 1, gradient: bool =
     return LOWERINGS[name](x, w, params, groups)
 
 
-def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int,
+def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int, dtype,
               platform: str) -> Plan:
     """``impl="auto"``'s choice for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
     if platform != "cpu":
@@ -89,29 +92,32 @@ def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int,
     if (kh, kw) == (1, 1):
         return Plan("gemm", "gemm", "gemm")
     mh, mw = out_size(input_shape[2:], (kh, kw), params)
-    if mh * mw < MIN_PIXELS or cg < MIN_CHANNELS:
+    if mh * mw < MIN_PIXELS:
         return Plan("xla", "xla", "xla")
+    if cg < MIN_CHANNELS:
+        half = np.dtype(dtype).itemsize <= 2
+        return Plan("xla", "xla", "xla") if half else Plan("xla", "gemm", "gemm")
     if kh * kw >= 25:
         return Plan("matmul", "xla", "matmul")
     return Plan("xla", "xla", "gemm")
 
 
-def resolve(impl: str, input_shape, weight_shape, params: ConvParams, groups: int,
+def resolve(impl: str, input_shape, weight_shape, params: ConvParams, groups: int, dtype,
             platform: str | None = None) -> Plan:
     """The plan for a checked call; ``impl`` is a lowering name or ``"auto"``."""
     if impl != "auto":
         return Plan(impl, impl, impl)
-    return auto_plan(tuple(input_shape), tuple(weight_shape), params, groups,
+    return auto_plan(tuple(input_shape), tuple(weight_shape), params, groups, dtype,
                      platform or jax.default_backend())
 
 
 def forward_lowering(impl: str, input_shape, weight_shape, params: ConvParams,
-                     groups: int) -> str:
+                     groups: int, dtype) -> str:
     """The lowering the vmap structure's batching rule uses: ``"reference"`` or a
     ``LOWERINGS`` key (the forward pass of the plan)."""
     if impl == "reference":
         return impl
-    return resolve(impl, input_shape, weight_shape, params, groups).forward
+    return resolve(impl, input_shape, weight_shape, params, groups, dtype).forward
 
 
 def _shape(fn: str, name: str, value, rank: int) -> tuple[int, ...]:
@@ -125,13 +131,14 @@ def _shape(fn: str, name: str, value, rank: int) -> tuple[int, ...]:
 
 
 def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
-                impl="auto", platform=None) -> Plan:
+                dtype="float32", impl="auto", platform=None) -> Plan:
     """The plan :func:`conv2d` uses for a call with these shapes and hyperparameters.
 
     Args:
       input_shape: ``(N, C, H, W)``.
       weight_shape: ``(O, C // groups, kh, kw)``.
       stride, padding, dilation, groups: as in :func:`conv2d`.
+      dtype: the input's dtype (default float32).
       impl: ``"auto"`` (default) or a lowering name (``"xla"``, ``"matmul"``, ``"gemm"``).
       platform: ``"cpu"``, ``"gpu"`` or ``"tpu"``; default ``jax.default_backend()``.
 
@@ -162,6 +169,10 @@ def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, g
         raise ValueError(f"{fn}: `platform` (={platform!r}) must be 'cpu', 'gpu' or 'tpu'")
     params = _checks.conv_params(fn, x_shape[2:], w_shape[2:], stride=stride, padding=padding,
                                  dilation=dilation)
-    return resolve(impl, x_shape, w_shape, params, groups, platform)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{fn}: `dtype` (={dtype!r}) is not a dtype") from None
+    return resolve(impl, x_shape, w_shape, params, groups, dtype, platform)
 
 

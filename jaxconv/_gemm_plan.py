@@ -29,36 +29,34 @@ def _largest_divisor(n: int, at_most: int) -> int:
 
 def blocks(n: int, mh: int, row_bytes: int, budget_bytes: int) -> tuple[int, int]:
     """``(images, rows)`` per block: divisors of ``n`` and ``mh`` whose patches
-    (``row_bytes`` per output row of one image) fit ``budget_bytes``; all of the batch
-    before fewer rows, at least one row of one image.
+    (``row_bytes`` per output row of one image) fit ``budget_bytes``; whole images
+    first (fewer, larger blocks), fewer rows of one image only when one image does not
+    fit.
 
-    The budget is proportional to the batch, so the choice stays right when the vmap
+    The budget is proportional to the batch, so the choice stays sound when the vmap
     structure calls this per image and ``jax.vmap`` batches the blocks afterwards.
     """
     if n == 0 or mh == 0:
         return max(n, 1), max(mh, 1)
-    rows = budget_bytes // max(n * row_bytes, 1)
-    if rows >= 1:
-        return n, _largest_divisor(mh, rows)
-    return _largest_divisor(n, budget_bytes // max(row_bytes, 1)), 1
+    images = budget_bytes // max(mh * row_bytes, 1)
+    if images >= 1:
+        return _largest_divisor(n, images), mh
+    return 1, _largest_divisor(mh, budget_bytes // max(row_bytes, 1))
 
 
-def _matmul(patches, w_mat, params: ConvParams, acc):
-    """``(b, mh, mw, G, C, T) x (G, O, C, T) -> (b, mh, mw, G, O)``; the weights keep
-    their OIHW memory order, so they are not copied."""
-    return jnp.einsum("nhwgct,goct->nhwgo", patches, w_mat, precision=params.precision,
+def _matmul(patches, w_mat, params: ConvParams, acc, tap_minor: bool = False):
+    """``(b, mh, mw, T, G, C) x (T, G, C, O) -> (b, mh, mw, G, O)``; with ``tap_minor``,
+    ``(b, mh, mw, G, C, T) x (G, O, C, T)``, the weights' own memory order."""
+    spec = "nhwgct,goct->nhwgo" if tap_minor else "nhwtgc,tgco->nhwgo"
+    return jnp.einsum(spec, patches, w_mat, precision=params.precision,
                       preferred_element_type=acc)
 
 
-def _one_tap(x, w_mat, params: ConvParams, acc):
-    """A 1x1 kernel: the strided input, channels last, times the weight matrix."""
-    n, g, cg, h, wd = x.shape
-    (_, _, window), = taps(x, (1, 1), params)
-    return _matmul(jnp.transpose(window, (0, 3, 4, 1, 2))[..., None], w_mat, params, acc)
-
-
-def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int):
-    """``lax.map`` over blocks of ``b`` images and ``rows`` output rows."""
+def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int,
+               tap_minor: bool):
+    """``lax.map`` over blocks of ``b`` images and ``rows`` output rows of ``x``
+    ``(N, G, C, H, W)``. Each block gathers its input rows (zero padding included) and
+    turns only them channels-last, so no whole-input copy is made."""
     n, g, cg, h, wd = x.shape
     mh, mw = out_size((h, wd), kernel, params)
     (top, _), (left, right) = params.padding
@@ -73,13 +71,17 @@ def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int):
         index = (k % row_blocks) * rows * sh - top + jnp.arange(span)
         index = jnp.where(index < 0, h, index)  # above the image: out of range, so zero
         xb = jnp.take(images, index, axis=3, mode="fill", fill_value=0)
-        windows = [win for _, _, win in taps(xb, kernel, inner)]  # (b, G, C, rows, mw) each
-        patches = jnp.transpose(jnp.stack(windows, axis=-1), (0, 3, 4, 1, 2, 5))
-        return _matmul(patches, w_mat, params, acc)
+        xb = jnp.transpose(xb, (0, 3, 4, 1, 2))  # (b, span, W, G, C)
+        windows = [win for _, _, win in taps(xb, kernel, inner, spatial=(1, 2))]
+        patches = jnp.stack(windows, axis=-1 if tap_minor else 3)
+        y = _matmul(patches, w_mat, params, acc, tap_minor)  # (b, rows, mw, G, O)
+        return jnp.transpose(y, (0, 3, 4, 1, 2))  # (b, G, O, rows, mw)
 
-    ys = lax.map(block, jnp.arange((n // b) * row_blocks))  # (blocks, b, rows, mw, G, O)
-    ys = ys.reshape(n // b, row_blocks, b, rows, *ys.shape[3:])
-    return jnp.swapaxes(ys, 1, 2).reshape(n, mh, *ys.shape[4:])
+    if (b, rows) == (n, mh):
+        return block(0)
+    ys = lax.map(block, jnp.arange((n // b) * row_blocks))  # (blocks, b, G, O, rows, mw)
+    ys = ys.reshape(n // b, row_blocks, b, g, -1, rows, mw)
+    return jnp.transpose(ys, (0, 2, 3, 4, 1, 5, 6)).reshape(n, g, -1, mh, mw)
 
 
 def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
@@ -88,16 +90,24 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
     o, cg, kh, kw = w.shape
     mh, mw = out_size((h, wd), (kh, kw), params)
     acc = accumulator(x.dtype, params)
-    xg = x.reshape(n, groups, cg, h, wd)
+    itemsize = x.dtype.itemsize
+    in_out_bytes = n * (c * h * wd + o * mh * mw) * itemsize
+    # Tap-major weights stack the patches faster, but are a copy of the weights: when
+    # those outweigh the activations (deep layers, small images) keep their own order.
+    tap_minor = kh * kw > 1 and w.size * itemsize > in_out_bytes // 2
     w_mat = w.reshape(groups, o // groups, cg, kh * kw)
+    if not tap_minor:
+        w_mat = jnp.transpose(w_mat, (3, 0, 2, 1))
+    xg = x.reshape(n, groups, cg, h, wd)
     if n * mh * mw == 0:  # nothing to compute (a loop over zero blocks cannot be built)
-        y = jnp.zeros((n, mh, mw, groups, o // groups), acc)
-    elif kh * kw == 1:
-        y = _one_tap(xg, w_mat, params, acc)
+        y = jnp.zeros((n, o, mh, mw), acc)
+    elif kh * kw == 1:  # the patches are the (subsampled) input: one matmul
+        (_, _, window), = taps(xg, (1, 1), params)
+        y = _matmul(jnp.transpose(window, (0, 3, 4, 1, 2))[:, :, :, None], w_mat, params, acc)
+        y = jnp.transpose(y.reshape(n, mh, mw, o), (0, 3, 1, 2))
     else:
-        itemsize = x.dtype.itemsize
         row_bytes = 2 * mw * kh * kw * c * itemsize  # the windows, then the patches
-        b, rows = blocks(n, mh, row_bytes, n * (c * h * wd + o * mh * mw) * itemsize // 4)
-        y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows)
-    y = jnp.transpose(y.reshape(n, mh, mw, o), (0, 3, 1, 2))
+        b, rows = blocks(n, mh, row_bytes, in_out_bytes // 2)
+        y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows, tap_minor)
+        y = y.reshape(n, o, mh, mw)
     return y.astype(result_dtype(x.dtype, params))

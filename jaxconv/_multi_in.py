@@ -125,5 +125,5 @@ def corr2d_multi_in(
         fn, X.shape[1:], K.shape[1:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,
     )
-    lowering = forward_lowering(impl, (1, *X.shape), (1, *K.shape), params, 1)
+    lowering = forward_lowering(impl, (1, *X.shape), (1, *K.shape), params, 1, X.dtype)
     return multi_in_fn(params, lowering)(X, K)

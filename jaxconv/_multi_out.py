@@ -51,5 +51,5 @@ def corr2d_multi_in_out(
         fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,
     )
-    lowering = forward_lowering(impl, (1, *X.shape), K.shape, params, 1)
+    lowering = forward_lowering(impl, (1, *X.shape), K.shape, params, 1, X.dtype)
     return stack_over_kernels(X, K, params, lowering)

@@ -228,12 +228,13 @@ def _time_interleaved(runs: dict[str, Callable[[], Any]], reps: int) -> dict[str
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _plan_of(case: Case, n: int, impl: str) -> str:
+def _plan_of(case: Case, n: int, impl: str, dtype: str) -> str:
     if impl == "reference":
         return "reference"
     params = ConvParams((case.stride,) * 2, ((case.pad,) * 2,) * 2, (1, 1))
     plan = resolve(impl, (n, case.ci, case.side, case.side),
-                   (case.co, case.ci // case.groups, case.k, case.k), params, case.groups)
+                   (case.co, case.ci // case.groups, case.k, case.k), params, case.groups,
+                   np.dtype(dtype))
     return "/".join(plan)
 
 
@@ -285,7 +286,8 @@ def _rows(case, n, dtype, mode, medians, info, device_kind) -> list[dict]:
     peak = _peak(device_kind, dtype)
     rows = []
     for name, t in medians.items():
-        impl = name.split(" ", 1)[1] if name.startswith("jaxconv ") else None
+        impl = (name.split(" ", 1)[1] if name.startswith("jaxconv ")
+                else "auto" if name.startswith("jaxconv.nn") else None)
         rows.append({
             "case": case.key, "shape": case.name, "n": n, "dtype": dtype, "mode": mode,
             "entry": name, "median_ms": t * 1e3,
@@ -294,7 +296,7 @@ def _rows(case, n, dtype, mode, medians, info, device_kind) -> list[dict]:
             "compile_s": info[name]["compile_s"], "temp_mib": (
                 info[name]["temp_bytes"] / 2 ** 20 if info[name]["temp_bytes"] is not None
                 else None),
-            "plan": _plan_of(case, n, impl) if impl else None,
+            "plan": _plan_of(case, n, impl, dtype) if impl else None,
         })
     return rows
 

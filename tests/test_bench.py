@@ -36,9 +36,11 @@ def test_json_has_every_entry_for_every_case_and_pass(tiny_run):
         assert row["ratio_to_best_peer"] > 0
         if row["entry"] == "lax":
             assert row["ratio_to_lax"] == 1.0
-        if row["entry"].startswith("jaxconv "):
+        if row["entry"].startswith("jaxconv"):
             assert row["temp_mib"] >= 0 and row["compile_s"] > 0
             assert len(row["plan"].split("/")) == 3
+        else:
+            assert row["plan"] is None
     assert seen == {(c, m): entries for c in CASES for m in ("fwd", "fwd+bwd")}
     # the fastest peer of each case has ratio 1 to itself
     for key in seen:

@@ -86,6 +86,23 @@ BAD = [
      re.escape("conv_general_dilated: `window_strides[1]` (=0) must be >= 1")),
     (jaxconv.conv_general_dilated, (x4, w4, (1, 1), "SAME", None, (2, -1)), {}, ValueError,
      re.escape("conv_general_dilated: `rhs_dilation[1]` (=-1) must be >= 1")),
+    (jaxconv.choose_plan, ((8, 3, 9, 9), (4, 3, 3)), {}, ValueError,
+     re.escape("choose_plan: `weight_shape` (=(4, 3, 3)) must be 4 non-negative ints")),
+    (jaxconv.choose_plan, ("abc", (4, 3, 3, 3)), {}, ValueError,
+     re.escape("choose_plan: `input_shape` (='abc') must be 4 non-negative ints")),
+    (jaxconv.choose_plan, ((8, 3, 9, 9), (4, 3, 3, 3)), {"groups": 3}, ValueError,
+     re.escape("choose_plan: `weight_shape` (4, 3, 3, 3) with groups=3 does not fit "
+               "`input_shape` (8, 3, 9, 9)")),
+    (jaxconv.choose_plan, ((8, 3, 9, 9), (4, 3, 3, 3)), {"platform": "cuda"}, ValueError,
+     re.escape("choose_plan: `platform` (='cuda') must be 'cpu', 'gpu' or 'tpu'")),
+    (jaxconv.choose_plan, ((8, 3, 9, 9), (4, 3, 3, 3)), {"impl": "reference"}, ValueError,
+     re.escape("choose_plan: `impl` (='reference') has no plan")),
+    (jaxconv.choose_plan, ((8, 3, 9, 9), (4, 3, 3, 3)), {"impl": "fast"}, ValueError,
+     re.escape("choose_plan: `impl` (='fast') must be one of")),
+    (jaxconv.choose_plan, ((8, 3, 9, 9), (4, 3, 3, 3)), {"dtype": "float33"}, TypeError,
+     re.escape("choose_plan: `dtype` (='float33') is not a dtype")),
+    (jaxconv.choose_plan, ((8, 3, 2, 2), (4, 3, 3, 3)), {}, ValueError,
+     re.escape("choose_plan: the kernel height (=3, dilated span 3) is larger than the padded")),
 ]
 
 
