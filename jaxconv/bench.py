@@ -2,7 +2,9 @@
 
 For each suite shape and each pass (``fwd``: forward; ``fwd+bwd``: forward and the
 gradients of ``0.5 * sum(y**2)`` with respect to input and weights) it compiles and
-times, interleaved (a, b, c, a, b, c, ...) so that machine noise hits all alike:
+times the JAX entries interleaved (a, b, c, a, b, c, ...), so that machine noise hits all
+alike, then torch on its own right after (its CPU threads keep spinning after a call and
+would slow the next entry):
 
 * peers: ``lax.conv_general_dilated`` (NCHW and NHWC), ``flax.linen.Conv``,
   ``flax.nnx.Conv``, ``equinox.nn.Conv2d`` and ``torch.nn.Conv2d`` (the last two when
@@ -258,12 +260,12 @@ def run(cases=SUITE, *, dtypes=None, reps: int = 5, impls=None, module: bool = T
                 for name, (apply, params, x) in entries.items():
                     runs[name], compile_s, temp = _compile(apply, params, x, mode)
                     info[name] = {"compile_s": compile_s, "temp_bytes": temp}
-                if torch:
-                    t = _torch_entry(case, n, dtype, mode, on_gpu)
-                    if t is not None:
-                        runs["torch.nn.Conv2d"] = t
-                        info["torch.nn.Conv2d"] = {"compile_s": None, "temp_bytes": None}
                 medians = _time_interleaved(runs, reps)
+                t = _torch_entry(case, n, dtype, mode, on_gpu) if torch else None
+                if t is not None:  # timed on its own: torch's CPU threads spin after each
+                    # call and would slow whichever JAX entry ran next in an interleaving
+                    medians.update(_time_interleaved({"torch.nn.Conv2d": t}, reps))
+                    info["torch.nn.Conv2d"] = {"compile_s": None, "temp_bytes": None}
                 rows += _rows(case, n, dtype, mode, medians, info, device_kind)
     return {
         "device": device_kind, "backend": backend, "jax": jax.__version__,

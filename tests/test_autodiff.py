@@ -15,6 +15,9 @@ from tests import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs, lax_conv2d
 
 check2 = functools.partial(check_grads, order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+# "matmul" and "gemm" get the same order-2 checks, with stride, dilation and groups, in
+# tests/test_plans.py; "auto" exercises them here through the default path.
+IMPLS = ("auto", "xla", "reference")
 SMALL = dict(max_groups=2, max_channels=2, max_kernel=3, max_stride=2, max_dilation=2,
              max_pad=2)
 
@@ -24,7 +27,7 @@ def _arrays(*shapes, seed=0):
     return [jnp.asarray(rng.standard_normal(s)) for s in shapes]
 
 
-@pytest.mark.parametrize("impl", jaxconv.IMPLS)
+@pytest.mark.parametrize("impl", IMPLS)
 def test_check_grads_unbatched_functions(impl):
     x, k = _arrays((5, 6), (2, 3))
     check2(lambda x, k: jaxconv.corr2d(x, k, padding=1, stride=(1, 2)), (x, k))
@@ -35,7 +38,7 @@ def test_check_grads_unbatched_functions(impl):
     check2(lambda X, K: jaxconv.corr2d_multi_in_out_1x1(X, K), (X, K4[:, :, :1, :1]))
 
 
-@pytest.mark.parametrize("impl", jaxconv.IMPLS)
+@pytest.mark.parametrize("impl", IMPLS)
 def test_check_grads_vmapped_functions(impl):
     X, K, b = _arrays((2, 4, 6, 5), (6, 2, 3, 3), (6,))
     check2(lambda X, K, b: jaxconv.conv2d(X, K, b, padding=1, groups=2, impl=impl), (X, K, b))
