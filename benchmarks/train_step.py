@@ -20,7 +20,7 @@ import optax
 from flax import linen, nnx
 
 import jaxconv.nn
-from _timing import time_interleaved
+from jaxconv.bench import time_interleaved
 
 # name, n (cpu), n (gpu), ci, co, k, output side, padding
 SHAPES = [
@@ -128,7 +128,7 @@ def main():
                 runs["torch Conv2d"] = _torch_step(ci, co, k, pad, x_np)
         except ImportError:
             print("  (torch not installed: skipped)")
-        res = time_interleaved(runs, args.reps)
+        res = time_interleaved(runs, args.reps, warmup=2)
         base = res["flax.nnx.Conv"]
         for peer, t in res.items():
             rows.append(dict(shape=name, n=n, peer=peer, median_s=t, ratio_to_flax_nnx=t / base))

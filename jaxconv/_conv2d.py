@@ -13,9 +13,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
+from ._bilinear import bilinear
 from ._checks import ConvParams
 from ._dispatch import Plan, lower, resolve
 from ._impl import check_impl
@@ -50,24 +50,11 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan):
     pass). The primal is the function itself, so every derivative order reuses the rule.
     """
 
-    @jax.custom_jvp
-    def conv(x, w):
-        return _batched(x, w, params, groups, plan.forward)
+    def term(lowering):
+        return lambda x, w: lower(lowering, x, w, params, groups, gradient=True)
 
-    @functools.partial(conv.defjvp, symbolic_zeros=True)
-    def _jvp(primals, tangents):
-        x, w = primals
-        dx, dw = tangents
-        y = conv(x, w)
-        terms = []
-        if not isinstance(dx, SymbolicZero):
-            terms.append(lower(plan.input_grad, dx, w, params, groups, gradient=True))
-        if not isinstance(dw, SymbolicZero):
-            terms.append(lower(plan.weight_grad, x, dw, params, groups, gradient=True))
-        dy = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
-        return y, dy
-
-    return conv
+    return bilinear(lambda x, w: _batched(x, w, params, groups, plan.forward),
+                    term(plan.input_grad), term(plan.weight_grad))
 
 
 def conv2d_nchw(x, w, b, params: ConvParams, groups: int, impl: str):

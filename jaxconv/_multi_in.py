@@ -24,9 +24,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
-from jax.custom_derivatives import SymbolicZero
 
 from . import _checks
+from ._bilinear import bilinear
 from ._checks import ConvParams
 from ._corr2d import corr2d_impl
 from ._dispatch import forward_lowering, lower
@@ -70,24 +70,8 @@ def multi_in_fn(params: ConvParams, impl: str = "xla") -> MultiIn:
             return lower(impl, X, K[None], params)[:, 0], True
         return literal(X, K), False
 
-    @jax.custom_jvp
-    def multi_in(X, K):
-        return batched(X, K)
-
-    @functools.partial(multi_in.defjvp, symbolic_zeros=True)
-    def _jvp(primals, tangents):
-        X, K = primals
-        dX, dK = tangents
-        y = multi_in(X, K)
-        terms = []
-        if not isinstance(dX, SymbolicZero):
-            terms.append(_dense(dX, K, params, impl))
-        if not isinstance(dK, SymbolicZero):
-            terms.append(_dense(X, dK, params, impl))
-        dy = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
-        return y, dy
-
-    return multi_in
+    dense = functools.partial(_dense, params=params, lowering=impl)
+    return bilinear(batched, dense, dense)
 
 
 def corr2d_multi_in(

@@ -48,7 +48,10 @@ from ._dispatch import resolve
 from ._impl import IMPLS
 from .cli import _positive
 
-__all__ = ["Case", "SUITE", "TINY", "build_parser", "main", "report", "run", "summarize"]
+__all__ = [
+    "Case", "SUITE", "TINY", "build_parser", "main", "report", "run", "summarize",
+    "time_interleaved",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,10 +220,13 @@ def _torch_entry(case: Case, n: int, dtype: str, mode: str, on_gpu: bool):
     return fwd if mode == "fwd" else fwd_bwd
 
 
-def _time_interleaved(runs: dict[str, Callable[[], Any]], reps: int) -> dict[str, float]:
-    """Median seconds per call of each zero-argument callable, run in turns."""
+def time_interleaved(runs: dict[str, Callable[[], Any]], reps: int, warmup: int = 1
+                     ) -> dict[str, float]:
+    """Median seconds per call of each zero-argument callable, run in turns (a, b, c, a,
+    b, c, ...) so that machine noise hits all alike. Each must block until done."""
     for fn in runs.values():
-        fn()  # warm-up (the compiled executables ran once already while compiling)
+        for _ in range(warmup):
+            fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(reps):
         for name, fn in runs.items():
@@ -260,11 +266,11 @@ def run(cases=SUITE, *, dtypes=None, reps: int = 5, impls=None, module: bool = T
                 for name, (apply, params, x) in entries.items():
                     runs[name], compile_s, temp = _compile(apply, params, x, mode)
                     info[name] = {"compile_s": compile_s, "temp_bytes": temp}
-                medians = _time_interleaved(runs, reps)
+                medians = time_interleaved(runs, reps)
                 t = _torch_entry(case, n, dtype, mode, on_gpu) if torch else None
                 if t is not None:  # timed on its own: torch's CPU threads spin after each
                     # call and would slow whichever JAX entry ran next in an interleaving
-                    medians.update(_time_interleaved({"torch.nn.Conv2d": t}, reps))
+                    medians.update(time_interleaved({"torch.nn.Conv2d": t}, reps))
                     info["torch.nn.Conv2d"] = {"compile_s": None, "temp_bytes": None}
                 rows += _rows(case, n, dtype, mode, medians, info, device_kind)
     return {
