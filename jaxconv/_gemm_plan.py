@@ -6,8 +6,8 @@ copied into one row of a patch matrix, and the convolution becomes
 kernel the patch matrix is the (subsampled) input itself: one matmul.
 
 Larger kernels make the patch matrix ``kh*kw`` times the input, so it is built in
-blocks of output rows (and, when one row of the whole batch is still too big, of
-images) inside a ``lax.map``: each block gathers the input rows it needs, zero padding
+blocks of whole images (or, when one image's patches are still too big, of its output
+rows) inside a ``lax.map``: each block gathers the input rows it needs, zero padding
 included, so no padded copy of the whole input exists either. Blocks are
 rematerialised (``jax.checkpoint``), so the backward pass does not keep all patches
 alive.

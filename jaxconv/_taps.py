@@ -13,18 +13,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._checks import ConvParams
+from ._checks import ConvParams, output_size
 
 HALF = (jnp.bfloat16, jnp.float16)
 
 
 def out_size(in_size, kernel, params: ConvParams) -> tuple[int, int]:
     """``(mh, mw)`` of an already checked call."""
-    return tuple(  # type: ignore[return-value]
-        (n + lo + hi - (k - 1) * d - 1) // s + 1
-        for n, k, (lo, hi), s, d in zip(in_size, kernel, params.padding, params.stride,
-                                        params.dilation)
-    )
+    return output_size("jaxconv", in_size, kernel, params)
 
 
 def taps(x: jax.Array, kernel, params: ConvParams, spatial=(-2, -1)
