@@ -1,4 +1,4 @@
-"""Turns a `python -m jaxconv.bench --json` file into the Markdown tables of BENCHMARKS.md.
+"""Turns a `python -m jaxconv.cli.bench --json` file into the Markdown tables of BENCHMARKS.md.
 
   python benchmarks/to_markdown.py bench.json
 

@@ -20,7 +20,7 @@ import optax
 from flax import linen, nnx
 
 import jaxconv.nn
-from jaxconv.bench import time_interleaved
+from jaxconv.cli.bench import time_interleaved
 
 # name, n (cpu), n (gpu), ci, co, k, output side, padding
 SHAPES = [

@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 import jaxconv
-from jaxconv import _show
+from jaxconv.cli import _show
 
 
 def main(argv=None):

@@ -23,10 +23,10 @@ from ._corr2d import corr2d as corr2d
 from ._cost import ConvCost as ConvCost
 from ._cost import flops as flops
 from ._cost import output_shape as output_shape
-from ._dispatch import Plan as Plan
-from ._dispatch import choose_plan as choose_plan
+from .lowering._plan import Plan as Plan
+from .lowering._plan import choose_plan as choose_plan
 from ._dropin import conv_general_dilated as conv_general_dilated
-from ._impl import IMPLS as IMPLS
+from .lowering._registry import IMPLS as IMPLS
 from ._multi_in import corr2d_multi_in as corr2d_multi_in
 from ._multi_out import corr2d_multi_in_out as corr2d_multi_in_out
 from ._one_by_one import corr2d_multi_in_out_1x1 as corr2d_multi_in_out_1x1

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 from . import _checks
 from ._bilinear import bilinear
 from ._checks import ConvParams
-from ._dispatch import Plan, lower, resolve
-from ._impl import check_impl
+from .lowering._plan import Plan, lower, resolve
+from .lowering._registry import check_impl
 from ._multi_out import stack_over_kernels
 
 PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}

@@ -6,7 +6,7 @@ import jax
 
 from . import _checks
 from ._checks import ConvParams
-from ._lax import lax_conv
+from .lowering._xla import lax_conv
 
 
 def corr2d_impl(x: jax.Array, k: jax.Array, params: ConvParams) -> jax.Array:

@@ -14,7 +14,7 @@ from jax import lax
 
 from . import _checks
 from ._conv2d import check_weight, conv2d_nchw
-from ._impl import check_impl
+from .lowering._registry import check_impl
 
 
 def _core_padding(padding):

@@ -29,8 +29,8 @@ from . import _checks
 from ._bilinear import bilinear
 from ._checks import ConvParams
 from ._corr2d import corr2d_impl
-from ._dispatch import forward_lowering, lower
-from ._impl import check_impl
+from .lowering._plan import forward_lowering, lower
+from .lowering._registry import check_impl
 
 MultiIn = Callable[[jax.Array, jax.Array], jax.Array]
 

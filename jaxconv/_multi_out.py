@@ -6,8 +6,8 @@ import jax
 
 from . import _checks
 from ._checks import ConvParams
-from ._dispatch import forward_lowering
-from ._impl import check_impl
+from .lowering._plan import forward_lowering
+from .lowering._registry import check_impl
 from ._multi_in import multi_in_fn
 
 

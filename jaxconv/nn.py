@@ -1,5 +1,5 @@
 """Flax NNX layers built on jaxconv's core."""
 
-from ._nnx_conv import Conv2d as Conv2d
+from .layers._nnx import Conv2d as Conv2d
 
 __all__ = ["Conv2d"]

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from jaxconv import bench
-from jaxconv._impl import IMPLS
+from jaxconv.cli import bench
+from jaxconv.lowering._registry import IMPLS
 
 CASES = ["1x1", "depthwise"]
 
@@ -17,7 +17,7 @@ CASES = ["1x1", "depthwise"]
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "jaxconv.bench", "--tiny", "--cases", *CASES, "--json", str(out)],
+        [sys.executable, "-m", "jaxconv.cli.bench", "--tiny", "--cases", *CASES, "--json", str(out)],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout, json.loads(out.read_text())

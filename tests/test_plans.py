@@ -12,11 +12,11 @@ from jax import lax
 from jax.test_util import check_grads
 
 import jaxconv
-from jaxconv import bench
+from jaxconv.cli import bench
 from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
-from jaxconv._dispatch import LOWERINGS, Plan, lower
-from jaxconv._gemm_plan import blocks, gemm_conv
+from jaxconv.lowering._plan import LOWERINGS, Plan, lower
+from jaxconv.lowering._gemm import blocks, gemm_conv
 from tests import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs, lax_conv2d
 
@@ -136,7 +136,7 @@ def test_half_precision_lowerings_accumulate_in_float32(impl, dtype):
     assert float(jnp.max(jnp.abs(y.astype(jnp.float32) - exact))) <= exact * 2.0 ** -7
 
 
-# ``impl="auto"``'s documented choices (jaxconv/_dispatch.py) for the benchmark suite.
+# ``impl="auto"``'s documented choices (jaxconv/lowering/_plan.py) for the benchmark suite.
 SUITE_PLANS_CPU = {
     "lesson": Plan("matmul", "xla", "matmul"),
     "3x3-64": Plan("xla", "xla", "gemm"),

@@ -42,11 +42,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _conv2d
-from ._checks import ConvParams
-from ._dispatch import resolve
-from ._impl import IMPLS
-from .cli import _positive
+from ... import _conv2d
+from ..._checks import ConvParams
+from ...lowering._plan import resolve
+from ...lowering._registry import IMPLS
+from .._main import _positive
 
 __all__ = [
     "Case", "SUITE", "TINY", "build_parser", "main", "report", "run", "summarize",
@@ -157,7 +157,7 @@ def _jax_entries(case: Case, n: int, dtype, impls, with_module: bool) -> dict[st
             lambda w, x, impl=impl: _conv2d.conv2d(x, w, stride=s, padding=p, groups=g,
                                                    impl=impl), w, x)
     if with_module:
-        from . import nn
+        from ... import nn
 
         for fmt, arr in (("NCHW", x), ("NHWC", x_nhwc)):
             name = "jaxconv.nn.Conv2d" + (" NHWC" if fmt == "NHWC" else "")

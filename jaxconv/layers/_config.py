@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax.nnx.nn.dtypes import promote_dtype
 
-from . import _checks
-from ._conv2d import PADDING_MODES, checked_conv2d
+from .. import _checks
+from .._conv2d import PADDING_MODES, checked_conv2d
 
 DATA_FORMATS = ("NCHW", "NHWC")
 

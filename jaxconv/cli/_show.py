@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._contributions import channel_contributions
+from .._contributions import channel_contributions
 
 LUMA = np.array([0.299, 0.587, 0.114])
 MEAN = np.full(3, 1 / 3)

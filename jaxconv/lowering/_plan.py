@@ -46,12 +46,12 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from . import _checks
-from ._checks import ConvParams
-from ._gemm_plan import gemm_conv
-from ._impl import check_impl
-from ._lax import lax_conv
-from ._matmul_plan import matmul_conv
+from .. import _checks
+from .._checks import ConvParams
+from ._gemm import gemm_conv
+from ._registry import check_impl
+from ._xla import lax_conv
+from ._matmul import matmul_conv
 from ._taps import out_size
 
 LOWERINGS = {"xla": lax_conv, "matmul": matmul_conv, "gemm": gemm_conv}

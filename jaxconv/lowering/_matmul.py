@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._checks import ConvParams
+from .._checks import ConvParams
 from ._taps import accumulator, out_size, result_dtype, taps
 
 

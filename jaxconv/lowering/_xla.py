@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 from jax import lax
 
-from ._checks import ConvParams
+from .._checks import ConvParams
 
 NCHW = ("NCHW", "OIHW", "NCHW")
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._checks import ConvParams, output_size
+from .._checks import ConvParams, output_size
 
 HALF = (jnp.bfloat16, jnp.float16)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import nnx
 
-from . import _layer
+from . import _config as _layer
 
 
 class Conv2d(nnx.Module):

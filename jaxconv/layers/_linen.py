@@ -7,7 +7,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 import flax.linen as nn
 
-from . import _layer
+from . import _config as _layer
 
 
 class Conv2d(nn.Module):
