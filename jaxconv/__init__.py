@@ -17,19 +17,23 @@ gradient, weight gradient) with XLA's convolution, shifted matmuls or im2col, as
 """
 
 from ._contributions import channel_contributions as channel_contributions
-from ._conv2d import PADDING_MODES as PADDING_MODES
+from ._checks import PADDING_MODES as PADDING_MODES
 from ._conv2d import conv2d as conv2d
 from ._corr2d import corr2d as corr2d
 from ._cost import ConvCost as ConvCost
 from ._cost import flops as flops
 from ._cost import output_shape as output_shape
-from .lowering._plan import Plan as Plan
-from .lowering._plan import choose_plan as choose_plan
 from ._dropin import conv_general_dilated as conv_general_dilated
-from .lowering._registry import IMPLS as IMPLS
 from ._multi_in import corr2d_multi_in as corr2d_multi_in
 from ._multi_out import corr2d_multi_in_out as corr2d_multi_in_out
 from ._one_by_one import corr2d_multi_in_out_1x1 as corr2d_multi_in_out_1x1
+from .lowering import ConvParams as ConvParams
+from .lowering import Lowering as Lowering
+from .lowering import Plan as Plan
+from .lowering import choose_plan as choose_plan
+from .lowering import impls as impls
+from .lowering import lowerings as lowerings
+from .lowering import register_lowering as register_lowering
 
 __version__ = "0.1.0"
 
@@ -43,9 +47,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'jaxconv' has no attribute {name!r}")
 
 __all__ = [
-    "IMPLS",
     "PADDING_MODES",
     "ConvCost",
+    "ConvParams",
+    "Lowering",
     "Plan",
     "channel_contributions",
     "choose_plan",
@@ -56,5 +61,8 @@ __all__ = [
     "corr2d_multi_in_out",
     "corr2d_multi_in_out_1x1",
     "flops",
+    "impls",
+    "lowerings",
     "output_shape",
+    "register_lowering",
 ]

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]
@@ -27,7 +28,9 @@ Padding = tuple[Pair, Pair]
 class ConvParams(NamedTuple):
     """Canonical, hashable hyperparameters of one 2-D cross-correlation.
 
-    ``padding`` is explicit ``((top, bottom), (left, right))`` zero padding.
+    ``stride`` and ``dilation`` are ``(h, w)`` int pairs, ``padding`` is explicit
+    ``((top, bottom), (left, right))`` zero padding; ``precision`` and
+    ``preferred_element_type`` are passed on to XLA as in ``lax.conv_general_dilated``.
     """
 
     stride: Pair
@@ -35,6 +38,14 @@ class ConvParams(NamedTuple):
     dilation: Pair
     precision: Any = None
     preferred_element_type: Any = None
+
+    def output_size(self, in_size: tuple[int, int], kernel: tuple[int, int]) -> Pair:
+        """``(mh, mw)`` for an input of spatial size ``in_size`` and a ``kernel``.
+
+        >>> ConvParams((2, 1), ((1, 1), (0, 0)), (1, 1)).output_size((8, 8), (3, 3))
+        (4, 6)
+        """
+        return output_size("jaxconv", in_size, kernel, self)
 
 
 def as_any_array(fn: str, name: str, value: Any) -> jax.Array:
@@ -90,6 +101,53 @@ def operands(fn: str, x: Any, k: Any, x_spec, k_spec, names=("X", "K")):
     return x, k
 
 
+def as_shape(fn: str, name: str, value: Any, ranks: tuple[int, ...]) -> tuple[int, ...]:
+    """A shape given as a tuple or list of non-negative ints, with one of ``ranks`` entries."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{fn}: `{name}` must be a tuple of ints, got {type(value).__name__} "
+                        f"{value!r:.60}")
+    out = tuple(as_int(fn, f"{name}[{i}]", v, minimum=0) for i, v in enumerate(value))
+    if len(out) not in ranks:
+        raise ValueError(f"{fn}: `{name}` {out} must have {' or '.join(map(str, ranks))} entries")
+    return out
+
+
+def check_groups(fn: str, groups: Any, channels: dict[str, int]) -> int:
+    """``groups`` as an int >= 1 that divides every channel count (``label: count``)."""
+    groups = as_int(fn, "groups", groups, minimum=1)
+    for label, count in channels.items():
+        if count % groups:
+            raise ValueError(f"{fn}: `groups` (={groups}) must divide {label} (={count})")
+    return groups
+
+
+def check_weight_shape(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], groups: Any,
+                       names: tuple[str, str] = ("input", "weight")) -> int:
+    """The channel rule of a grouped convolution: a weight ``(O, C // groups, kh, kw)``
+    for an input ``(..., C, H, W)``; returns ``groups`` as an int."""
+    xn, wn = names
+    c, o = x_shape[-3], w_shape[0]
+    groups = check_groups(fn, groups, {"the input channels": c,
+                                       f"the output channels of `{wn}`": o})
+    if w_shape[1] * groups != c:
+        raise ValueError(
+            f"{fn}: `{wn}` {tuple(w_shape)} expects {w_shape[1] * groups} input channels "
+            f"({w_shape[1]} per group x {groups} groups) but `{xn}` {tuple(x_shape)} has {c}"
+        )
+    return groups
+
+
+PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+"""torch's ``padding_mode`` names and the ``jnp.pad`` mode of each (``None``: zeros,
+inside the convolution)."""
+
+
+def check_padding_mode(fn: str, mode: Any) -> str:
+    if not isinstance(mode, str) or mode not in PADDING_MODES:
+        raise ValueError(f"{fn}: `padding_mode` (={mode!r}) must be one of {tuple(PADDING_MODES)}")
+    return mode
+
+
 def check_channels(fn: str, X: jax.Array, K: jax.Array, k_axis: int) -> None:
     """``X``'s channel axis 0 against the kernel's input-channel axis ``k_axis``."""
     if X.shape[0] != K.shape[k_axis]:
@@ -129,12 +187,9 @@ def as_pair(fn: str, name: str, value: Any, *, minimum: int = 1) -> Pair:
 
 def same_padding(in_size: Pair, kernel: Pair, stride: Pair, dilation: Pair) -> Padding:
     """lax's SAME rule: output ``ceil(in / stride)``, the odd pixel of padding at the end."""
-    pads = []
-    for n, k, s, d in zip(in_size, kernel, stride, dilation):
-        out = -(-n // s)
-        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
-        pads.append((total // 2, total - total // 2))
-    return tuple(pads)  # type: ignore[return-value]
+    span = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    (top, bottom), (left, right) = lax.padtype_to_pads(in_size, span, stride, "SAME")
+    return ((top, bottom), (left, right))
 
 
 def as_padding(

@@ -3,8 +3,8 @@
 A batch is a ``jax.vmap`` over images, groups a ``jax.vmap`` over channel groups, and
 each group is the lesson's stack over kernels of sums over channels. The whole batched
 convolution carries a JVP rule that states its bilinearity with the lowerings of the
-plan (``_dispatch.py``): the forward pass, the input gradient and the weight gradient
-can each use a different lowering, chosen for the full shapes of the call.
+plan (``lowering/_plan.py``): the forward pass, the input gradient and the weight
+gradient can each use a different lowering, chosen for the full shapes of the call.
 """
 
 from __future__ import annotations
@@ -16,28 +16,29 @@ import jax.numpy as jnp
 
 from . import _checks
 from ._bilinear import bilinear
-from ._checks import ConvParams
-from .lowering._plan import Plan, lower, resolve
-from .lowering._registry import check_impl
+from ._checks import PADDING_MODES, ConvParams
+from ._multi_in import core_plan
 from ._multi_out import stack_over_kernels
+from .lowering._fold import lower
+from .lowering._plan import Plan
+from .lowering._registry import Pass, check_impl
 
-PADDING_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def _one_image(x, w, params: ConvParams, groups: int, lowering: str):
+def _one_image(x, w, params: ConvParams, groups: int, plan: Plan | None):
     """``(C, H, W) x (O, C/groups, kh, kw) -> (O, mh, mw)``: a vmap over channel groups."""
     c, h, wd = x.shape
     o = w.shape[0]
     xg = x.reshape(groups, c // groups, h, wd)
     wg = w.reshape(groups, o // groups, *w.shape[1:])
-    y = jax.vmap(functools.partial(stack_over_kernels, params=params, impl=lowering))(xg, wg)
+    y = jax.vmap(functools.partial(stack_over_kernels, params=params, plan=plan))(xg, wg)
     return y.reshape(o, *y.shape[2:])
 
 
-def _batched(x, w, params: ConvParams, groups: int, lowering: str):
+def _batched(x, w, params: ConvParams, groups: int, plan: Plan | None):
     """``(N, C, H, W) -> (N, O, mh, mw)``: a vmap over images."""
     return jax.vmap(
-        functools.partial(_one_image, params=params, groups=groups, lowering=lowering),
+        functools.partial(_one_image, params=params, groups=groups, plan=plan),
         in_axes=(0, None),
     )(x, w)
 
@@ -50,19 +51,21 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan):
     pass). The primal is the function itself, so every derivative order reuses the rule.
     """
 
-    def term(lowering):
-        return lambda x, w: lower(lowering, x, w, params, groups, gradient=True)
+    def term(pass_: Pass):
+        name = plan.input_grad if pass_ == "input_grad" else plan.weight_grad
+        return lambda x, w: lower(name, pass_, x, w, params, groups)
 
-    return bilinear(lambda x, w: _batched(x, w, params, groups, plan.forward),
-                    term(plan.input_grad), term(plan.weight_grad))
+    return bilinear(lambda x, w: _batched(x, w, params, groups, plan),
+                    term("input_grad"), term("weight_grad"))
 
 
-def conv2d_nchw(x, w, b, params: ConvParams, groups: int, impl: str):
+def conv2d_nchw(fn: str, x, w, b, params: ConvParams, groups: int, impl: str):
     """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments."""
-    if impl == "reference":
-        y = _batched(x, w, params, groups, impl)
+    plan = core_plan(fn, impl, x.shape, w.shape, params, groups, x.dtype)
+    if plan is None:
+        y = _batched(x, w, params, groups, None)
     else:
-        y = planned_fn(params, groups, resolve(impl, x.shape, w.shape, params, groups, x.dtype))(x, w)
+        y = planned_fn(params, groups, plan)(x, w)
     if b is not None:
         y = y + b.astype(y.dtype).reshape(1, -1, 1, 1)
     return y
@@ -70,24 +73,9 @@ def conv2d_nchw(x, w, b, params: ConvParams, groups: int, impl: str):
 
 def check_weight(fn: str, x, w, groups, names=("input", "weight")) -> int:
     """Checks ``weight`` ``(O, C/groups, kh, kw)`` against ``x`` ``(..., C, H, W)``."""
-    xn, wn = names
-    _checks.check_rank(fn, wn, w, (4,), "(out_channels, in_channels/groups, kh, kw)")
+    _checks.check_rank(fn, names[1], w, (4,), "(out_channels, in_channels/groups, kh, kw)")
     _checks.check_same_dtype(fn, names, x, w)
-    groups = _checks.as_int(fn, "groups", groups, minimum=1)
-    c, o = x.shape[-3], w.shape[0]
-    if c % groups:
-        raise ValueError(f"{fn}: `groups` (={groups}) must divide the input channels (={c})")
-    if o % groups:
-        raise ValueError(
-            f"{fn}: `groups` (={groups}) must divide the output channels (={o}, "
-            f"`{wn}`.shape[0])"
-        )
-    if w.shape[1] * groups != c:
-        raise ValueError(
-            f"{fn}: `{wn}` {tuple(w.shape)} expects {w.shape[1] * groups} input channels "
-            f"({w.shape[1]} per group x {groups} groups) but `{xn}` {tuple(x.shape)} has {c}"
-        )
-    return groups
+    return _checks.check_weight_shape(fn, x.shape, w.shape, groups, names)
 
 
 def conv2d(
@@ -113,8 +101,9 @@ def conv2d(
       padding_mode: ``"zeros"``, ``"reflect"`` (padding must be smaller than the
         input side), ``"replicate"`` or ``"circular"`` (any amount).
       precision, preferred_element_type: passed to ``lax.conv_general_dilated``.
-      impl: how to lower it, one of :data:`jaxconv.IMPLS`: ``"auto"`` (default) picks
-        per pass by platform and shapes (:func:`jaxconv.choose_plan` tells which).
+      impl: ``"auto"`` (default: a plan of lowerings per pass, by platform and shapes;
+        :func:`jaxconv.choose_plan` tells which), one lowering's name, or
+        ``"reference"`` (:func:`jaxconv.impls` lists them).
 
     Returns:
       ``(N, O, mh, mw)``, or ``(O, mh, mw)`` for unbatched input, with
@@ -148,18 +137,15 @@ def checked_conv2d(fn, input, weight, bias, stride, padding, dilation, groups, p
                 f"{fn}: `bias` must have shape ({w.shape[0]},) to match `weight` "
                 f"{tuple(w.shape)}, got {tuple(bias.shape)}"
             )
-    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
-        raise ValueError(
-            f"{fn}: `padding_mode` (={padding_mode!r}) must be one of {tuple(PADDING_MODES)}"
-        )
+    _checks.check_padding_mode(fn, padding_mode)
     params = _checks.conv_params(
         fn, x.shape[-2:], w.shape[2:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,
     )
     x, params = _pad_with_mode(fn, x, params, padding_mode)
     if x.ndim == 3:
-        return conv2d_nchw(x[None], w, bias, params, groups, impl)[0]
-    return conv2d_nchw(x, w, bias, params, groups, impl)
+        return conv2d_nchw(fn, x[None], w, bias, params, groups, impl)[0]
+    return conv2d_nchw(fn, x, w, bias, params, groups, impl)
 
 
 def _pad_with_mode(fn: str, x, params: ConvParams, padding_mode: str):

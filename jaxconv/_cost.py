@@ -27,28 +27,14 @@ def output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, gro
     (100, 64, 64)
     """
     fn = "output_shape"
-    input_shape = _shape(fn, "input_shape", input_shape, (3, 4))
-    weight_shape = _shape(fn, "weight_shape", weight_shape, (4,))
-    groups = _checks.as_int(fn, "groups", groups, minimum=1)
-    c, o = input_shape[-3], weight_shape[0]
-    if c % groups or o % groups or weight_shape[1] * groups != c:
-        raise ValueError(
-            f"{fn}: `weight_shape` {weight_shape} with `groups` (={groups}) does not fit "
-            f"{c} input channels (needs O and C divisible by groups, weight_shape[1] = C/groups)"
-        )
+    input_shape = _checks.as_shape(fn, "input_shape", input_shape, (3, 4))
+    weight_shape = _checks.as_shape(fn, "weight_shape", weight_shape, (4,))
+    _checks.check_weight_shape(fn, input_shape, weight_shape, groups,
+                               ("input_shape", "weight_shape"))
     params = _checks.conv_params(fn, input_shape[-2:], weight_shape[2:], stride=stride,
                                  padding=padding, dilation=dilation)
     mh, mw = _checks.output_size(fn, input_shape[-2:], weight_shape[2:], params)
-    return (*input_shape[:-3], o, mh, mw)
-
-
-def _shape(fn, name, value, ranks):
-    if not isinstance(value, (tuple, list)):
-        raise TypeError(f"{fn}: `{name}` must be a tuple of ints, got {type(value).__name__}")
-    out = tuple(_checks.as_int(fn, f"{name}[{i}]", v, minimum=0) for i, v in enumerate(value))
-    if len(out) not in ranks:
-        raise ValueError(f"{fn}: `{name}` {out} must have {' or '.join(map(str, ranks))} entries")
-    return out
+    return (*input_shape[:-3], weight_shape[0], mh, mw)
 
 
 class ConvCost(NamedTuple):
@@ -80,12 +66,7 @@ def flops(in_channels, out_channels, kernel_size, out_size, *, groups=1, batch=1
     co = _checks.as_int(fn, "out_channels", out_channels, minimum=1)
     kh, kw = _checks.as_pair(fn, "kernel_size", kernel_size)
     mh, mw = _checks.as_pair(fn, "out_size", out_size)
-    groups = _checks.as_int(fn, "groups", groups, minimum=1)
+    groups = _checks.check_groups(fn, groups, {"`in_channels`": ci, "`out_channels`": co})
     batch = _checks.as_int(fn, "batch", batch, minimum=0)
-    if ci % groups or co % groups:
-        raise ValueError(
-            f"{fn}: `groups` (={groups}) must divide `in_channels` (={ci}) and "
-            f"`out_channels` (={co})"
-        )
     macs = batch * (ci // groups) * co * kh * kw * mh * mw
     return ConvCost(macs, 2 * macs)

@@ -94,5 +94,5 @@ def conv_general_dilated(
         dilation=_checks.as_pair(fn, "rhs_dilation", tuple(rhs_dilation or (1, 1))),
         precision=precision, preferred_element_type=preferred_element_type,
     )
-    y = conv2d_nchw(x, w, None, params, groups, impl)
+    y = conv2d_nchw(fn, x, w, None, params, groups, impl)
     return jnp.transpose(y, np.argsort(dn.out_spec))

@@ -5,15 +5,14 @@ to ``jax.vmap``'s generic rules, a stack of such sums over kernels becomes a dep
 convolution with ``co * ci`` outputs followed by a reduction: 4-10x slower than XLA's
 convolution on a CPU, 12-130x on a GPU. So the function carries two rules:
 
-* a batching rule (``jax.custom_batching.custom_vmap``) that says what a *batch* of
-  channel sums is: a batch of kernels is one dense convolution with that many output
-  channels, a batch of images is a convolution with that many images, and a batch of
-  both (as under a vmap over channel groups) is a grouped convolution. The dense
-  convolution is computed by the lowering the caller picked (``_dispatch.py``);
-* a JVP rule (``jax.custom_jvp``). ``custom_vmap`` cannot be linearised, so the rule
+* a batching rule (``jax.custom_batching.custom_vmap``): the sum over channels *is* a
+  dense convolution with one output channel, so a batch of sums (over kernels, images
+  or channel groups) is a batch of such convolutions, which the plan's forward
+  lowering computes as one dense or grouped convolution (``lowering/_fold.py``);
+* a JVP rule (``_bilinear.py``). ``custom_vmap`` cannot be linearised, so the rule
   states that the sum is bilinear, ``d f(X, K) = f(dX, K) + f(X, dK)``, and computes
-  the tangents with the equal dense convolution, which XLA can transpose. The primal
-  value is ``f`` itself, so higher derivatives reuse the rule at every order.
+  the two tangent terms with the plan's gradient lowerings, which JAX can transpose.
+  The primal value is ``f`` itself, so higher derivatives reuse the rule at every order.
 """
 
 from __future__ import annotations
@@ -29,8 +28,10 @@ from . import _checks
 from ._bilinear import bilinear
 from ._checks import ConvParams
 from ._corr2d import corr2d_impl
-from .lowering._plan import forward_lowering, lower
-from .lowering._registry import check_impl
+from ._typing import ArrayLike, Impl, Padding, Size2
+from .lowering._fold import lower
+from .lowering._plan import Plan, resolve
+from .lowering._registry import REFERENCE, Pass, check_impl
 
 MultiIn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -41,37 +42,47 @@ def _sum_over_channels(X: jax.Array, K: jax.Array, params: ConvParams) -> jax.Ar
     return jnp.sum(per_channel, axis=0)
 
 
-def _dense(X: jax.Array, K: jax.Array, params: ConvParams, lowering: str) -> jax.Array:
+def _dense(X: jax.Array, K: jax.Array, params: ConvParams, lowering: str,
+           pass_: Pass) -> jax.Array:
     """The same sum as one convolution with ``ci`` inputs and one output channel."""
-    return lower(lowering, X[None], K[None], params, gradient=True)[0, 0]
+    return lower(lowering, pass_, X[None], K[None], params)[0, 0]
 
 
 @functools.lru_cache(maxsize=1024)
-def multi_in_fn(params: ConvParams, impl: str = "xla") -> MultiIn:
+def multi_in_fn(params: ConvParams, plan: Plan | None) -> MultiIn:
     """``(ci, H, W) x (ci, kh, kw) -> (mh, mw)`` for fixed hyperparameters.
 
-    ``impl`` is ``"reference"`` or the name of a lowering (``_dispatch.LOWERINGS``).
+    ``plan``: the lowering of each pass; ``None`` is ``impl="reference"``, the literal
+    sum left to JAX's generic rules.
     """
     literal = functools.partial(_sum_over_channels, params=params)
-    if impl == "reference":
+    if plan is None:
         return literal
 
     batched = custom_vmap(literal)
+    forward = functools.partial(_dense, params=params, lowering=plan.forward, pass_="forward")
 
     @batched.def_vmap
     def _batching_rule(axis_size, in_batched, X, K):
-        x_batched, k_batched = in_batched
-        if x_batched and k_batched:  # pairs (X[b], K[b]): a grouped convolution
-            b, ci, h, w = X.shape
-            return lower(impl, X.reshape(1, b * ci, h, w), K, params, groups=b)[0], True
-        if k_batched:  # a stack over kernels: K is (co, ci, kh, kw), one dense convolution
-            return lower(impl, X[None], K, params)[0], True
-        if x_batched:  # a batch of images
-            return lower(impl, X, K[None], params)[:, 0], True
-        return literal(X, K), False
+        if not any(in_batched):
+            return literal(X, K), False
+        in_axes = tuple(0 if b else None for b in in_batched)
+        return jax.vmap(forward, in_axes=in_axes)(X, K), True
 
-    dense = functools.partial(_dense, params=params, lowering=impl)
-    return bilinear(batched, dense, dense)
+    return bilinear(
+        batched,
+        functools.partial(_dense, params=params, lowering=plan.input_grad, pass_="input_grad"),
+        functools.partial(_dense, params=params, lowering=plan.weight_grad,
+                          pass_="weight_grad"),
+    )
+
+
+def core_plan(fn: str, impl: str, x_shape, w_shape, params: ConvParams, groups: int,
+              dtype) -> Plan | None:
+    """The plan of a call of the lesson's functions (``None`` for ``"reference"``)."""
+    if impl == REFERENCE:
+        return None
+    return resolve(fn, impl, x_shape, w_shape, params, groups, dtype)
 
 
 def corr2d_multi_in(
@@ -89,7 +100,8 @@ def corr2d_multi_in(
       X: input, shape ``(ci, H, W)``.
       K: kernel, shape ``(ci, kh, kw)``, same dtype as ``X``.
       stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-      impl: one of :data:`jaxconv.IMPLS`, default ``"auto"``.
+      impl: ``"auto"`` (default), a lowering name or ``"reference"``
+        (:func:`jaxconv.impls` lists them).
 
     Returns:
       ``(mh, mw)``.
@@ -109,5 +121,5 @@ def corr2d_multi_in(
         fn, X.shape[1:], K.shape[1:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,
     )
-    lowering = forward_lowering(impl, (1, *X.shape), (1, *K.shape), params, 1, X.dtype)
-    return multi_in_fn(params, lowering)(X, K)
+    plan = core_plan(fn, impl, (1, *X.shape), (1, *K.shape), params, 1, X.dtype)
+    return multi_in_fn(params, plan)(X, K)

@@ -6,17 +6,18 @@ import jax
 
 from . import _checks
 from ._checks import ConvParams
-from .lowering._plan import forward_lowering
+from ._multi_in import core_plan, multi_in_fn
+from .lowering._plan import Plan
 from .lowering._registry import check_impl
-from ._multi_in import multi_in_fn
 
 
-def stack_over_kernels(X: jax.Array, K: jax.Array, params: ConvParams, impl: str) -> jax.Array:
+def stack_over_kernels(X: jax.Array, K: jax.Array, params: ConvParams,
+                       plan: Plan | None) -> jax.Array:
     """``(ci, H, W) x (co, ci, kh, kw) -> (co, mh, mw)``: ``jax.vmap`` over kernels.
 
-    ``impl``: ``"reference"`` or a lowering name (see ``multi_in_fn``).
+    ``plan``: the lowerings, ``None`` for the literal reference (see ``multi_in_fn``).
     """
-    return jax.vmap(multi_in_fn(params, impl), in_axes=(None, 0))(X, K)
+    return jax.vmap(multi_in_fn(params, plan), in_axes=(None, 0))(X, K)
 
 
 def corr2d_multi_in_out(
@@ -32,7 +33,8 @@ def corr2d_multi_in_out(
       X: input, shape ``(ci, H, W)``.
       K: kernels, shape ``(co, ci, kh, kw)``: one 3-D kernel per output channel.
       stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-      impl: one of :data:`jaxconv.IMPLS`, default ``"auto"``.
+      impl: ``"auto"`` (default), a lowering name or ``"reference"``
+        (:func:`jaxconv.impls` lists them).
 
     Returns:
       ``(co, mh, mw)``.
@@ -51,5 +53,5 @@ def corr2d_multi_in_out(
         fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation,
         precision=precision, preferred_element_type=preferred_element_type,
     )
-    lowering = forward_lowering(impl, (1, *X.shape), K.shape, params, 1, X.dtype)
-    return stack_over_kernels(X, K, params, lowering)
+    plan = core_plan(fn, impl, (1, *X.shape), K.shape, params, 1, X.dtype)
+    return stack_over_kernels(X, K, params, plan)

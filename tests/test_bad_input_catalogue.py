@@ -118,7 +118,7 @@ def _mutations(entry: Entry):
                     ["channels", str(tuple(wrong.shape))]))
     if "groups" in entry.hyper:
         out.append(("groups does not divide", {"hyper": {"groups": 3}}, ValueError,
-                    ["`groups` (=3)", "divisible" if entry.name == "Conv2d" else "divide"]))
+                    ["`groups` (=3)", "must divide"]))
     if "bias" in entry.arrays:
         out.append(("bias of the wrong length", {"arrays": {"bias": _f32(5)}}, ValueError,
                     ["`bias` must have shape (6,)", "(5,)"]))

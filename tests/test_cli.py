@@ -106,7 +106,7 @@ def test_show_accepts_grayscale_and_rgba_files(tmp_path):
     (["flops", "--in-channels", "4", "--out-channels", "4", "--kernel", "x", "--out-size", "8"],
      2, "jaxconv flops: error: argument --kernel: expected a positive integer, got 'x'"),
     (["flops", "--in-channels", "4", "--out-channels", "6", "--kernel", "3", "--out-size", "8",
-      "--groups", "4"], 1, "jaxconv flops: error: --groups (4) must divide"),
+      "--groups", "4"], 1, "jaxconv flops: error: flops: `groups` (=4) must divide `out_channels` (=6)"),
     (["flops"], 2, "jaxconv flops: error: the following arguments are required"),
     (["bench", "--reps", "0"], 2,
      "jaxconv bench: error: argument --reps: expected a positive integer, got 0"),

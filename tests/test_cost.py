@@ -41,7 +41,7 @@ def test_flops_reproduces_the_lesson():
     (lambda: jaxconv.flops(-1, 4, 3, 8), ValueError, "flops: `in_channels` (=-1) must be >= 1"),
     (lambda: jaxconv.flops(4, 4, 3, 8, groups=3), ValueError, "flops: `groups` (=3) must divide"),
     (lambda: jaxconv.output_shape((3, 8, 8), (4, 2, 3, 3)), ValueError,
-     "output_shape: `weight_shape` (4, 2, 3, 3) with `groups` (=1) does not fit 3 input"),
+     "output_shape: `weight_shape` (4, 2, 3, 3) expects 2 input channels (2 per group x 1 groups) but `input_shape` (3, 8, 8) has 3"),
     (lambda: jaxconv.output_shape("abc", (4, 3, 3, 3)), TypeError,
      "output_shape: `input_shape` must be a tuple of ints, got str"),
     (lambda: jaxconv.output_shape((3, 2, 2), (4, 3, 3, 3)), ValueError,

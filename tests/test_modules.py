@@ -214,9 +214,9 @@ def test_bf16_compute_with_f32_params():
 
 BAD_CONSTRUCTORS = [
     (dict(in_channels=3, out_channels=4, kernel_size=3, groups=2), ValueError,
-     "Conv2d: `in_channels` (=3) must be divisible by `groups` (=2)"),
+     "Conv2d: `groups` (=2) must divide `in_channels` (=3)"),
     (dict(in_channels=4, out_channels=6, kernel_size=3, groups=4), ValueError,
-     "Conv2d: `out_channels` (=6) must be divisible by `groups` (=4)"),
+     "Conv2d: `groups` (=4) must divide `out_channels` (=6)"),
     (dict(in_channels=0, out_channels=4, kernel_size=3), ValueError,
      "Conv2d: `in_channels` (=0) must be >= 1"),
     (dict(in_channels=3, out_channels=4, kernel_size=0), ValueError,
@@ -260,7 +260,7 @@ def test_bad_inputs_name_the_module_and_shapes():
     with pytest.raises(ValueError, match=re.escape("on axis -1 of a NHWC input, got shape (2, 3, 8, 8)")):
         nhwc(jnp.ones((2, 3, 8, 8), jnp.float32))
     with pytest.raises(ValueError, match=re.escape(
-            "Conv2d: the input's 5 channels must be divisible by `groups` (=2)")):
+            "Conv2d: `groups` (=2) must divide the channels of `x` (1, 5, 8, 8) (=5)")):
         jl.Conv2d(4, 3, groups=2).init(jax.random.key(0), jnp.ones((1, 5, 8, 8), jnp.float32))
 
 

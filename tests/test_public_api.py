@@ -10,7 +10,7 @@ FUNCTIONS = ["corr2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_i
 
 
 def test_all_names_exist_and_are_the_intended_surface():
-    assert sorted(jaxconv.__all__) == sorted(FUNCTIONS + ["IMPLS", "PADDING_MODES", "ConvCost", "Plan"])
+    assert sorted(jaxconv.__all__) == sorted(FUNCTIONS + ["impls", "lowerings", "register_lowering", "PADDING_MODES", "ConvCost", "ConvParams", "Lowering", "Plan"])
     for name in jaxconv.__all__:
         assert getattr(jaxconv, name) is not None
     assert not any(m for m in dir(jaxconv) if not m.startswith("_") and m not in

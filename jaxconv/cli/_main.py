@@ -9,6 +9,8 @@ import argparse
 import sys
 import time
 
+from ._args import positive_int
+
 LESSON_CPU = 0.15e12  # the lesson's assumed rates, in operations per second
 LESSON_GPU = 12e12
 
@@ -20,16 +22,6 @@ class _Parser(argparse.ArgumentParser):
 
 class _Fail(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _duration(seconds: float) -> str:
@@ -80,11 +72,11 @@ def cmd_flops(args) -> None:
 
     import jaxconv
 
-    if args.in_channels % args.groups or args.out_channels % args.groups:
-        raise _Fail(f"--groups ({args.groups}) must divide --in-channels ({args.in_channels}) "
-                    f"and --out-channels ({args.out_channels})")
-    per = jaxconv.flops(args.in_channels, args.out_channels, args.kernel, args.out_size,
-                        groups=args.groups)
+    try:  # the library's own checks, with its message
+        per = jaxconv.flops(args.in_channels, args.out_channels, args.kernel, args.out_size,
+                            groups=args.groups)
+    except ValueError as err:
+        raise _Fail(str(err)) from None
     total_macs = per.multiply_adds * args.layers * args.samples
     console = Console(width=100)
     console.print(f"Layer: {args.in_channels} -> {args.out_channels} channels, "
@@ -168,16 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example (the lesson's estimate):\n  jaxconv flops --in-channels "
                        "100 --out-channels 100 --kernel 5 --out-size 64 --layers 10 "
                        "--samples 1000000 --measure")
-    p.add_argument("--in-channels", type=_positive, required=True, help="ci")
-    p.add_argument("--out-channels", type=_positive, required=True, help="co")
-    p.add_argument("--kernel", type=_positive, required=True, help="kernel side k (k x k)")
-    p.add_argument("--out-size", type=_positive, required=True, help="output side m (m x m)")
-    p.add_argument("--groups", type=_positive, default=1)
-    p.add_argument("--layers", type=_positive, default=10, help="default 10")
-    p.add_argument("--samples", type=_positive, default=1_000_000, help="default 1000000")
+    p.add_argument("--in-channels", type=positive_int, required=True, help="ci")
+    p.add_argument("--out-channels", type=positive_int, required=True, help="co")
+    p.add_argument("--kernel", type=positive_int, required=True, help="kernel side k (k x k)")
+    p.add_argument("--out-size", type=positive_int, required=True, help="output side m (m x m)")
+    p.add_argument("--groups", type=positive_int, default=1)
+    p.add_argument("--layers", type=positive_int, default=10, help="default 10")
+    p.add_argument("--samples", type=positive_int, default=1_000_000, help="default 1000000")
     p.add_argument("--measure", action="store_true",
                    help="time a short jaxconv run of the layer here and add its rate")
-    p.add_argument("--batch", type=_positive, default=4, help="batch for --measure (default 4)")
+    p.add_argument("--batch", type=positive_int, default=4, help="batch for --measure (default 4)")
     p.set_defaults(run=cmd_flops)
 
     p = sub.add_parser("show", help="draw how RGB channels feed output channels (PNG)",
@@ -192,12 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", default=",".join(DEFAULT_KERNELS),
                    help=f"comma-separated names (default {','.join(DEFAULT_KERNELS)})")
     p.add_argument("--out", default="jaxconv-channels.png", help="PNG path to write")
-    p.add_argument("--dpi", type=_positive, default=100)
+    p.add_argument("--dpi", type=positive_int, default=100)
     p.set_defaults(run=cmd_show)
 
     p = sub.add_parser("bench", help="benchmarks against lax, flax, equinox and torch",
                        description="Time jaxconv's lowerings and layer against lax, flax, "
-                       "equinox and torch on the speed suite (same as python -m jaxconv.bench).",
+                       "equinox and torch on the speed suite.",
                        epilog="examples:\n  jaxconv bench --quick\n  jaxconv bench --cases "
                        "1x1 stem --json bench.json", formatter_class=fmt)
     _bench_args(p)

@@ -12,7 +12,7 @@ import numpy as np
 from flax.nnx.nn.dtypes import promote_dtype
 
 from .. import _checks
-from .._conv2d import PADDING_MODES, checked_conv2d
+from .._conv2d import checked_conv2d
 
 DATA_FORMATS = ("NCHW", "NHWC")
 
@@ -43,26 +43,16 @@ def layer_config(
     kernel_size = _checks.as_pair(name, "kernel_size", kernel_size)
     stride = _checks.as_pair(name, "stride", stride)
     dilation = _checks.as_pair(name, "dilation", dilation)
-    groups = _checks.as_int(name, "groups", groups, minimum=1)
     if isinstance(padding, str):
         _checks.as_padding(name, padding, (1, 1), kernel_size, stride, dilation)
         padding = padding.lower()
     else:
         padding = _checks.as_padding(name, padding, (1, 1), kernel_size, stride, dilation)
-    if in_channels is not None and in_channels % groups:
-        raise ValueError(
-            f"{name}: `in_channels` (={in_channels}) must be divisible by `groups` (={groups})"
-        )
-    if out_channels % groups:
-        raise ValueError(
-            f"{name}: `out_channels` (={out_channels}) must be divisible by `groups` (={groups})"
-        )
+    channels = {"`in_channels`": in_channels} if in_channels is not None else {}
+    groups = _checks.check_groups(name, groups, {**channels, "`out_channels`": out_channels})
     if not isinstance(bias, (bool, np.bool_)):
         raise TypeError(f"{name}: `bias` must be a bool, got {type(bias).__name__} {bias!r:.40}")
-    if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
-        raise ValueError(
-            f"{name}: `padding_mode` (={padding_mode!r}) must be one of {tuple(PADDING_MODES)}"
-        )
+    _checks.check_padding_mode(name, padding_mode)
     if data_format not in DATA_FORMATS:
         raise ValueError(f"{name}: `data_format` (={data_format!r}) must be one of {DATA_FORMATS}")
     return LayerConfig(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 import flax.linen as nn
 
+from .. import _checks
 from . import _config as _layer
 
 
@@ -47,11 +48,8 @@ class Conv2d(nn.Module):
         )
         x = _layer.check_input("Conv2d", cfg, x, None)
         in_channels = x.shape[_layer.channel_axis(cfg)]
-        if in_channels % cfg.groups:
-            raise ValueError(
-                f"Conv2d: the input's {in_channels} channels must be divisible by `groups` "
-                f"(={cfg.groups}), got shape {tuple(x.shape)}"
-            )
+        _checks.check_groups("Conv2d", cfg.groups, {f"the channels of `x` {tuple(x.shape)}":
+                                                    in_channels})
         shape = _layer.weight_shape(cfg, in_channels)
         weight = self.param("weight", self.kernel_init or _layer.torch_weight_init, shape,
                             self.param_dtype)

@@ -1,1 +1,31 @@
-"""The lowerings: algorithms that compute one dense (or grouped) 2-D convolution."""
+"""Lowerings: the algorithms that compute one dense or grouped 2-D convolution.
+
+``impl=`` picks a lowering for a call, or ``"auto"`` a *plan*: one lowering per pass
+(forward, input gradient, weight gradient), by the rules in ``_plan.py``. jaxconv's
+own lowerings are ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``) and ``"gemm"``
+(``_gemm.py``); :func:`register_lowering` adds one of yours (the contract is in
+``_registry.py``).
+"""
+
+from .._checks import ConvParams as ConvParams
+from ._registry import PASSES as PASSES
+from ._registry import Lowering as Lowering
+from ._registry import impls as impls
+from ._registry import lowerings as lowerings
+from ._registry import register_lowering as register_lowering
+from ._registry import unregister_lowering as unregister_lowering
+from . import _xla, _matmul, _gemm  # noqa: E402,F401  (the built-ins register, in this order)
+from ._plan import Plan as Plan
+from ._plan import choose_plan as choose_plan
+
+__all__ = [
+    "PASSES",
+    "ConvParams",
+    "Lowering",
+    "Plan",
+    "choose_plan",
+    "impls",
+    "lowerings",
+    "register_lowering",
+    "unregister_lowering",
+]

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._checks import ConvParams
-from ._taps import accumulator, out_size, result_dtype, taps
+from ._registry import register_builtin
+from ._taps import accumulator, result_dtype, taps
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
@@ -58,7 +59,7 @@ def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int,
     ``(N, G, C, H, W)``. Each block gathers its input rows (zero padding included) and
     turns only them channels-last, so no whole-input copy is made."""
     n, g, cg, h, wd = x.shape
-    mh, mw = out_size((h, wd), kernel, params)
+    mh, mw = params.output_size((h, wd), kernel)
     (top, _), (left, right) = params.padding
     (sh, _), (dh, _) = params.stride, params.dilation
     span = (rows - 1) * sh + (kernel[0] - 1) * dh + 1  # input rows one block reads
@@ -88,7 +89,7 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
     """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by im2col and a GEMM."""
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    mh, mw = out_size((h, wd), (kh, kw), params)
+    mh, mw = params.output_size((h, wd), (kh, kw))
     acc = accumulator(x.dtype, params)
     itemsize = x.dtype.itemsize
     in_out_bytes = n * (c * h * wd + o * mh * mw) * itemsize
@@ -111,3 +112,7 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
         y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows, tap_minor)
         y = y.reshape(n, o, mh, mw)
     return y.astype(result_dtype(x.dtype, params))
+
+
+register_builtin("gemm", gemm_conv, transposable=True,
+                 description="im2col in blocks of images or output rows, then one GEMM")

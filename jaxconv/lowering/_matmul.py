@@ -23,7 +23,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._checks import ConvParams
-from ._taps import accumulator, out_size, result_dtype, taps
+from ._registry import register_builtin
+from ._taps import accumulator, result_dtype, taps
 
 
 def _one_by_one(window, w_tap, acc, precision):
@@ -38,7 +39,7 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
     """The sum over taps as a loop: one window at a time, recomputed when differentiated."""
     n, g, cg, h, wd = xg.shape
     kh, kw = wg.shape[-2:]
-    mh, mw = out_size((h, wd), (kh, kw), params)
+    mh, mw = params.output_size((h, wd), (kh, kw))
     (top, bottom), (left, right) = params.padding
     (sh, sw), (dh, dw) = params.stride, params.dilation
     xp = jnp.pad(xg, ((0, 0),) * 3 + ((top, bottom), (left, right)))
@@ -76,3 +77,8 @@ def matmul_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1,
     else:
         y = _scan_taps(xg, wg, params, acc)
     return y.reshape(n, o, *y.shape[-2:]).astype(result_dtype(x.dtype, params))
+
+
+register_builtin("matmul", matmul_conv, transposable=True,
+                 gradient_conv=functools.partial(matmul_conv, gradient=True),
+                 description="kh*kw shifted 1x1 convolutions, each a matmul over channels")

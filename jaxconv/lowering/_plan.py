@@ -2,14 +2,15 @@
 
 A *plan* names a lowering for each pass of one convolution: the forward pass, the
 gradient with respect to the input and the gradient with respect to the weights.
-Every lowering computes the same dense (or grouped) convolution and is linear in each
-operand, so any one of them can serve any pass:
+Every lowering computes the same dense (or grouped) convolution; a transposable one
+can serve any pass, a forward-only one the forward pass (``_registry.py``). jaxconv's
+own three are transposable:
 
 * ``"xla"``: ``lax.conv_general_dilated`` (cuDNN on a GPU, Eigen on a CPU);
 * ``"matmul"``: ``kh*kw`` shifted 1x1 convolutions, each a matmul over channels;
 * ``"gemm"``: im2col patches and one matrix multiplication, built in blocks.
 
-``"auto"`` picks per pass from the platform and the shapes, by rules measured on the
+``impl="auto"`` picks per pass from the platform and the shapes, by rules measured on the
 machines in BENCHMARKS.md. Ratios below are time / all-``"xla"`` time of the same call
 in the same run (2-core CPU, float32, the benchmark suite's batches). The same rules
 were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bfloat16
@@ -48,40 +49,23 @@ import numpy as np
 
 from .. import _checks
 from .._checks import ConvParams
-from ._gemm import gemm_conv
-from ._registry import check_impl
-from ._xla import lax_conv
-from ._matmul import matmul_conv
-from ._taps import out_size
-
-LOWERINGS = {"xla": lax_conv, "matmul": matmul_conv, "gemm": gemm_conv}
+from ._registry import AUTO, PASSES, PLATFORMS, REFERENCE, check_impl, get_lowering
 
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 
 
 class Plan(NamedTuple):
-    """The lowering (a key of ``LOWERINGS``) used for each pass of one convolution."""
+    """The lowering (a registered name) used for each pass of one convolution."""
 
     forward: str
     input_grad: str
     weight_grad: str
 
 
-def lower(name: str, x, w, params: ConvParams, groups: int = 1, gradient: bool = False):
-    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` with lowering ``name``.
-
-    ``gradient``: the result is a tangent term that reverse mode will transpose (the
-    "matmul" lowering then bounds the memory of its transpose).
-    """
-    if name == "matmul":
-        return matmul_conv(x, w, params, groups, gradient=gradient)
-    return LOWERINGS[name](x, w, params, groups)
-
-
 def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int, dtype,
               platform: str) -> Plan:
-    """``impl="auto"``'s choice for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
+    """``impl="auto"``'s rules for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
     if platform != "cpu":
         return Plan("xla", "xla", "xla")
     cg, kh, kw = weight_shape[1:]
@@ -91,7 +75,7 @@ def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int, dtype,
         return Plan("xla", "xla", "xla")
     if (kh, kw) == (1, 1):
         return Plan("gemm", "gemm", "gemm")
-    mh, mw = out_size(input_shape[2:], (kh, kw), params)
+    mh, mw = params.output_size(input_shape[2:], (kh, kw))
     if mh * mw < MIN_PIXELS:
         return Plan("xla", "xla", "xla")
     if cg < MIN_CHANNELS:
@@ -102,32 +86,29 @@ def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int, dtype,
     return Plan("xla", "xla", "gemm")
 
 
-def resolve(impl: str, input_shape, weight_shape, params: ConvParams, groups: int, dtype,
-            platform: str | None = None) -> Plan:
-    """The plan for a checked call; ``impl`` is a lowering name or ``"auto"``."""
-    if impl != "auto":
-        return Plan(impl, impl, impl)
-    return auto_plan(tuple(input_shape), tuple(weight_shape), params, groups, dtype,
-                     platform or jax.default_backend())
+def _capable(plan: Plan, platform: str) -> Plan:
+    """``plan`` with every pass on a lowering declared able to serve it there (else xla)."""
+    return Plan(*(name if get_lowering(name).supports(p, platform) else "xla"
+                  for name, p in zip(plan, PASSES)))
 
 
-def forward_lowering(impl: str, input_shape, weight_shape, params: ConvParams,
-                     groups: int, dtype) -> str:
-    """The lowering the vmap structure's batching rule uses: ``"reference"`` or a
-    ``LOWERINGS`` key (the forward pass of the plan)."""
-    if impl == "reference":
-        return impl
-    return resolve(impl, input_shape, weight_shape, params, groups, dtype).forward
+def resolve(fn: str, impl: str, input_shape, weight_shape, params: ConvParams, groups: int,
+            dtype, platform: str | None = None) -> Plan:
+    """The plan for a checked call of ``fn``; ``impl`` is ``"auto"`` or a lowering name.
 
-
-def _shape(fn: str, name: str, value, rank: int) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != rank or min(shape) < 0:
-        raise ValueError(f"{fn}: `{name}` (={value!r}) must be {rank} non-negative ints")
-    return shape
+    A lowering named by the caller serves every pass it can; the passes it cannot (the
+    gradients of a forward-only kernel) follow ``"auto"``.
+    """
+    platform = platform or jax.default_backend()
+    auto = _capable(auto_plan(tuple(input_shape), tuple(weight_shape), params, groups, dtype,
+                              platform), platform)
+    if impl == AUTO:
+        return auto
+    lowering = get_lowering(impl)
+    if not lowering.supports("forward", platform):
+        raise ValueError(f"{fn}: `impl` (={impl!r}) runs on {lowering.platforms}, not on "
+                         f"{platform!r}")
+    return Plan(*(impl if lowering.supports(p, platform) else a for p, a in zip(PASSES, auto)))
 
 
 def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
@@ -139,7 +120,8 @@ def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, g
       weight_shape: ``(O, C // groups, kh, kw)``.
       stride, padding, dilation, groups: as in :func:`conv2d`.
       dtype: the input's dtype (default float32).
-      impl: ``"auto"`` (default) or a lowering name (``"xla"``, ``"matmul"``, ``"gemm"``).
+      impl: ``"auto"`` (default) or a lowering's name (``"xla"``, ``"matmul"``, ``"gemm"``
+        or a registered one; a forward-only lowering gets ``"auto"``'s gradient passes).
       platform: ``"cpu"``, ``"gpu"`` or ``"tpu"``; default ``jax.default_backend()``.
 
     Returns:
@@ -154,25 +136,21 @@ def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, g
     """
     fn = "choose_plan"
     impl = check_impl(fn, impl)
-    if impl == "reference":
+    if impl == REFERENCE:
         raise ValueError(f"{fn}: `impl` (='reference') has no plan: it is JAX's generic "
                          f"lowering of the vmap structure")
-    x_shape = _shape(fn, "input_shape", input_shape, 4)
-    w_shape = _shape(fn, "weight_shape", weight_shape, 4)
-    groups = _checks.as_int(fn, "groups", groups, minimum=1)
-    if x_shape[1] != w_shape[1] * groups or w_shape[0] % groups:
-        raise ValueError(
-            f"{fn}: `weight_shape` {w_shape} with groups={groups} does not fit "
-            f"`input_shape` {x_shape}"
-        )
-    if platform is not None and platform not in ("cpu", "gpu", "tpu"):
-        raise ValueError(f"{fn}: `platform` (={platform!r}) must be 'cpu', 'gpu' or 'tpu'")
+    x_shape = _checks.as_shape(fn, "input_shape", input_shape, (4,))
+    w_shape = _checks.as_shape(fn, "weight_shape", weight_shape, (4,))
+    groups = _checks.check_weight_shape(fn, x_shape, w_shape, groups,
+                                        ("input_shape", "weight_shape"))
+    if platform is not None and platform not in PLATFORMS:
+        raise ValueError(f"{fn}: `platform` (={platform!r}) must be one of {PLATFORMS}")
     params = _checks.conv_params(fn, x_shape[2:], w_shape[2:], stride=stride, padding=padding,
                                  dilation=dilation)
     try:
         dtype = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{fn}: `dtype` (={dtype!r}) is not a dtype") from None
-    return resolve(impl, x_shape, w_shape, params, groups, dtype, platform)
+    return resolve(fn, impl, x_shape, w_shape, params, groups, dtype, platform)
 
 

@@ -13,14 +13,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._checks import ConvParams, output_size
+from .._checks import ConvParams
 
 HALF = (jnp.bfloat16, jnp.float16)
-
-
-def out_size(in_size, kernel, params: ConvParams) -> tuple[int, int]:
-    """``(mh, mw)`` of an already checked call."""
-    return output_size("jaxconv", in_size, kernel, params)
 
 
 def taps(x: jax.Array, kernel, params: ConvParams, spatial=(-2, -1)
@@ -36,7 +31,7 @@ def taps(x: jax.Array, kernel, params: ConvParams, spatial=(-2, -1)
         config[a] = (lo, hi, 0)
     x = lax.pad(x, jnp.zeros((), x.dtype), config)
     unpadded = params._replace(padding=((0, 0), (0, 0)))
-    mh, mw = out_size(tuple(x.shape[a] for a in axes), kernel, unpadded)
+    mh, mw = unpadded.output_size(tuple(x.shape[a] for a in axes), kernel)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             start, limit, step = [0] * x.ndim, list(x.shape), [1] * x.ndim

@@ -6,6 +6,7 @@ import jax
 from jax import lax
 
 from .._checks import ConvParams
+from ._registry import register_builtin
 
 NCHW = ("NCHW", "OIHW", "NCHW")
 
@@ -29,3 +30,7 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
         precision=params.precision,
         preferred_element_type=params.preferred_element_type,
     )
+
+
+register_builtin("xla", lax_conv, transposable=True,
+                 description="XLA's convolution (cuDNN on GPUs, Eigen on CPUs)")

@@ -1,0 +1,19 @@
+"""Type aliases of the public signatures."""
+
+from __future__ import annotations
+
+from typing import Literal, Tuple, Union
+
+from jax.typing import ArrayLike as ArrayLike
+from jax.typing import DTypeLike as DTypeLike
+
+Size2 = Union[int, Tuple[int, int]]
+"""An int (the same in both dimensions) or an ``(h, w)`` pair."""
+
+Padding = Union[int, Tuple[int, int], Tuple[Tuple[int, int], Tuple[int, int]], str]
+"""An int, ``(ph, pw)``, ``((top, bottom), (left, right))``, ``"valid"`` or ``"same"``."""
+
+Impl = Literal["auto", "xla", "matmul", "gemm", "reference"]
+"""jaxconv's own ``impl`` values; a name given to ``register_lowering`` works too."""
+
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]

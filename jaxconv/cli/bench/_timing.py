@@ -1,0 +1,43 @@
+"""Timing in one run: compile once, then time every entry in turns."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def loss_grads(apply: Callable) -> Callable:
+    """Gradients of a loss that needs the output (a linear loss would let XLA drop the
+    forward convolution): one forward and two backward convolutions."""
+    return jax.grad(lambda p, x: 0.5 * jnp.sum(apply(p, x).astype(jnp.float32) ** 2),
+                    argnums=(0, 1))
+
+
+def compile_entry(apply, params, x, mode: str):
+    fn = apply if mode == "fwd" else loss_grads(apply)
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(params, x).compile()
+    compile_s = time.perf_counter() - t0
+    mem = compiled.memory_analysis()
+    temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
+    return (lambda: jax.block_until_ready(compiled(params, x))), compile_s, temp
+
+
+def time_interleaved(runs: dict[str, Callable[[], Any]], reps: int, warmup: int = 1
+                     ) -> dict[str, float]:
+    """Median seconds per call of each zero-argument callable, run in turns (a, b, c, a,
+    b, c, ...) so that machine noise hits all alike. Each must block until done."""
+    for fn in runs.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(reps):
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}

@@ -1,0 +1,81 @@
+"""A batch of convolutions is one convolution: how a lowering is called.
+
+The lesson's structure reaches a lowering from inside ``jax.vmap``s (over kernels,
+channel groups, images, and the caller's own). Left to JAX, every lowering would be
+batched by generic rules, and a kernel without batching rules (an FFI call) could not
+be a lowering at all. So the forward call carries a batching rule
+(``jax.custom_batching.custom_vmap``) that folds the mapped axis into the convolution
+itself, as ``lax.conv_general_dilated``'s own rule does:
+
+* a batch of inputs, one weight: more images, ``(B, N, ...) -> (B*N, ...)``;
+* one input, a batch of weights: more output channels (per group);
+* pairs of inputs and weights: more groups, ``(B, N, C, ...) -> (N, B*C, ...)``.
+
+The folded call is folded again under an outer ``vmap``, so the lowering runs once, on
+the full arrays. Gradient terms call the lowering directly: they are linear and JAX
+transposes them, so only transposable lowerings serve there (``_registry.py``), and
+those batch by JAX's rules. Every result is checked against the contract at trace time.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.custom_batching import custom_vmap
+
+from .._checks import ConvParams
+from ._registry import Pass, get_lowering
+
+
+def lower(name: str, pass_: Pass, x: jax.Array, w: jax.Array, params: ConvParams,
+          groups: int = 1) -> jax.Array:
+    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by lowering ``name``."""
+    if pass_ == "forward":
+        return _folded(name, params, groups)(x, w)
+    return _checked_call(name, pass_, x, w, params, groups)
+
+
+def _checked_call(name, pass_, x, w, params, groups):
+    y = get_lowering(name).function(pass_)(x, w, params, groups)
+    expected = (x.shape[0], w.shape[0], *params.output_size(x.shape[2:], w.shape[2:]))
+    dtype = x.dtype if params.preferred_element_type is None else params.preferred_element_type
+    shape = tuple(getattr(y, "shape", ()))
+    if shape != expected or getattr(y, "dtype", None) != dtype:
+        raise ValueError(
+            f"jaxconv: lowering {name!r} ({pass_} pass) returned shape {shape} and dtype "
+            f"{getattr(y, 'dtype', type(y).__name__)} for x {tuple(x.shape)}, w "
+            f"{tuple(w.shape)}, groups={groups}; the contract is shape {expected}, dtype {dtype}"
+        )
+    return y
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded(name: str, params: ConvParams, groups: int):
+    """The forward call of lowering ``name`` with the folding batching rule."""
+    call = custom_vmap(functools.partial(_checked_call, name, "forward", params=params,
+                                         groups=groups))
+
+    @call.def_vmap
+    def _rule(b, in_batched, x, w):
+        x_batched, w_batched = in_batched
+        if not (x_batched or w_batched):
+            return call(x, w), False
+        if x_batched and w_batched:  # pairs: B times the groups
+            n = x.shape[1]
+            xf = jnp.moveaxis(x, 0, 1).reshape(n, -1, *x.shape[3:])
+            y = _folded(name, params, b * groups)(xf, w.reshape(-1, *w.shape[2:]))
+            return jnp.moveaxis(y.reshape(n, b, -1, *y.shape[2:]), 1, 0), True
+        if x_batched:  # B times the images
+            y = _folded(name, params, groups)(x.reshape(-1, *x.shape[2:]), w)
+            return y.reshape(b, -1, *y.shape[1:]), True
+        # B times the output channels, kept in their groups: (G, B, O/G) channel order
+        o = w.shape[1]
+        wf = jnp.moveaxis(w.reshape(b, groups, o // groups, *w.shape[2:]), 0, 1)
+        y = _folded(name, params, groups)(x, wf.reshape(-1, *w.shape[2:]))
+        n = y.shape[0]
+        y = jnp.moveaxis(y.reshape(n, groups, b, o // groups, *y.shape[2:]), 2, 0)
+        return y.reshape(b, n, o, *y.shape[4:]), True
+
+    return call
