@@ -16,6 +16,9 @@ gradient, weight gradient) with XLA's convolution, shifted matmuls or im2col, as
 ``jaxconv.linen.Conv2d`` (Flax Linen) are layers with torch's parameterisation.
 """
 
+import importlib
+import importlib.metadata
+
 from ._contributions import channel_contributions as channel_contributions
 from ._checks import PADDING_MODES as PADDING_MODES
 from ._conv2d import conv2d as conv2d
@@ -35,14 +38,15 @@ from .lowering import impls as impls
 from .lowering import lowerings as lowerings
 from .lowering import register_lowering as register_lowering
 
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("jaxconv")
+except importlib.metadata.PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0+unknown"
 
 
-def __getattr__(name):
+def __getattr__(name: str):
     """``jaxconv.nn`` (Flax NNX layers) and ``jaxconv.linen`` load flax on first use."""
     if name in ("nn", "linen"):
-        import importlib
-
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'jaxconv' has no attribute {name!r}")
 

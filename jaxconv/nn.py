@@ -1,5 +1,9 @@
-"""Flax NNX layers built on jaxconv's core."""
+"""Flax NNX layers built on jaxconv's core (needs the ``flax`` extra)."""
 
-from .layers._nnx import Conv2d as Conv2d
+from ._extras import require
+
+require("jaxconv.nn", "flax")
+
+from .layers._nnx import Conv2d as Conv2d  # noqa: E402
 
 __all__ = ["Conv2d"]

@@ -15,9 +15,8 @@ import jaxconv
 from jaxconv import linen as jl
 from jaxconv import nn as jn
 from tests import strategies as S
-from tests.helpers import RTOL, assert_close, torch_reference
+from tests.helpers import RTOL, assert_close, import_torch, torch_reference
 
-torch = pytest.importorskip("torch", reason="the torch oracle needs torch==2.13.0 (test extra)")
 
 TOL = RTOL["float64"]
 CONFIGS = [
@@ -88,6 +87,7 @@ def test_modules_equal_torch_forward_and_gradients(c):
 
 
 def test_torch_import_round_trip_is_exact():
+    torch = import_torch()
     layer = torch.nn.Conv2d(6, 4, (3, 2), stride=2, padding=(1, 0), dilation=(2, 1), groups=2,
                             padding_mode="reflect")
     ours = jn.Conv2d.from_torch(layer)
@@ -107,6 +107,7 @@ def test_torch_import_round_trip_is_exact():
 
 
 def test_from_torch_refuses_other_objects():
+    torch = import_torch()
     with pytest.raises(TypeError, match="Conv2d.from_torch: expected a torch.nn.Conv2d, got Linear"):
         jn.Conv2d.from_torch(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError, match="params_from_torch: expected a torch.nn.Conv2d, got dict"):
@@ -127,6 +128,7 @@ def test_init_matches_torch_in_distribution(ci, co, k, groups):
     Tolerance: the two-sample Kolmogorov-Smirnov statistic between our draws and torch's
     must stay below the alpha = 1e-4 critical value, 2.15 * sqrt((n + m) / (n m)).
     """
+    torch = import_torch()
     draws = 60
     ours = [jn.Conv2d(ci, co, k, groups=groups, rngs=nnx.Rngs(s)) for s in range(draws)]
     torch.manual_seed(0)

@@ -7,9 +7,8 @@ from hypothesis import given
 
 import jaxconv
 from tests import strategies as S
-from tests.helpers import RTOL, assert_close, torch_reference
+from tests.helpers import RTOL, assert_close, import_torch, torch_reference
 
-torch = pytest.importorskip("torch", reason="the torch oracle needs torch==2.13.0 (test extra)")
 
 
 @given(S.torch_cases())

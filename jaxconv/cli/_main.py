@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 
+from .._extras import require
 from ._args import positive_int
 
 LESSON_CPU = 0.15e12  # the lesson's assumed rates, in operations per second
@@ -197,9 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXTRA_OF = {"flops": "cli", "show": "cli", "bench": "bench"}  # demo needs no extra
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in EXTRA_OF:
+            try:
+                require(f"jaxconv {args.command}", EXTRA_OF[args.command])
+            except ImportError as err:
+                raise _Fail(str(err)) from None
         args.run(args)
     except _Fail as err:
         print(f"jaxconv {args.command}: error: {err}", file=sys.stderr)
