@@ -103,8 +103,9 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     on_gpu = jax.default_backend() == "gpu"
-    print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}, float32, "
-          f"reps {args.reps}")
+    print(
+        f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}, float32, reps {args.reps}"
+    )
     rows = []
     for name, n_cpu, n_gpu, ci, co, k, m, pad in SHAPES:
         n = n_gpu if on_gpu else n_cpu
@@ -114,8 +115,9 @@ def main():
         rngs = lambda: nnx.Rngs(0)
         runs = {
             "jaxconv.nn NCHW": _nnx_step(jaxconv.nn.Conv2d(ci, co, k, padding=pad, rngs=rngs()), x),
-            "jaxconv.nn NHWC": _nnx_step(jaxconv.nn.Conv2d(
-                ci, co, k, padding=pad, data_format="NHWC", rngs=rngs()), x_nhwc),
+            "jaxconv.nn NHWC": _nnx_step(
+                jaxconv.nn.Conv2d(ci, co, k, padding=pad, data_format="NHWC", rngs=rngs()), x_nhwc
+            ),
             "flax.nnx.Conv": _nnx_step(nnx.Conv(ci, co, (k, k), padding=pad, rngs=rngs()), x_nhwc),
             "flax.linen.Conv": _linen_step(linen.Conv(co, (k, k), padding=pad), x_nhwc),
         }

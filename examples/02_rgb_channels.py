@@ -12,7 +12,7 @@ import argparse
 import numpy as np
 
 import jaxconv
-from jaxconv.cli import _show
+from jaxconv.cli import kernel_stack, load_rgb, render
 
 
 def main(argv=None):
@@ -21,15 +21,17 @@ def main(argv=None):
     ap.add_argument("--out", default="rgb_channels.png")
     ap.add_argument("--quick", action="store_true", help="a low-resolution picture")
     args = ap.parse_args(argv)
-    X = _show.load_rgb(args.image)
+    X = load_rgb(args.image)
     names = ["edge-x", "blur", "blue-yellow"]
-    Y = _show.render(X, names, args.out, dpi=50 if args.quick else 100)
+    Y = render(X, names, args.out, dpi=50 if args.quick else 100)
     # the picture's last column is the lesson's multi-input, multi-output correlation:
-    direct = np.asarray(jaxconv.corr2d_multi_in_out(X, _show.kernel_stack(names), padding="same"))
-    print(f"wrote {args.out}; input {X.shape} (ci, H, W), kernels "
-          f"{_show.kernel_stack(names).shape} (co, ci, kh, kw), outputs {Y.shape} (co, H, W); "
-          f"sum of terms == corr2d_multi_in_out (float32 round-off): "
-          f"{np.allclose(Y, direct, rtol=1e-5, atol=1e-5)}")
+    direct = np.asarray(jaxconv.corr2d_multi_in_out(X, kernel_stack(names), padding="same"))
+    print(
+        f"wrote {args.out}; input {X.shape} (ci, H, W), kernels "
+        f"{kernel_stack(names).shape} (co, ci, kh, kw), outputs {Y.shape} (co, H, W); "
+        f"sum of terms == corr2d_multi_in_out (float32 round-off): "
+        f"{np.allclose(Y, direct, rtol=1e-5, atol=1e-5)}"
+    )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,9 @@ class LeNet(nnx.Module):
 def load(seed: int):
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)
-    return train_test_split(images, digits.target, test_size=0.2, random_state=seed,
-                            stratify=digits.target)
+    return train_test_split(
+        images, digits.target, test_size=0.2, random_state=seed, stratify=digits.target
+    )
 
 
 def train(conv: str, epochs: int, batch_size: int, lr: float, seed: int, show: bool = True):
@@ -92,7 +93,7 @@ def train(conv: str, epochs: int, batch_size: int, lr: float, seed: int, show: b
     for _ in bar:
         order = rng.permutation(len(x_train))
         for i in range(steps_per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
+            idx = order[i * batch_size : (i + 1) * batch_size]
             t0 = time.perf_counter()
             loss = step(model, opt, jnp.asarray(x_train[idx]), jnp.asarray(y_train[idx]))
             loss.block_until_ready()
@@ -105,8 +106,12 @@ def train(conv: str, epochs: int, batch_size: int, lr: float, seed: int, show: b
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--conv", choices=["jaxconv", "flax"], default="jaxconv",
-                    help="which convolution layer the network uses")
+    ap.add_argument(
+        "--conv",
+        choices=["jaxconv", "flax"],
+        default="jaxconv",
+        help="which convolution layer the network uses",
+    )
     ap.add_argument("--compare", action="store_true", help="train both and compare")
     ap.add_argument("--quick", action="store_true", help="a short run (CI smoke test)")
     ap.add_argument("--epochs", type=int, default=None, help="default 40 (quick: 8)")
@@ -115,10 +120,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     epochs = args.epochs or (8 if args.quick else 40)
-    for conv in (["jaxconv", "flax"] if args.compare else [args.conv]):
+    for conv in ["jaxconv", "flax"] if args.compare else [args.conv]:
         acc, step_s, total = train(conv, epochs, args.batch_size, args.lr, args.seed)
-        print(f"{conv}: test accuracy {acc:.2%} after {epochs} epochs in {total:.1f} s "
-              f"(median step {step_s * 1e3:.2f} ms)")
+        print(
+            f"{conv}: test accuracy {acc:.2%} after {epochs} epochs in {total:.1f} s "
+            f"(median step {step_s * 1e3:.2f} ms)"
+        )
 
 
 if __name__ == "__main__":

@@ -39,11 +39,14 @@ class Ported(nnx.Module):
     """
 
     def __init__(self, net: torch.nn.Sequential):
-        self.layers = nnx.List([
-            jaxconv.nn.Conv2d.from_torch(m, precision="highest")
-            if isinstance(m, torch.nn.Conv2d) else None
-            for m in net
-        ])
+        self.layers = nnx.List(
+            [
+                jaxconv.nn.Conv2d.from_torch(m, precision="highest")
+                if isinstance(m, torch.nn.Conv2d)
+                else None
+                for m in net
+            ]
+        )
 
     def __call__(self, x):
         for layer in self.layers:
@@ -57,8 +60,10 @@ def main():
     for t, j in zip(net, ported.layers):
         if j is not None:
             c = j.config
-            print(f"{str(t):100s} -> Conv2d weight {tuple(j.weight.shape)}, "
-                  f"padding {c.padding} ({c.padding_mode}), groups {c.groups}")
+            print(
+                f"{str(t):100s} -> Conv2d weight {tuple(j.weight.shape)}, "
+                f"padding {c.padding} ({c.padding_mode}), groups {c.groups}"
+            )
     x = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()

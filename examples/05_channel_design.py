@@ -34,8 +34,10 @@ def main(argv=None):
     size = 32 if args.quick else args.size
     stages = 3
     rngs = nnx.Rngs(0)
-    model = [jaxconv.nn.Conv2d(ci, co, 3, stride=s, padding=1, rngs=rngs)
-             for ci, co, s in design(size, stages)]
+    model = [
+        jaxconv.nn.Conv2d(ci, co, 3, stride=s, padding=1, rngs=rngs)
+        for ci, co, s in design(size, stages)
+    ]
     shape = (1, 3, size, size)
     x = jnp.ones(shape)
     print(f"{'layer':28s} {'output (N, C, H, W)':22s} {'params':>9s} {'multiply-adds':>15s}")
@@ -48,10 +50,14 @@ def main(argv=None):
         params = layer.weight.size + layer.bias.size
         cost = jaxconv.flops(w[1], w[0], 3, shape[-2:])
         total += cost.multiply_adds
-        print(f"Conv2d({w[1]:3d} -> {w[0]:3d}, stride {layer.config.stride[0]})"
-              f"{'':4s} {str(shape):22s} {params:9,d} {cost.multiply_adds:15,d}")
-    print(f"total: {total:,} multiply-adds per image; each stride-2 stage (H, W halved, "
-          f"channels doubled) costs the same.")
+        print(
+            f"Conv2d({w[1]:3d} -> {w[0]:3d}, stride {layer.config.stride[0]})"
+            f"{'':4s} {str(shape):22s} {params:9,d} {cost.multiply_adds:15,d}"
+        )
+    print(
+        f"total: {total:,} multiply-adds per image; each stride-2 stage (H, W halved, "
+        f"channels doubled) costs the same."
+    )
 
 
 if __name__ == "__main__":

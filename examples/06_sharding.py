@@ -79,8 +79,13 @@ def main():
     yb = f(xr, ws)
     per_device = conv_output_channels(f.lower(xr, ws).compile().as_text())
     local = per_device == [w.shape[0] // 8]
-    check("b", yb, expected, f"kernels sharded: each device's convolution makes "
-          f"{per_device} of {w.shape[0]} output channels")
+    check(
+        "b",
+        yb,
+        expected,
+        f"kernels sharded: each device's convolution makes "
+        f"{per_device} of {w.shape[0]} output channels",
+    )
     if not local:
         raise SystemExit(1)
 
@@ -88,14 +93,18 @@ def main():
     mesh = mesh_of((2, 4), ("data", "model"))
     yc = jax.jit(conv, out_shardings=NamedSharding(mesh, P("data", "model")))(
         jax.device_put(x, NamedSharding(mesh, P("data"))),
-        jax.device_put(w, NamedSharding(mesh, P("model"))))
+        jax.device_put(w, NamedSharding(mesh, P("model"))),
+    )
     check("c", yc, expected, "2x4 mesh: batch over 'data', kernels over 'model'")
 
     # (d) a sharded NNX training step of a small jaxconv CNN.
     def make():
         rngs = nnx.Rngs(0)
-        return nnx.Sequential(jaxconv.nn.Conv2d(4, 8, 3, padding=1, rngs=rngs), jax.nn.relu,
-                              jaxconv.nn.Conv2d(8, 8, 3, stride=2, groups=2, rngs=rngs))
+        return nnx.Sequential(
+            jaxconv.nn.Conv2d(4, 8, 3, padding=1, rngs=rngs),
+            jax.nn.relu,
+            jaxconv.nn.Conv2d(8, 8, 3, stride=2, groups=2, rngs=rngs),
+        )
 
     def train_step(model, opt, x):
         loss, grads = nnx.value_and_grad(lambda m: jnp.mean(m(x) ** 2))(model)
@@ -112,8 +121,12 @@ def main():
             batch = jax.device_put(x, NamedSharding(mesh, P("data")))
         loss = nnx.jit(train_step)(model, opt, batch)
         results.append((float(loss), np.asarray(model.layers[0].weight[...])))
-    check("d", results[1][1], results[0][1],
-          f"training step, batch sharded: loss {results[1][0]:.6f} vs {results[0][0]:.6f}")
+    check(
+        "d",
+        results[1][1],
+        results[0][1],
+        f"training step, batch sharded: loss {results[1][0]:.6f} vs {results[0][0]:.6f}",
+    )
 
 
 if __name__ == "__main__":

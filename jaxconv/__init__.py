@@ -19,8 +19,8 @@ gradient, weight gradient) with XLA's convolution, shifted matmuls or im2col, as
 import importlib
 import importlib.metadata
 
-from ._contributions import channel_contributions as channel_contributions
 from ._checks import PADDING_MODES as PADDING_MODES
+from ._contributions import channel_contributions as channel_contributions
 from ._conv2d import conv2d as conv2d
 from ._corr2d import corr2d as corr2d
 from ._cost import ConvCost as ConvCost
@@ -49,6 +49,7 @@ def __getattr__(name: str):
     if name in ("nn", "linen"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'jaxconv' has no attribute {name!r}")
+
 
 __all__ = [
     "PADDING_MODES",

@@ -51,7 +51,9 @@ class ConvParams(NamedTuple):
 def as_any_array(fn: str, name: str, value: Any) -> jax.Array:
     """``jnp.asarray(value)`` of any numeric dtype, refusing what is not numeric data."""
     if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{fn}: `{name}` must be an array, got {type(value).__name__} {value!r:.60}")
+        raise TypeError(
+            f"{fn}: `{name}` must be an array, got {type(value).__name__} {value!r:.60}"
+        )
     try:
         return jnp.asarray(value)
     except (TypeError, ValueError) as err:
@@ -104,8 +106,9 @@ def operands(fn: str, x: Any, k: Any, x_spec, k_spec, names=("X", "K")):
 def as_shape(fn: str, name: str, value: Any, ranks: tuple[int, ...]) -> tuple[int, ...]:
     """A shape given as a tuple or list of non-negative ints, with one of ``ranks`` entries."""
     if not isinstance(value, (tuple, list)):
-        raise TypeError(f"{fn}: `{name}` must be a tuple of ints, got {type(value).__name__} "
-                        f"{value!r:.60}")
+        raise TypeError(
+            f"{fn}: `{name}` must be a tuple of ints, got {type(value).__name__} {value!r:.60}"
+        )
     out = tuple(as_int(fn, f"{name}[{i}]", v, minimum=0) for i, v in enumerate(value))
     if len(out) not in ranks:
         raise ValueError(f"{fn}: `{name}` {out} must have {' or '.join(map(str, ranks))} entries")
@@ -121,14 +124,20 @@ def check_groups(fn: str, groups: Any, channels: dict[str, int]) -> int:
     return groups
 
 
-def check_weight_shape(fn: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], groups: Any,
-                       names: tuple[str, str] = ("input", "weight")) -> int:
+def check_weight_shape(
+    fn: str,
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    groups: Any,
+    names: tuple[str, str] = ("input", "weight"),
+) -> int:
     """The channel rule of a grouped convolution: a weight ``(O, C // groups, kh, kw)``
     for an input ``(..., C, H, W)``; returns ``groups`` as an int."""
     xn, wn = names
     c, o = x_shape[-3], w_shape[0]
-    groups = check_groups(fn, groups, {"the input channels": c,
-                                       f"the output channels of `{wn}`": o})
+    groups = check_groups(
+        fn, groups, {"the input channels": c, f"the output channels of `{wn}`": o}
+    )
     if w_shape[1] * groups != c:
         raise ValueError(
             f"{fn}: `{wn}` {tuple(w_shape)} expects {w_shape[1] * groups} input channels "
@@ -210,13 +219,13 @@ def as_padding(
             f"{fn}: `padding` (={value!r}) must be 'valid', 'same', an int, a pair or "
             f"((top, bottom), (left, right))"
         )
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (tuple, list)) for v in value
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (tuple, list)) for v in value)
     ):
         if not all(len(v) == 2 for v in value):
-            raise ValueError(
-                f"{fn}: `padding` (={value!r}) must be ((top, bottom), (left, right))"
-            )
+            raise ValueError(f"{fn}: `padding` (={value!r}) must be ((top, bottom), (left, right))")
         return tuple(  # type: ignore[return-value]
             (
                 as_int(fn, f"padding[{i}][0]", v[0], minimum=0),
@@ -228,9 +237,7 @@ def as_padding(
     return ((ph, ph), (pw, pw))
 
 
-def output_size(
-    fn: str, in_size: Pair, kernel: Pair, params: ConvParams
-) -> Pair:
+def output_size(fn: str, in_size: Pair, kernel: Pair, params: ConvParams) -> Pair:
     """Output ``(mh, mw)``; raises if the dilated kernel does not fit the padded input."""
     out = []
     for axis, n, k, (lo, hi), s, d in zip(
@@ -244,7 +251,7 @@ def output_size(
                 f"padded input {axis} (={padded} = {n} + {lo} + {hi})"
             )
         out.append((padded - span) // s + 1)
-    return tuple(out)  # type: ignore[return-value]
+    return (out[0], out[1])
 
 
 def conv_params(

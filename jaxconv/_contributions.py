@@ -31,7 +31,8 @@ def channel_contributions(X, K, *, stride=1, padding=0, dilation=1):
     fn = "channel_contributions"
     X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"), ((4,), "(co, ci, kh, kw)"))
     _checks.check_channels(fn, X, K, k_axis=1)
-    params = _checks.conv_params(fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding,
-                                 dilation=dilation)
+    params = _checks.conv_params(
+        fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation
+    )
     per_channel = jax.vmap(functools.partial(corr2d_impl, params=params))  # over c
     return jax.vmap(per_channel, in_axes=(None, 0))(X, K)  # over o

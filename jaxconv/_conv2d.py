@@ -24,7 +24,6 @@ from .lowering._plan import Plan
 from .lowering._registry import Pass, check_impl
 
 
-
 def _one_image(x, w, params: ConvParams, groups: int, plan: Plan | None):
     """``(C, H, W) x (O, C/groups, kh, kw) -> (O, mh, mw)``: a vmap over channel groups."""
     c, h, wd = x.shape
@@ -55,8 +54,9 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan):
         name = plan.input_grad if pass_ == "input_grad" else plan.weight_grad
         return lambda x, w: lower(name, pass_, x, w, params, groups)
 
-    return bilinear(lambda x, w: _batched(x, w, params, groups, plan),
-                    term("input_grad"), term("weight_grad"))
+    return bilinear(
+        lambda x, w: _batched(x, w, params, groups, plan), term("input_grad"), term("weight_grad")
+    )
 
 
 def conv2d_nchw(fn: str, x, w, b, params: ConvParams, groups: int, impl: str):
@@ -79,8 +79,18 @@ def check_weight(fn: str, x, w, groups, names=("input", "weight")) -> int:
 
 
 def conv2d(
-    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
-    *, precision=None, preferred_element_type=None, impl="auto",
+    input,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    *,
+    precision=None,
+    preferred_element_type=None,
+    impl="auto",
 ):
     """2-D convolution with the semantics of ``torch.nn.functional.conv2d``.
 
@@ -117,12 +127,36 @@ def conv2d(
     >>> conv2d(x[0], w, padding="same", groups=2, padding_mode="circular")[0, 0, 0]
     Array(18., dtype=float32)
     """
-    return checked_conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups,
-                          padding_mode, precision, preferred_element_type, impl)
+    return checked_conv2d(
+        "conv2d",
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        precision,
+        preferred_element_type,
+        impl,
+    )
 
 
-def checked_conv2d(fn, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                   precision, preferred_element_type, impl):
+def checked_conv2d(
+    fn,
+    input,
+    weight,
+    bias,
+    stride,
+    padding,
+    dilation,
+    groups,
+    padding_mode,
+    precision,
+    preferred_element_type,
+    impl,
+):
     """:func:`conv2d`, with errors reported under the caller's name ``fn``."""
     impl = check_impl(fn, impl)
     x = _checks.as_array(fn, "input", input)
@@ -139,8 +173,14 @@ def checked_conv2d(fn, input, weight, bias, stride, padding, dilation, groups, p
             )
     _checks.check_padding_mode(fn, padding_mode)
     params = _checks.conv_params(
-        fn, x.shape[-2:], w.shape[2:], stride=stride, padding=padding, dilation=dilation,
-        precision=precision, preferred_element_type=preferred_element_type,
+        fn,
+        x.shape[-2:],
+        w.shape[2:],
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
     )
     x, params = _pad_with_mode(fn, x, params, padding_mode)
     if x.ndim == 3:
@@ -157,8 +197,7 @@ def _pad_with_mode(fn: str, x, params: ConvParams, padding_mode: str):
         for axis, size, pads in zip(("height", "width"), x.shape[-2:], params.padding):
             if max(pads) >= size:
                 raise ValueError(
-                    f"{fn}: reflect padding {pads} must be smaller than the input {axis} "
-                    f"(={size})"
+                    f"{fn}: reflect padding {pads} must be smaller than the input {axis} (={size})"
                 )
     widths = [(0, 0)] * (x.ndim - 2) + list(params.padding)
     return jnp.pad(x, widths, mode=mode), params._replace(padding=((0, 0), (0, 0)))

@@ -42,7 +42,13 @@ def corr2d(x, k, *, stride=1, padding=0, dilation=1, precision=None, preferred_e
     fn = "corr2d"
     x, k = _checks.operands(fn, x, k, ((2,), "(H, W)"), ((2,), "(kh, kw)"), names=("x", "k"))
     params = _checks.conv_params(
-        fn, x.shape, k.shape, stride=stride, padding=padding, dilation=dilation,
-        precision=precision, preferred_element_type=preferred_element_type,
+        fn,
+        x.shape,
+        k.shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
     )
     return corr2d_impl(x, k, params)

@@ -29,10 +29,12 @@ def output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, gro
     fn = "output_shape"
     input_shape = _checks.as_shape(fn, "input_shape", input_shape, (3, 4))
     weight_shape = _checks.as_shape(fn, "weight_shape", weight_shape, (4,))
-    _checks.check_weight_shape(fn, input_shape, weight_shape, groups,
-                               ("input_shape", "weight_shape"))
-    params = _checks.conv_params(fn, input_shape[-2:], weight_shape[2:], stride=stride,
-                                 padding=padding, dilation=dilation)
+    _checks.check_weight_shape(
+        fn, input_shape, weight_shape, groups, ("input_shape", "weight_shape")
+    )
+    params = _checks.conv_params(
+        fn, input_shape[-2:], weight_shape[2:], stride=stride, padding=padding, dilation=dilation
+    )
     mh, mw = _checks.output_size(fn, input_shape[-2:], weight_shape[2:], params)
     return (*input_shape[:-3], weight_shape[0], mh, mw)
 

@@ -37,15 +37,25 @@ def _output_is_nonempty(in_size, kernel, padding, rhs_dilation) -> bool:
     pads = ((0, 0), (0, 0)) if padding == "valid" else padding
     dilation = rhs_dilation if rhs_dilation is not None else (1, 1)
     return all(
-        (k - 1) * d + 1 <= n + lo + hi
-        for n, k, d, (lo, hi) in zip(in_size, kernel, dilation, pads)
+        (k - 1) * d + 1 <= n + lo + hi for n, k, d, (lo, hi) in zip(in_size, kernel, dilation, pads)
     )
 
 
 def conv_general_dilated(
-    lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-    dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
-    preferred_element_type=None, out_sharding=None, *, impl="auto",
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count=1,
+    batch_group_count=1,
+    precision=None,
+    preferred_element_type=None,
+    out_sharding=None,
+    *,
+    impl="auto",
 ):
     """Same signature and results as ``jax.lax.conv_general_dilated``.
 
@@ -82,17 +92,29 @@ def conv_general_dilated(
         routable = _output_is_nonempty(x.shape[2:], w.shape[2:], core_padding, rhs_dilation)
     if not routable:  # lax's semantics, including its empty outputs and its errors
         return lax.conv_general_dilated(
-            lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-            feature_group_count, batch_group_count, precision, preferred_element_type,
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            dimension_numbers,
+            feature_group_count,
+            batch_group_count,
+            precision,
+            preferred_element_type,
             out_sharding=out_sharding,
         )
     groups = check_weight(fn, x, w, feature_group_count, names=("lhs", "rhs"))
     params = _checks.conv_params(  # lax's argument names in the messages
-        fn, x.shape[2:], w.shape[2:],
+        fn,
+        x.shape[2:],
+        w.shape[2:],
         stride=_checks.as_pair(fn, "window_strides", tuple(window_strides)),
         padding=core_padding,
         dilation=_checks.as_pair(fn, "rhs_dilation", tuple(rhs_dilation or (1, 1))),
-        precision=precision, preferred_element_type=preferred_element_type,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
     )
     y = conv2d_nchw(fn, x, w, None, params, groups, impl)
     return jnp.transpose(y, np.argsort(dn.out_spec))

@@ -29,5 +29,7 @@ def require(feature: str, extra: str) -> None:
     """Raises a one-line ``ImportError`` if ``extra``'s modules are not installed."""
     absent = missing(extra)
     if absent:
-        raise ImportError(f"{feature} needs the '{extra}' extra ({', '.join(absent)} not "
-                          f"installed): pip install 'jaxconv[{extra}]'")
+        raise ImportError(
+            f"{feature} needs the '{extra}' extra ({', '.join(absent)} not "
+            f"installed): pip install 'jaxconv[{extra}]'"
+        )

@@ -18,7 +18,7 @@ convolution on a CPU, 12-130x on a GPU. So the function carries two rules:
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +28,6 @@ from . import _checks
 from ._bilinear import bilinear
 from ._checks import ConvParams
 from ._corr2d import corr2d_impl
-from ._typing import ArrayLike, Impl, Padding, Size2
 from .lowering._fold import lower
 from .lowering._plan import Plan, resolve
 from .lowering._registry import REFERENCE, Pass, check_impl
@@ -42,8 +41,7 @@ def _sum_over_channels(X: jax.Array, K: jax.Array, params: ConvParams) -> jax.Ar
     return jnp.sum(per_channel, axis=0)
 
 
-def _dense(X: jax.Array, K: jax.Array, params: ConvParams, lowering: str,
-           pass_: Pass) -> jax.Array:
+def _dense(X: jax.Array, K: jax.Array, params: ConvParams, lowering: str, pass_: Pass) -> jax.Array:
     """The same sum as one convolution with ``ci`` inputs and one output channel."""
     return lower(lowering, pass_, X[None], K[None], params)[0, 0]
 
@@ -72,13 +70,13 @@ def multi_in_fn(params: ConvParams, plan: Plan | None) -> MultiIn:
     return bilinear(
         batched,
         functools.partial(_dense, params=params, lowering=plan.input_grad, pass_="input_grad"),
-        functools.partial(_dense, params=params, lowering=plan.weight_grad,
-                          pass_="weight_grad"),
+        functools.partial(_dense, params=params, lowering=plan.weight_grad, pass_="weight_grad"),
     )
 
 
-def core_plan(fn: str, impl: str, x_shape, w_shape, params: ConvParams, groups: int,
-              dtype) -> Plan | None:
+def core_plan(
+    fn: str, impl: str, x_shape, w_shape, params: ConvParams, groups: int, dtype
+) -> Plan | None:
     """The plan of a call of the lesson's functions (``None`` for ``"reference"``)."""
     if impl == REFERENCE:
         return None
@@ -86,7 +84,14 @@ def core_plan(fn: str, impl: str, x_shape, w_shape, params: ConvParams, groups: 
 
 
 def corr2d_multi_in(
-    X, K, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None,
+    X,
+    K,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    precision=None,
+    preferred_element_type=None,
     impl="auto",
 ):
     """Multi-input-channel cross-correlation: ``sum_c corr2d(X[c], K[c])``.
@@ -118,8 +123,14 @@ def corr2d_multi_in(
     X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"), ((3,), "(ci, kh, kw)"))
     _checks.check_channels(fn, X, K, k_axis=0)
     params = _checks.conv_params(
-        fn, X.shape[1:], K.shape[1:], stride=stride, padding=padding, dilation=dilation,
-        precision=precision, preferred_element_type=preferred_element_type,
+        fn,
+        X.shape[1:],
+        K.shape[1:],
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
     )
     plan = core_plan(fn, impl, (1, *X.shape), (1, *K.shape), params, 1, X.dtype)
     return multi_in_fn(params, plan)(X, K)

@@ -11,8 +11,9 @@ from .lowering._plan import Plan
 from .lowering._registry import check_impl
 
 
-def stack_over_kernels(X: jax.Array, K: jax.Array, params: ConvParams,
-                       plan: Plan | None) -> jax.Array:
+def stack_over_kernels(
+    X: jax.Array, K: jax.Array, params: ConvParams, plan: Plan | None
+) -> jax.Array:
     """``(ci, H, W) x (co, ci, kh, kw) -> (co, mh, mw)``: ``jax.vmap`` over kernels.
 
     ``plan``: the lowerings, ``None`` for the literal reference (see ``multi_in_fn``).
@@ -21,7 +22,14 @@ def stack_over_kernels(X: jax.Array, K: jax.Array, params: ConvParams,
 
 
 def corr2d_multi_in_out(
-    X, K, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None,
+    X,
+    K,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    precision=None,
+    preferred_element_type=None,
     impl="auto",
 ):
     """Multi-input, multi-output cross-correlation: ``stack_o corr2d_multi_in(X, K[o])``.
@@ -50,8 +58,14 @@ def corr2d_multi_in_out(
     X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"), ((4,), "(co, ci, kh, kw)"))
     _checks.check_channels(fn, X, K, k_axis=1)
     params = _checks.conv_params(
-        fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation,
-        precision=precision, preferred_element_type=preferred_element_type,
+        fn,
+        X.shape[1:],
+        K.shape[2:],
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
     )
     plan = core_plan(fn, impl, (1, *X.shape), K.shape, params, 1, X.dtype)
     return stack_over_kernels(X, K, params, plan)

@@ -28,8 +28,7 @@ def corr2d_multi_in_out_1x1(X, K, *, precision=None, preferred_element_type=None
     Array([ 6., -1.], dtype=float32)
     """
     fn = "corr2d_multi_in_out_1x1"
-    X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"),
-                            ((2, 4), "(co, ci) or (co, ci, 1, 1)"))
+    X, K = _checks.operands(fn, X, K, ((3,), "(ci, H, W)"), ((2, 4), "(co, ci) or (co, ci, 1, 1)"))
     if K.ndim == 4 and K.shape[2:] != (1, 1):
         raise ValueError(
             f"{fn}: `K` must be (co, ci, 1, 1) or (co, ci), got kernel size {K.shape[2:]} "
@@ -39,7 +38,9 @@ def corr2d_multi_in_out_1x1(X, K, *, precision=None, preferred_element_type=None
     ci, h, w = X.shape
     co = K.shape[0]
     Y = jnp.matmul(
-        K.reshape(co, ci), X.reshape(ci, h * w),
-        precision=precision, preferred_element_type=preferred_element_type,
+        K.reshape(co, ci),
+        X.reshape(ci, h * w),
+        precision=precision,
+        preferred_element_type=preferred_element_type,
     )
     return Y.reshape(co, h, w)

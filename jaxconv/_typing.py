@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Tuple, Union
+from typing import Literal
 
 from jax.typing import ArrayLike as ArrayLike
 from jax.typing import DTypeLike as DTypeLike
 
-Size2 = Union[int, Tuple[int, int]]
+Size2 = int | tuple[int, int]
 """An int (the same in both dimensions) or an ``(h, w)`` pair."""
 
-Padding = Union[int, Tuple[int, int], Tuple[Tuple[int, int], Tuple[int, int]], str]
+Padding = int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] | str
 """An int, ``(ph, pw)``, ``((top, bottom), (left, right))``, ``"valid"`` or ``"same"``."""
 
 Impl = Literal["auto", "xla", "matmul", "gemm", "reference"]

@@ -37,8 +37,13 @@ def lax_conv2d(x, w, case, precision=lax.Precision.HIGHEST):
     """The oracle: lax.conv_general_dilated on (N, C, H, W) or unbatched (C, H, W)."""
     batched = x.ndim == 4
     y = lax.conv_general_dilated(
-        x if batched else x[None], w, case.stride, case.lax_padding,
-        rhs_dilation=case.dilation, feature_group_count=case.groups, precision=precision,
+        x if batched else x[None],
+        w,
+        case.stride,
+        case.lax_padding,
+        rhs_dilation=case.dilation,
+        feature_group_count=case.groups,
+        precision=precision,
         dimension_numbers=("NCHW", "OIHW", "NCHW"),
     )
     return y if batched else y[0]
@@ -71,7 +76,10 @@ def count_convolutions(fn, *args):
 
 def conv_kwargs(case):
     return dict(
-        stride=case.stride, padding=case.padding, dilation=case.dilation, groups=case.groups,
+        stride=case.stride,
+        padding=case.padding,
+        dilation=case.dilation,
+        groups=case.groups,
     )
 
 
@@ -90,8 +98,15 @@ def torch_reference(c):
     torch = import_torch()
 
     layer = torch.nn.Conv2d(
-        c["ci"], c["co"], c["kernel"], stride=c["stride"], padding=c["padding"],
-        dilation=c["dilation"], groups=c["groups"], bias=c["bias"], padding_mode=c["mode"],
+        c["ci"],
+        c["co"],
+        c["kernel"],
+        stride=c["stride"],
+        padding=c["padding"],
+        dilation=c["dilation"],
+        groups=c["groups"],
+        bias=c["bias"],
+        padding_mode=c["mode"],
         dtype=torch.float64,
     )
     rng = np.random.default_rng(c["seed"])

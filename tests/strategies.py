@@ -100,12 +100,22 @@ def torch_cases(draw):
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     kind = draw(st.sampled_from(["same", "valid", "int", "pair"]))
     stride = (1, 1) if kind == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = {"same": "same", "valid": "valid", "int": draw(st.integers(0, 3)),
-               "pair": (draw(st.integers(0, 3)), draw(st.integers(0, 3)))}[kind]
+    padding = {
+        "same": "same",
+        "valid": "valid",
+        "int": draw(st.integers(0, 3)),
+        "pair": (draw(st.integers(0, 3)), draw(st.integers(0, 3))),
+    }[kind]
     size = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
-    pads = [(k - 1) * d for k, d in zip(kernel, dilation)] if kind == "same" else (
-        [0, 0] if kind == "valid" else
-        [2 * p for p in ((padding, padding) if kind == "int" else padding)])
+    pads = (
+        [(k - 1) * d for k, d in zip(kernel, dilation)]
+        if kind == "same"
+        else (
+            [0, 0]
+            if kind == "valid"
+            else [2 * p for p in ((padding, padding) if kind == "int" else padding)]
+        )
+    )
     for n, k, d, p in zip(size, kernel, dilation, pads):
         assume(n + p >= (k - 1) * d + 1)  # a non-empty output
         if mode == "reflect":
@@ -114,6 +124,17 @@ def torch_cases(draw):
             assume(p - p // 2 <= n)  # torch: circular padding wraps at most once
     n = draw(st.sampled_from([None, 1, 2]))
     bias = draw(st.booleans())
-    return dict(mode=mode, groups=groups, ci=ci, co=co, kernel=kernel, dilation=dilation,
-                stride=stride, padding=padding, size=size, n=n, bias=bias,
-                seed=draw(st.integers(0, 2**32 - 1)))
+    return dict(
+        mode=mode,
+        groups=groups,
+        ci=ci,
+        co=co,
+        kernel=kernel,
+        dilation=dilation,
+        stride=stride,
+        padding=padding,
+        size=size,
+        n=n,
+        bias=bias,
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )

@@ -48,8 +48,9 @@ def test_adjoint_identity(case):
 def test_translation_equivariance_with_circular_padding(case, dy, dx):
     """With circular 'same' padding and stride 1, shifting the input shifts the output."""
     x, w = case.arrays()
-    f = lambda x: jaxconv.conv2d(x, w, padding="same", dilation=case.dilation,
-                                 groups=case.groups, padding_mode="circular")
+    f = lambda x: jaxconv.conv2d(
+        x, w, padding="same", dilation=case.dilation, groups=case.groups, padding_mode="circular"
+    )
     shift = lambda a: jnp.roll(a, (dy, dx), axis=(-2, -1))
     assert_close(f(shift(x)), shift(f(x)), TOL)
 
@@ -63,8 +64,12 @@ def test_jit_equals_eager(case):
 
 
 @settings(max_examples=10)
-@given(S.cases(batch=False, max_channels=2, max_kernel=3), st.integers(0, 3), st.integers(0, 4),
-       st.sampled_from(["input", "weight", "both"]))
+@given(
+    S.cases(batch=False, max_channels=2, max_kernel=3),
+    st.integers(0, 3),
+    st.integers(0, 4),
+    st.sampled_from(["input", "weight", "both"]),
+)
 def test_vmap_over_any_axis_equals_a_loop(case, x_axis, w_axis, which):
     f = _conv(case)
     x, w = case.arrays()
@@ -75,6 +80,7 @@ def test_vmap_over_any_axis_equals_a_loop(case, x_axis, w_axis, which):
     args = (xs if in_axes[0] is not None else x, ws if in_axes[1] is not None else w)
     got = jax.vmap(f, in_axes)(*args)
     take = lambda a, axis, i: a if axis is None else jnp.take(a, i, axis=axis)
-    loop = jnp.stack([f(take(args[0], in_axes[0], i), take(args[1], in_axes[1], i))
-                      for i in range(b)])
+    loop = jnp.stack(
+        [f(take(args[0], in_axes[0], i), take(args[1], in_axes[1], i)) for i in range(b)]
+    )
     assert_close(got, loop, TOL)

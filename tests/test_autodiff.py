@@ -18,8 +18,7 @@ check2 = functools.partial(check_grads, order=2, modes=("fwd", "rev"), atol=1e-5
 # "matmul" and "gemm" get the same order-2 checks, with stride, dilation and groups, in
 # tests/test_plans.py; "auto" exercises them here through the default path.
 IMPLS = ("auto", "xla", "reference")
-SMALL = dict(max_groups=2, max_channels=2, max_kernel=3, max_stride=2, max_dilation=2,
-             max_pad=2)
+SMALL = dict(max_groups=2, max_channels=2, max_kernel=3, max_stride=2, max_dilation=2, max_pad=2)
 
 
 def _arrays(*shapes, seed=0):
@@ -52,16 +51,18 @@ def test_check_grads_vmapped_functions(impl):
 @given(S.cases(**SMALL))
 def test_gradients_equal_lax(case):
     x, w = case.arrays()
-    ct = jnp.asarray(np.random.default_rng(case.seed + 1).standard_normal(
-        lax_conv2d(x, w, case).shape))
+    ct = jnp.asarray(
+        np.random.default_rng(case.seed + 1).standard_normal(lax_conv2d(x, w, case).shape)
+    )
     ours = jax.grad(lambda x, w: jnp.vdot(ct, jaxconv.conv2d(x, w, **conv_kwargs(case))), (0, 1))
     theirs = jax.grad(lambda x, w: jnp.vdot(ct, lax_conv2d(x, w, case)), (0, 1))
     for a, b in zip(ours(x, w), theirs(x, w)):
         assert_close(a, b, RTOL["float64"])
     tangents = (ct.sum() * x, -w)
     jv = jax.jvp(lambda x, w: jaxconv.conv2d(x, w, **conv_kwargs(case)), (x, w), tangents)[1]
-    assert_close(jv, jax.jvp(lambda x, w: lax_conv2d(x, w, case), (x, w), tangents)[1],
-                 RTOL["float64"])
+    assert_close(
+        jv, jax.jvp(lambda x, w: lax_conv2d(x, w, case), (x, w), tangents)[1], RTOL["float64"]
+    )
 
 
 def _loss_pair():
@@ -72,23 +73,40 @@ def _loss_pair():
 
     def theirs(X, K):
         lhs = X if X.ndim == 4 else X[None]
-        return jnp.sum(jnp.sin(lax.conv_general_dilated(lhs, K, (1, 1), ((1, 1), (1, 1)),
-                                                        precision=lax.Precision.HIGHEST)))
+        return jnp.sum(
+            jnp.sin(
+                lax.conv_general_dilated(
+                    lhs, K, (1, 1), ((1, 1), (1, 1)), precision=lax.Precision.HIGHEST
+                )
+            )
+        )
 
     return ours, theirs, X, K
 
 
-@pytest.mark.parametrize("transform", [
-    lambda f: jax.grad(f, (0, 1)),
-    lambda f: jax.jacfwd(f, (0, 1)),
-    lambda f: jax.jacrev(f, (0, 1)),
-    lambda f: jax.hessian(f, 1),
-    lambda f: jax.jacrev(jax.jacfwd(f, 1), 0),
-    lambda f: jax.grad(lambda X, K: jnp.sum(jax.grad(f, 1)(X, K) ** 2), (0, 1)),
-    lambda f: jax.jit(jax.vmap(jax.grad(f, 1), (0, None))),
-    lambda f: jax.grad(lambda X, K: jnp.sum(jax.vmap(f, (None, 0))(X, K[None].repeat(2, 0)))),
-], ids=["grad", "jacfwd", "jacrev", "hessian", "jacrev-jacfwd", "grad-grad", "vmap-grad",
-        "grad-vmap"])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda f: jax.grad(f, (0, 1)),
+        lambda f: jax.jacfwd(f, (0, 1)),
+        lambda f: jax.jacrev(f, (0, 1)),
+        lambda f: jax.hessian(f, 1),
+        lambda f: jax.jacrev(jax.jacfwd(f, 1), 0),
+        lambda f: jax.grad(lambda X, K: jnp.sum(jax.grad(f, 1)(X, K) ** 2), (0, 1)),
+        lambda f: jax.jit(jax.vmap(jax.grad(f, 1), (0, None))),
+        lambda f: jax.grad(lambda X, K: jnp.sum(jax.vmap(f, (None, 0))(X, K[None].repeat(2, 0)))),
+    ],
+    ids=[
+        "grad",
+        "jacfwd",
+        "jacrev",
+        "hessian",
+        "jacrev-jacfwd",
+        "grad-grad",
+        "vmap-grad",
+        "grad-vmap",
+    ],
+)
 def test_transform_nesting_equals_lax(transform):
     ours, theirs, X, K = _loss_pair()
     a = transform(ours)(X, K)

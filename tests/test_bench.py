@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from jaxconv.cli import bench
 from jaxconv import impls
+from jaxconv.cli import bench
 
 CASES = ["1x1", "depthwise"]
 
@@ -17,8 +17,20 @@ CASES = ["1x1", "depthwise"]
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "jaxconv.cli.bench", "--tiny", "--cases", *CASES, "--json", str(out)],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "jaxconv.cli.bench",
+            "--tiny",
+            "--cases",
+            *CASES,
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout, json.loads(out.read_text())
 
@@ -26,9 +38,16 @@ def tiny_run(tmp_path_factory):
 def test_json_has_every_entry_for_every_case_and_pass(tiny_run):
     _, result = tiny_run
     assert {"device", "backend", "jax", "date", "reps", "rows", "summary"} <= set(result)
-    entries = {"lax", "lax NHWC", "flax.linen.Conv", "flax.nnx.Conv", "equinox.nn.Conv2d",
-               "torch.nn.Conv2d", "jaxconv.nn.Conv2d", "jaxconv.nn.Conv2d NHWC"} | {
-        f"jaxconv {i}" for i in impls() if i != "reference"}
+    entries = {
+        "lax",
+        "lax NHWC",
+        "flax.linen.Conv",
+        "flax.nnx.Conv",
+        "equinox.nn.Conv2d",
+        "torch.nn.Conv2d",
+        "jaxconv.nn.Conv2d",
+        "jaxconv.nn.Conv2d NHWC",
+    } | {f"jaxconv {i}" for i in impls() if i != "reference"}
     seen = {}
     for row in result["rows"]:
         seen.setdefault((row["case"], row["mode"]), set()).add(row["entry"])
@@ -44,8 +63,11 @@ def test_json_has_every_entry_for_every_case_and_pass(tiny_run):
     assert seen == {(c, m): entries for c in CASES for m in ("fwd", "fwd+bwd")}
     # the fastest peer of each case has ratio 1 to itself
     for key in seen:
-        ratios = [r["ratio_to_best_peer"] for r in result["rows"]
-                  if (r["case"], r["mode"]) == key and r["entry"] in bench.PEERS]
+        ratios = [
+            r["ratio_to_best_peer"]
+            for r in result["rows"]
+            if (r["case"], r["mode"]) == key and r["entry"] in bench.PEERS
+        ]
         assert min(ratios) == 1.0
     assert set(result["summary"]) == set(bench.PEERS)
 
@@ -61,9 +83,15 @@ def test_terminal_table_and_summary(tiny_run):
 
 
 def test_summary_is_the_median_ratio_of_auto_to_each_peer():
-    rows = [dict(dtype="f", case=c, mode="fwd", entry=e, median_ms=t)
-            for c, e, t in [("a", "jaxconv auto", 1.0), ("a", "lax", 2.0),
-                            ("b", "jaxconv auto", 3.0), ("b", "lax", 3.0),
-                            ("c", "jaxconv auto", 1.0), ("c", "lax", 4.0)]]
-    assert bench.summarize(rows) == {"lax": {"median_ratio": 0.5, "max_ratio": 1.0,
-                                             "cases": 3}}
+    rows = [
+        dict(dtype="f", case=c, mode="fwd", entry=e, median_ms=t)
+        for c, e, t in [
+            ("a", "jaxconv auto", 1.0),
+            ("a", "lax", 2.0),
+            ("b", "jaxconv auto", 3.0),
+            ("b", "lax", 3.0),
+            ("c", "jaxconv auto", 1.0),
+            ("c", "lax", 4.0),
+        ]
+    ]
+    assert bench.summarize(rows) == {"lax": {"median_ratio": 0.5, "max_ratio": 1.0, "cases": 3}}

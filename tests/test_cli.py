@@ -12,8 +12,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def jaxconv(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "jaxconv", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "jaxconv", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_console_script_is_installed():
@@ -38,8 +43,21 @@ def test_demo_walks_through_the_lesson():
 
 
 def test_flops_reproduces_the_lesson_estimate():
-    done = jaxconv("flops", "--in-channels", "100", "--out-channels", "100", "--kernel", "5",
-                   "--out-size", "64", "--layers", "10", "--samples", "1000000")
+    done = jaxconv(
+        "flops",
+        "--in-channels",
+        "100",
+        "--out-channels",
+        "100",
+        "--kernel",
+        "5",
+        "--out-size",
+        "64",
+        "--layers",
+        "10",
+        "--samples",
+        "1000000",
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "1,024,000,000" in out and "2,048,000,000" in out  # per sample, one layer
@@ -50,8 +68,18 @@ def test_flops_reproduces_the_lesson_estimate():
 
 
 def test_flops_measure_adds_this_machine():
-    done = jaxconv("flops", "--in-channels", "8", "--out-channels", "8", "--kernel", "3",
-                   "--out-size", "16", "--measure")
+    done = jaxconv(
+        "flops",
+        "--in-channels",
+        "8",
+        "--out-channels",
+        "8",
+        "--kernel",
+        "3",
+        "--out-size",
+        "16",
+        "--measure",
+    )
     assert done.returncode == 0, done.stderr
     assert "this machine, measured" in done.stdout and "GFLOP/s" in done.stdout
 
@@ -65,7 +93,7 @@ def _panels(image, rows, cols=5, left=0.01, right=0.99, top=0.95, bottom=0.01):
         for c in range(cols):
             y0 = int((1 - top) * h + (r + 0.25) * cell_h)
             x0 = int(left * w + (c + 0.25) * cell_w)
-            yield r, c, image[y0:y0 + int(cell_h / 2), x0:x0 + int(cell_w / 2), :3]
+            yield r, c, image[y0 : y0 + int(cell_h / 2), x0 : x0 + int(cell_w / 2), :3]
 
 
 def test_show_writes_a_png_with_nonblank_panels(tmp_path):
@@ -96,25 +124,82 @@ def test_show_accepts_grayscale_and_rgba_files(tmp_path):
         assert matplotlib.image.imread(out).shape[:2] == (660, 1100)
 
 
-@pytest.mark.parametrize("args,code,line", [
-    (["show", "missing.png"], 1, "jaxconv show: error: no such file: missing.png"),
-    (["show", "pyproject.toml"], 1, "jaxconv show: error: cannot read pyproject.toml as an image"),
-    (["show", "--kernels", "edge-x,wobble"], 1,
-     "jaxconv show: error: unknown kernel name(s) ['wobble']; choose from edge-x"),
-    (["flops", "--in-channels", "-3", "--out-channels", "4", "--kernel", "3", "--out-size", "8"],
-     2, "jaxconv flops: error: argument --in-channels: expected a positive integer, got -3"),
-    (["flops", "--in-channels", "4", "--out-channels", "4", "--kernel", "x", "--out-size", "8"],
-     2, "jaxconv flops: error: argument --kernel: expected a positive integer, got 'x'"),
-    (["flops", "--in-channels", "4", "--out-channels", "6", "--kernel", "3", "--out-size", "8",
-      "--groups", "4"], 1, "jaxconv flops: error: flops: `groups` (=4) must divide `out_channels` (=6)"),
-    (["flops"], 2, "jaxconv flops: error: the following arguments are required"),
-    (["bench", "--reps", "0"], 2,
-     "jaxconv bench: error: argument --reps: expected a positive integer, got 0"),
-    (["bench", "--cases", "huge"], 2, "jaxconv bench: error: argument --cases: invalid choice"),
-    (["bench", "--tiny", "--cases", "1x1", "--no-torch", "--json", "no/such/dir/b.json"], 1,
-     "jaxconv bench: error: cannot write no/such/dir/b.json: No such file or directory"),
-    (["frobnicate"], 2, "jaxconv: error: argument command: invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "args,code,line",
+    [
+        (["show", "missing.png"], 1, "jaxconv show: error: no such file: missing.png"),
+        (
+            ["show", "pyproject.toml"],
+            1,
+            "jaxconv show: error: cannot read pyproject.toml as an image",
+        ),
+        (
+            ["show", "--kernels", "edge-x,wobble"],
+            1,
+            "jaxconv show: error: unknown kernel name(s) ['wobble']; choose from edge-x",
+        ),
+        (
+            [
+                "flops",
+                "--in-channels",
+                "-3",
+                "--out-channels",
+                "4",
+                "--kernel",
+                "3",
+                "--out-size",
+                "8",
+            ],
+            2,
+            "jaxconv flops: error: argument --in-channels: expected a positive integer, got -3",
+        ),
+        (
+            [
+                "flops",
+                "--in-channels",
+                "4",
+                "--out-channels",
+                "4",
+                "--kernel",
+                "x",
+                "--out-size",
+                "8",
+            ],
+            2,
+            "jaxconv flops: error: argument --kernel: expected a positive integer, got 'x'",
+        ),
+        (
+            [
+                "flops",
+                "--in-channels",
+                "4",
+                "--out-channels",
+                "6",
+                "--kernel",
+                "3",
+                "--out-size",
+                "8",
+                "--groups",
+                "4",
+            ],
+            1,
+            "jaxconv flops: error: flops: `groups` (=4) must divide `out_channels` (=6)",
+        ),
+        (["flops"], 2, "jaxconv flops: error: the following arguments are required"),
+        (
+            ["bench", "--reps", "0"],
+            2,
+            "jaxconv bench: error: argument --reps: expected a positive integer, got 0",
+        ),
+        (["bench", "--cases", "huge"], 2, "jaxconv bench: error: argument --cases: invalid choice"),
+        (
+            ["bench", "--tiny", "--cases", "1x1", "--no-torch", "--json", "no/such/dir/b.json"],
+            1,
+            "jaxconv bench: error: cannot write no/such/dir/b.json: No such file or directory",
+        ),
+        (["frobnicate"], 2, "jaxconv: error: argument command: invalid choice: 'frobnicate'"),
+    ],
+)
 def test_bad_arguments_give_one_line_and_nonzero_exit(args, code, line):
     done = jaxconv(*args, timeout=120)
     assert done.returncode == code

@@ -37,18 +37,38 @@ def test_flops_reproduces_the_lesson():
     assert jaxconv.flops(128, 128, 3, 28, groups=128).multiply_adds == 128 * 9 * 28 * 28
 
 
-@pytest.mark.parametrize("call,exc,message", [
-    (lambda: jaxconv.flops(-1, 4, 3, 8), ValueError, "flops: `in_channels` (=-1) must be >= 1"),
-    (lambda: jaxconv.flops(4, 4, 3, 8, groups=3), ValueError, "flops: `groups` (=3) must divide"),
-    (lambda: jaxconv.output_shape((3, 8, 8), (4, 2, 3, 3)), ValueError,
-     "output_shape: `weight_shape` (4, 2, 3, 3) expects 2 input channels (2 per group x 1 groups) but `input_shape` (3, 8, 8) has 3"),
-    (lambda: jaxconv.output_shape("abc", (4, 3, 3, 3)), TypeError,
-     "output_shape: `input_shape` must be a tuple of ints, got str"),
-    (lambda: jaxconv.output_shape((3, 2, 2), (4, 3, 3, 3)), ValueError,
-     "output_shape: the kernel height (=3, dilated span 3) is larger"),
-    (lambda: jaxconv.channel_contributions(jnp.ones((3, 5, 5)), jnp.ones((2, 4, 3, 3))),
-     ValueError, "channel_contributions: `X` has 3 channels but `K` expects 4"),
-])
+@pytest.mark.parametrize(
+    "call,exc,message",
+    [
+        (lambda: jaxconv.flops(-1, 4, 3, 8), ValueError, "flops: `in_channels` (=-1) must be >= 1"),
+        (
+            lambda: jaxconv.flops(4, 4, 3, 8, groups=3),
+            ValueError,
+            "flops: `groups` (=3) must divide",
+        ),
+        (
+            lambda: jaxconv.output_shape((3, 8, 8), (4, 2, 3, 3)),
+            ValueError,
+            "output_shape: `weight_shape` (4, 2, 3, 3) expects 2 input channels (2 per group x 1 "
+            "groups) but `input_shape` (3, 8, 8) has 3",
+        ),
+        (
+            lambda: jaxconv.output_shape("abc", (4, 3, 3, 3)),
+            TypeError,
+            "output_shape: `input_shape` must be a tuple of ints, got str",
+        ),
+        (
+            lambda: jaxconv.output_shape((3, 2, 2), (4, 3, 3, 3)),
+            ValueError,
+            "output_shape: the kernel height (=3, dilated span 3) is larger",
+        ),
+        (
+            lambda: jaxconv.channel_contributions(jnp.ones((3, 5, 5)), jnp.ones((2, 4, 3, 3))),
+            ValueError,
+            "channel_contributions: `X` has 3 channels but `K` expects 4",
+        ),
+    ],
+)
 def test_bad_arguments(call, exc, message):
     with pytest.raises(exc, match=re.escape(message)):
         call()

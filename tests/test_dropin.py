@@ -36,9 +36,13 @@ def dropin_calls(draw):
     elif variant == "lhs_dilation":  # a transposed convolution: goes to lax
         lhs_dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     kwargs = dict(
-        window_strides=case.stride, padding=padding, lhs_dilation=lhs_dilation,
-        rhs_dilation=case.dilation, dimension_numbers=(lhs_spec, rhs_spec, out_spec),
-        feature_group_count=case.groups, precision=HIGHEST,
+        window_strides=case.stride,
+        padding=padding,
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=case.dilation,
+        dimension_numbers=(lhs_spec, rhs_spec, out_spec),
+        feature_group_count=case.groups,
+        precision=HIGHEST,
     )
     return x, w, kwargs
 
@@ -49,7 +53,7 @@ def test_dropin_equals_lax(call):
     try:
         expected = lax.conv_general_dilated(x, w, **kwargs)
     except (TypeError, ValueError) as err:  # e.g. a negative output size: lax refuses,
-        with pytest.raises(type(err)):     # and so must the drop-in
+        with pytest.raises(type(err)):  # and so must the drop-in
             jaxconv.conv_general_dilated(x, w, **kwargs)
         return
     assert_close(jaxconv.conv_general_dilated(x, w, **kwargs), expected, RTOL["float64"])
@@ -57,29 +61,46 @@ def test_dropin_equals_lax(call):
 
 def test_dropin_batch_groups_and_3d_go_to_lax():
     rng = np.random.default_rng(0)
-    x, w = jnp.asarray(rng.standard_normal((4, 3, 6, 6))), jnp.asarray(rng.standard_normal((4, 3, 3, 3)))
+    x, w = (
+        jnp.asarray(rng.standard_normal((4, 3, 6, 6))),
+        jnp.asarray(rng.standard_normal((4, 3, 3, 3))),
+    )
     kw = dict(window_strides=(1, 1), padding="VALID", batch_group_count=2, precision=HIGHEST)
-    assert_close(jaxconv.conv_general_dilated(x, w, **kw), lax.conv_general_dilated(x, w, **kw),
-                 RTOL["float64"])
+    assert_close(
+        jaxconv.conv_general_dilated(x, w, **kw),
+        lax.conv_general_dilated(x, w, **kw),
+        RTOL["float64"],
+    )
     x3, w3 = x[..., None], w[..., None]
     kw3 = dict(window_strides=(1, 1, 1), padding="SAME", precision=HIGHEST)
-    assert_close(jaxconv.conv_general_dilated(x3, w3, **kw3),
-                 lax.conv_general_dilated(x3, w3, **kw3), RTOL["float64"])
+    assert_close(
+        jaxconv.conv_general_dilated(x3, w3, **kw3),
+        lax.conv_general_dilated(x3, w3, **kw3),
+        RTOL["float64"],
+    )
 
 
 def test_nhwc_dropin_is_one_convolution():
     x, w = jnp.ones((2, 9, 9, 4)), jnp.ones((3, 3, 4, 8))
     dn = ("NHWC", "HWIO", "NHWC")
-    f = lambda x, w: jaxconv.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=dn,
-                                                  impl="xla")
+    f = lambda x, w: jaxconv.conv_general_dilated(
+        x, w, (1, 1), "SAME", dimension_numbers=dn, impl="xla"
+    )
     assert count_convolutions(f, x, w) == 1
 
 
 @pytest.mark.parametrize("groups", [1, 2])
 def test_flax_linen_conv_with_dropin_equals_default(groups):
-    kw = dict(features=6, kernel_size=(3, 3), strides=(2, 1), padding="SAME",
-              kernel_dilation=(1, 2), feature_group_count=groups, precision=HIGHEST,
-              param_dtype=jnp.float64)
+    kw = dict(
+        features=6,
+        kernel_size=(3, 3),
+        strides=(2, 1),
+        padding="SAME",
+        kernel_dilation=(1, 2),
+        feature_group_count=groups,
+        precision=HIGHEST,
+        param_dtype=jnp.float64,
+    )
     x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 9, 8, 4)))
     default = linen.Conv(**kw)
     ours = linen.Conv(**kw, conv_general_dilated=jaxconv.conv_general_dilated)
@@ -88,8 +109,14 @@ def test_flax_linen_conv_with_dropin_equals_default(groups):
 
 
 def test_flax_nnx_conv_with_dropin_equals_default():
-    kw = dict(in_features=4, out_features=6, kernel_size=(3, 3), padding=((1, 2), (0, 1)),
-              precision=HIGHEST, param_dtype=jnp.float64)
+    kw = dict(
+        in_features=4,
+        out_features=6,
+        kernel_size=(3, 3),
+        padding=((1, 2), (0, 1)),
+        precision=HIGHEST,
+        param_dtype=jnp.float64,
+    )
     default = nnx.Conv(**kw, rngs=nnx.Rngs(0))
     ours = nnx.Conv(**kw, conv_general_dilated=jaxconv.conv_general_dilated, rngs=nnx.Rngs(0))
     x = jnp.asarray(np.random.default_rng(2).standard_normal((3, 7, 7, 4)))

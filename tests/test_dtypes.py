@@ -55,8 +55,7 @@ def test_half_precision_accumulates_in_float32(dtype):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.uniform(0, 1, (1, 512, 5, 5)), dtype)
     w = jnp.asarray(rng.uniform(0, 1, (1, 512, 3, 3)), dtype)
-    exact = lax.conv_general_dilated(x.astype(jnp.float64), w.astype(jnp.float64), (1, 1),
-                                     "VALID")
+    exact = lax.conv_general_dilated(x.astype(jnp.float64), w.astype(jnp.float64), (1, 1), "VALID")
     for kwargs in ({}, {"preferred_element_type": jnp.float32}):
         y = jaxconv.conv2d(x, w, **kwargs)
         assert y.dtype == (kwargs.get("preferred_element_type") or dtype)

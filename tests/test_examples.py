@@ -9,10 +9,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _run(*args, timeout=300):
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def test_examples_use_only_the_public_api():
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        code = path.read_text()
+        assert not re.search(r"\bjaxconv(\.\w+)*\._|from jaxconv(\.\w+)* import _", code), path
 
 
 def test_lesson_walkthrough_runs_and_shows_the_lesson_numbers():
@@ -31,8 +38,11 @@ def test_rgb_channels_picture(tmp_path):
 
 def test_channel_design_rule():
     out = _run("examples/05_channel_design.py", "--quick")
-    costs = [int(line.split()[-1].replace(",", "")) for line in out.splitlines()
-             if line.startswith("Conv2d(") and "stride 2" in line]
+    costs = [
+        int(line.split()[-1].replace(",", ""))
+        for line in out.splitlines()
+        if line.startswith("Conv2d(") and "stride 2" in line
+    ]
     assert len(costs) == 3 and len(set(costs)) == 1  # halve H, W and double C: same cost
     assert "(1, 128, 4, 4)" in out
 
@@ -49,3 +59,15 @@ def test_port_from_torch_matches():
     diff = float(re.search(r"max \|jaxconv - torch\| = ([\d.e+-]+)", out).group(1))
     assert diff < 1e-4
     assert out.count("-> Conv2d weight") == 4
+
+
+def test_custom_lowering_registers_checks_and_trains():
+    out = _run("examples/08_custom_lowering.py", "--quick")
+    assert "passes ('forward',)" in out
+    assert "Plan(forward='fft_host', input_grad='xla', weight_grad='xla')" in out
+    assert "host calls in one grouped, batched forward pass: 1" in out
+    assert "worst relative error" in out and "(OK)" in out
+    losses = re.findall(r"impl='(\w+)': loss ([\d.]+) -> ([\d.]+)", out)
+    assert [name for name, *_ in losses] == ["fft_host", "auto"]
+    assert losses[0][1:] == losses[1][1:]  # the same training, step for step
+    assert float(losses[0][2]) < 0.5 * float(losses[0][1])

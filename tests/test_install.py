@@ -16,8 +16,17 @@ import pytest
 import jaxconv
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-EXTRAS = ("flax", "hypothesis", "rich", "matplotlib", "skimage", "torch", "equinox", "optax",
-          "sklearn")
+EXTRAS = (
+    "flax",
+    "hypothesis",
+    "rich",
+    "matplotlib",
+    "skimage",
+    "torch",
+    "equinox",
+    "optax",
+    "sklearn",
+)
 BLOCKER = """
 import sys
 class _NotInstalled:
@@ -29,8 +38,13 @@ sys.meta_path.insert(0, _NotInstalled())
 
 
 def _python(code: str, blocked=EXTRAS):
-    return subprocess.run([sys.executable, "-c", BLOCKER.format(blocked=set(blocked)) + code],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER.format(blocked=set(blocked)) + code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_core_imports_and_computes_without_any_extra():
@@ -55,23 +69,42 @@ def test_layers_without_flax_name_the_extra_in_one_line(module, extra):
     done = _python(f"import {module}")
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last == (f"ImportError: {module} needs the '{extra}' extra (flax not installed): "
-                    f"pip install 'jaxconv[{extra}]'")
+    assert last == (
+        f"ImportError: {module} needs the '{extra}' extra (flax not installed): "
+        f"pip install 'jaxconv[{extra}]'"
+    )
 
 
-@pytest.mark.parametrize("args,extra", [
-    (["flops", "--in-channels", "4", "--out-channels", "4", "--kernel", "3", "--out-size", "8"],
-     "cli"),
-    (["show"], "cli"),
-    (["bench", "--tiny"], "bench"),
-])
+@pytest.mark.parametrize(
+    "args,extra",
+    [
+        (
+            [
+                "flops",
+                "--in-channels",
+                "4",
+                "--out-channels",
+                "4",
+                "--kernel",
+                "3",
+                "--out-size",
+                "8",
+            ],
+            "cli",
+        ),
+        (["show"], "cli"),
+        (["bench", "--tiny"], "bench"),
+    ],
+)
 def test_cli_subcommands_without_their_extra_say_which_in_one_line(args, extra):
     done = _python(f"from jaxconv.cli import main\nsys.exit(main({args!r}))")
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert re.fullmatch(rf"jaxconv {args[0]}: error: jaxconv {args[0]} needs the '{extra}' "
-                        rf"extra \(.* not installed\): pip install 'jaxconv\[{extra}\]'\n",
-                        done.stderr), done.stderr
+    assert re.fullmatch(
+        rf"jaxconv {args[0]}: error: jaxconv {args[0]} needs the '{extra}' "
+        rf"extra \(.* not installed\): pip install 'jaxconv\[{extra}\]'\n",
+        done.stderr,
+    ), done.stderr
 
 
 def test_runtime_dependencies_are_jax_jaxlib_and_numpy_only():

@@ -17,7 +17,6 @@ from jaxconv import nn as jn
 from tests import strategies as S
 from tests.helpers import RTOL, assert_close, import_torch, torch_reference
 
-
 TOL = RTOL["float64"]
 CONFIGS = [
     dict(kernel_size=3),
@@ -43,13 +42,16 @@ def test_modules_equal_conv2d_and_each_other(cfg):
     x = _x((2, 4, 9, 10))
     w = layer.weight[...]
     b = layer.bias[...] if layer.bias is not None else None
-    expected = jaxconv.conv2d(x, w, b, **{k: v for k, v in cfg.items()
-                                          if k not in ("kernel_size", "bias")})
+    expected = jaxconv.conv2d(
+        x, w, b, **{k: v for k, v in cfg.items() if k not in ("kernel_size", "bias")}
+    )
     assert_close(layer(x), expected, TOL)
     assert_close(layer(x[0]), expected[0], TOL)  # unbatched
     lin = jl.Conv2d(8, **cfg, param_dtype=jnp.float64)
     params = {"params": {"weight": w, **({"bias": b} if b is not None else {})}}
-    assert jax.tree.map(jnp.shape, lin.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
+    assert jax.tree.map(jnp.shape, lin.init(jax.random.key(1), x)) == jax.tree.map(
+        jnp.shape, params
+    )
     assert_close(lin.apply(params, x), expected, TOL)
 
 
@@ -88,8 +90,9 @@ def test_modules_equal_torch_forward_and_gradients(c):
 
 def test_torch_import_round_trip_is_exact():
     torch = import_torch()
-    layer = torch.nn.Conv2d(6, 4, (3, 2), stride=2, padding=(1, 0), dilation=(2, 1), groups=2,
-                            padding_mode="reflect")
+    layer = torch.nn.Conv2d(
+        6, 4, (3, 2), stride=2, padding=(1, 0), dilation=(2, 1), groups=2, padding_mode="reflect"
+    )
     ours = jn.Conv2d.from_torch(layer)
     np.testing.assert_array_equal(ours.weight[...], layer.weight.detach().numpy())
     np.testing.assert_array_equal(ours.bias[...], layer.bias.detach().numpy())
@@ -98,17 +101,24 @@ def test_torch_import_round_trip_is_exact():
     params = jl.params_from_torch(layer)["params"]
     np.testing.assert_array_equal(params["weight"], layer.weight.detach().numpy())
     # and back: the torch module loaded with our weights computes the same thing
-    back = torch.nn.Conv2d(6, 4, (3, 2), stride=2, padding=(1, 0), dilation=(2, 1), groups=2,
-                           padding_mode="reflect")
-    back.load_state_dict({"weight": torch.tensor(np.asarray(ours.weight[...])),
-                          "bias": torch.tensor(np.asarray(ours.bias[...]))})
+    back = torch.nn.Conv2d(
+        6, 4, (3, 2), stride=2, padding=(1, 0), dilation=(2, 1), groups=2, padding_mode="reflect"
+    )
+    back.load_state_dict(
+        {
+            "weight": torch.tensor(np.asarray(ours.weight[...])),
+            "bias": torch.tensor(np.asarray(ours.bias[...])),
+        }
+    )
     x = torch.randn(2, 6, 7, 7)
     np.testing.assert_allclose(back(x).detach().numpy(), layer(x).detach().numpy(), rtol=0)
 
 
 def test_from_torch_refuses_other_objects():
     torch = import_torch()
-    with pytest.raises(TypeError, match="Conv2d.from_torch: expected a torch.nn.Conv2d, got Linear"):
+    with pytest.raises(
+        TypeError, match="Conv2d.from_torch: expected a torch.nn.Conv2d, got Linear"
+    ):
         jn.Conv2d.from_torch(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError, match="params_from_torch: expected a torch.nn.Conv2d, got dict"):
         jl.params_from_torch({"weight": 1})
@@ -117,8 +127,11 @@ def test_from_torch_refuses_other_objects():
 def _ks_statistic(a, b):
     a, b = np.sort(a), np.sort(b)
     grid = np.concatenate([a, b])
-    return np.max(np.abs(np.searchsorted(a, grid, "right") / a.size -
-                         np.searchsorted(b, grid, "right") / b.size))
+    return np.max(
+        np.abs(
+            np.searchsorted(a, grid, "right") / a.size - np.searchsorted(b, grid, "right") / b.size
+        )
+    )
 
 
 @pytest.mark.parametrize("ci,co,k,groups", [(16, 32, 3, 1), (8, 8, 5, 4), (64, 16, 1, 1)])
@@ -146,8 +159,7 @@ def test_init_matches_torch_in_distribution(ci, co, k, groups):
 def _tiny_cnn(rngs, dtype=None):
     class Net(nnx.Module):
         def __init__(self):
-            self.c1 = jn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect", dtype=dtype,
-                                rngs=rngs)
+            self.c1 = jn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect", dtype=dtype, rngs=rngs)
             self.c2 = jn.Conv2d(4, 8, 3, stride=2, groups=2, dtype=dtype, rngs=rngs)
             self.out = nnx.Linear(8, 3, rngs=rngs)
 
@@ -215,26 +227,56 @@ def test_bf16_compute_with_f32_params():
 
 
 BAD_CONSTRUCTORS = [
-    (dict(in_channels=3, out_channels=4, kernel_size=3, groups=2), ValueError,
-     "Conv2d: `groups` (=2) must divide `in_channels` (=3)"),
-    (dict(in_channels=4, out_channels=6, kernel_size=3, groups=4), ValueError,
-     "Conv2d: `groups` (=4) must divide `out_channels` (=6)"),
-    (dict(in_channels=0, out_channels=4, kernel_size=3), ValueError,
-     "Conv2d: `in_channels` (=0) must be >= 1"),
-    (dict(in_channels=3, out_channels=4, kernel_size=0), ValueError,
-     "Conv2d: `kernel_size` (=0) must be >= 1"),
-    (dict(in_channels=3, out_channels=4, kernel_size=3.0), TypeError,
-     "Conv2d: `kernel_size` must be an int, got float 3.0"),
-    (dict(in_channels=3, out_channels=4, kernel_size=3, stride=(1, 0)), ValueError,
-     "Conv2d: `stride[1]` (=0) must be >= 1"),
-    (dict(in_channels=3, out_channels=4, kernel_size=3, padding="full"), ValueError,
-     "Conv2d: `padding` (='full') must be"),
-    (dict(in_channels=3, out_channels=4, kernel_size=3, padding_mode="mirror"), ValueError,
-     "Conv2d: `padding_mode` (='mirror') must be one of"),
-    (dict(in_channels=3, out_channels=4, kernel_size=3, data_format="CHWN"), ValueError,
-     "Conv2d: `data_format` (='CHWN') must be one of ('NCHW', 'NHWC')"),
-    (dict(in_channels=3, out_channels=4, kernel_size=3, bias="yes"), TypeError,
-     "Conv2d: `bias` must be a bool, got str"),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=3, groups=2),
+        ValueError,
+        "Conv2d: `groups` (=2) must divide `in_channels` (=3)",
+    ),
+    (
+        dict(in_channels=4, out_channels=6, kernel_size=3, groups=4),
+        ValueError,
+        "Conv2d: `groups` (=4) must divide `out_channels` (=6)",
+    ),
+    (
+        dict(in_channels=0, out_channels=4, kernel_size=3),
+        ValueError,
+        "Conv2d: `in_channels` (=0) must be >= 1",
+    ),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=0),
+        ValueError,
+        "Conv2d: `kernel_size` (=0) must be >= 1",
+    ),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=3.0),
+        TypeError,
+        "Conv2d: `kernel_size` must be an int, got float 3.0",
+    ),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=3, stride=(1, 0)),
+        ValueError,
+        "Conv2d: `stride[1]` (=0) must be >= 1",
+    ),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=3, padding="full"),
+        ValueError,
+        "Conv2d: `padding` (='full') must be",
+    ),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=3, padding_mode="mirror"),
+        ValueError,
+        "Conv2d: `padding_mode` (='mirror') must be one of",
+    ),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=3, data_format="CHWN"),
+        ValueError,
+        "Conv2d: `data_format` (='CHWN') must be one of ('NCHW', 'NHWC')",
+    ),
+    (
+        dict(in_channels=3, out_channels=4, kernel_size=3, bias="yes"),
+        TypeError,
+        "Conv2d: `bias` must be a bool, got str",
+    ),
 ]
 
 
@@ -250,19 +292,31 @@ def test_bad_constructor_arguments(kwargs, exc, message):
 
 def test_bad_inputs_name_the_module_and_shapes():
     layer = jn.Conv2d(3, 4, 3, rngs=nnx.Rngs(0))
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "Conv2d: expected 3 input channels (in_channels) on axis -3 of a NCHW input, got "
-            "shape (2, 5, 8, 8)")):
+            "shape (2, 5, 8, 8)"
+        ),
+    ):
         layer(jnp.ones((2, 5, 8, 8), jnp.float32))
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "Conv2d: `x` must have rank 3 or 4 ((N, C, H, W) or unbatched (C, H, W) for "
-            "data_format='NCHW'), got shape (8, 8)")):
+            "data_format='NCHW'), got shape (8, 8)"
+        ),
+    ):
         layer(jnp.ones((8, 8), jnp.float32))
     nhwc = jn.Conv2d(3, 4, 3, data_format="NHWC", rngs=nnx.Rngs(0))
-    with pytest.raises(ValueError, match=re.escape("on axis -1 of a NHWC input, got shape (2, 3, 8, 8)")):
+    with pytest.raises(
+        ValueError, match=re.escape("on axis -1 of a NHWC input, got shape (2, 3, 8, 8)")
+    ):
         nhwc(jnp.ones((2, 3, 8, 8), jnp.float32))
-    with pytest.raises(ValueError, match=re.escape(
-            "Conv2d: `groups` (=2) must divide the channels of `x` (1, 5, 8, 8) (=5)")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("Conv2d: `groups` (=2) must divide the channels of `x` (1, 5, 8, 8) (=5)"),
+    ):
         jl.Conv2d(4, 3, groups=2).init(jax.random.key(0), jnp.ones((1, 5, 8, 8), jnp.float32))
 
 

@@ -12,9 +12,9 @@ from jax import lax
 from jax.test_util import check_grads
 
 import jaxconv
-from jaxconv.cli import bench
 from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
+from jaxconv.cli import bench
 from jaxconv.lowering import Plan, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv
@@ -36,15 +36,26 @@ def test_every_lowering_equals_lax(case, impl, dtype):
 
 
 @settings(max_examples=6)
-@given(S.cases(max_channels=3, max_kernel=3), st.sampled_from(LOWERING_NAMES),
-       st.sampled_from(GRADIENT_NAMES), st.sampled_from(GRADIENT_NAMES))
+@given(
+    S.cases(max_channels=3, max_kernel=3),
+    st.sampled_from(LOWERING_NAMES),
+    st.sampled_from(GRADIENT_NAMES),
+    st.sampled_from(GRADIENT_NAMES),
+)
 def test_mixed_plans_equal_lax_in_value_gradients_and_jvp(case, fwd, dx, dw):
     """Any lowering can serve any pass: the plan's three choices are independent."""
     x, w = case.arrays()
     if x.ndim == 3:
         x = x[None]
-    params = conv_params("test", case.in_size, case.kernel, stride=case.stride,
-                         padding=case.padding, dilation=case.dilation, precision=HIGHEST)
+    params = conv_params(
+        "test",
+        case.in_size,
+        case.kernel,
+        stride=case.stride,
+        padding=case.padding,
+        dilation=case.dilation,
+        precision=HIGHEST,
+    )
     f = planned_fn(params, case.groups, Plan(fwd, dx, dw))
     ref = lambda x, w: lax_conv2d(x, w, case)
     assert_close(f(x, w), ref(x, w), RTOL["float64"])
@@ -54,8 +65,9 @@ def test_mixed_plans_equal_lax_in_value_gradients_and_jvp(case, fwd, dx, dw):
     for a, b in zip(ours, theirs):
         assert_close(a, b, RTOL["float64"])
     tangents = (-x, 2 * w)
-    assert_close(jax.jvp(f, (x, w), tangents)[1], jax.jvp(ref, (x, w), tangents)[1],
-                 RTOL["float64"])
+    assert_close(
+        jax.jvp(f, (x, w), tangents)[1], jax.jvp(ref, (x, w), tangents)[1], RTOL["float64"]
+    )
 
 
 @pytest.mark.parametrize("impl", LOWERING_NAMES)
@@ -63,11 +75,20 @@ def test_every_lowering_passes_check_grads_order_2_with_stride_dilation_groups(i
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((2, 4, 7, 8)))
     w = jnp.asarray(rng.standard_normal((6, 2, 3, 2)))
-    conv = functools.partial(jaxconv.conv2d, stride=(2, 1), padding=((1, 0), (2, 1)),
-                             dilation=(1, 2), groups=2, impl=impl)
+    conv = functools.partial(
+        jaxconv.conv2d,
+        stride=(2, 1),
+        padding=((1, 0), (2, 1)),
+        dilation=(1, 2),
+        groups=2,
+        impl=impl,
+    )
     check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
-    per_pass = planned_fn(ConvParams((1, 1), ((1, 1), (1, 1)), (1, 1)), 2,
-                          Plan(impl, "gemm" if impl != "gemm" else "xla", "matmul"))
+    per_pass = planned_fn(
+        ConvParams((1, 1), ((1, 1), (1, 1)), (1, 1)),
+        2,
+        Plan(impl, "gemm" if impl != "gemm" else "xla", "matmul"),
+    )
     check_grads(per_pass, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
 
 
@@ -77,11 +98,18 @@ def test_depthwise_matmul_lowering_is_elementwise_and_exact():
     x = jnp.asarray(rng.standard_normal((2, 6, 9, 9)))
     w = jnp.asarray(rng.standard_normal((12, 1, 3, 3)))  # channel multiplier 2
     y = jaxconv.conv2d(x, w, padding=1, groups=6, impl="matmul")
-    assert_close(y, lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
-                                             feature_group_count=6, precision=HIGHEST),
-                 RTOL["float64"])
-    hlo = jax.jit(lambda x, w: jaxconv.conv2d(x, w, padding=1, groups=6, impl="matmul")
-                  ).lower(x, w).as_text()
+    assert_close(
+        y,
+        lax.conv_general_dilated(
+            x, w, (1, 1), ((1, 1), (1, 1)), feature_group_count=6, precision=HIGHEST
+        ),
+        RTOL["float64"],
+    )
+    hlo = (
+        jax.jit(lambda x, w: jaxconv.conv2d(x, w, padding=1, groups=6, impl="matmul"))
+        .lower(x, w)
+        .as_text()
+    )
     assert "convolution" not in hlo and "dot_general" not in hlo
 
 
@@ -106,8 +134,9 @@ def test_gemm_blocks_are_the_largest_that_fit(n, mh, row_bytes, budget):
         assert not any(n % d == 0 and fits(d, mh) for d in range(b + 1, n + 1))
 
 
-@pytest.mark.parametrize("shape", [(6, 16, 130, 130), (1, 64, 300, 40)],
-                         ids=["row-blocks", "image-and-row-blocks"])
+@pytest.mark.parametrize(
+    "shape", [(6, 16, 130, 130), (1, 64, 300, 40)], ids=["row-blocks", "image-and-row-blocks"]
+)
 def test_gemm_lowering_in_blocks_equals_lax_with_gradients(shape):
     """Patches larger than input + output are built block by block in a lax.map."""
     rng = np.random.default_rng(2)
@@ -116,8 +145,9 @@ def test_gemm_lowering_in_blocks_equals_lax_with_gradients(shape):
     params = ConvParams((2, 1), ((1, 2), (1, 1)), (1, 2), HIGHEST)
     hlo = jax.jit(lambda x, w: gemm_conv(x, w, params)).lower(x, w).as_text()
     assert "while" in hlo  # the block loop
-    ref = lambda x, w: lax.conv_general_dilated(x, w, (2, 1), ((1, 2), (1, 1)),
-                                                rhs_dilation=(1, 2), precision=HIGHEST)
+    ref = lambda x, w: lax.conv_general_dilated(
+        x, w, (2, 1), ((1, 2), (1, 1)), rhs_dilation=(1, 2), precision=HIGHEST
+    )
     assert_close(gemm_conv(x, w, params), ref(x, w), RTOL["float32"])
     ct = jnp.asarray(rng.standard_normal(ref(x, w).shape), jnp.float32)
     ours = jax.grad(lambda x, w: jnp.vdot(ct, gemm_conv(x, w, params)), (0, 1))(x, w)
@@ -130,12 +160,12 @@ def test_gemm_lowering_in_blocks_equals_lax_with_gradients(shape):
 @pytest.mark.parametrize("impl", LOWERING_NAMES)
 def test_half_precision_lowerings_accumulate_in_float32(impl, dtype):
     """4608-term sums of exactly representable products: one rounding at the end only."""
-    x = jnp.full((1, 512, 5, 5), 1.0 + 2.0 ** -7, dtype)
-    w = jnp.full((2, 512, 3, 3), 1.0 + 2.0 ** -7, dtype)
-    exact = 4608 * (1.0 + 2.0 ** -7) ** 2
+    x = jnp.full((1, 512, 5, 5), 1.0 + 2.0**-7, dtype)
+    w = jnp.full((2, 512, 3, 3), 1.0 + 2.0**-7, dtype)
+    exact = 4608 * (1.0 + 2.0**-7) ** 2
     y = lower(impl, "forward", x, w, ConvParams((1, 1), ((0, 0), (0, 0)), (1, 1)))
     assert y.dtype == jnp.dtype(dtype)
-    assert float(jnp.max(jnp.abs(y.astype(jnp.float32) - exact))) <= exact * 2.0 ** -7
+    assert float(jnp.max(jnp.abs(y.astype(jnp.float32) - exact))) <= exact * 2.0**-7
 
 
 # ``impl="auto"``'s documented choices (jaxconv/lowering/_plan.py) for the benchmark suite.
@@ -152,17 +182,21 @@ SUITE_PLANS_CPU = {
 @pytest.mark.parametrize("case", bench.SUITE, ids=lambda c: c.key)
 def test_auto_returns_the_documented_plan_for_each_suite_shape(case):
     kw = dict(stride=case.stride, padding=case.pad, groups=case.groups)
-    shapes = ((case.n_cpu, case.ci, case.side, case.side),
-              (case.co, case.ci // case.groups, case.k, case.k))
+    shapes = (
+        (case.n_cpu, case.ci, case.side, case.side),
+        (case.co, case.ci // case.groups, case.k, case.k),
+    )
     assert jaxconv.choose_plan(*shapes, platform="cpu", **kw) == SUITE_PLANS_CPU[case.key]
-    assert jaxconv.choose_plan(*shapes, platform="cpu", dtype="float64", **kw) == \
-        SUITE_PLANS_CPU[case.key]
+    assert (
+        jaxconv.choose_plan(*shapes, platform="cpu", dtype="float64", **kw)
+        == SUITE_PLANS_CPU[case.key]
+    )
     if case.key == "stem":  # measured slower in bfloat16: half precision keeps XLA
-        assert jaxconv.choose_plan(*shapes, platform="cpu", dtype="bfloat16", **kw) == \
-            Plan("xla", "xla", "xla")
+        assert jaxconv.choose_plan(*shapes, platform="cpu", dtype="bfloat16", **kw) == Plan(
+            "xla", "xla", "xla"
+        )
     for accelerator in ("gpu", "tpu"):
-        assert jaxconv.choose_plan(*shapes, platform=accelerator, **kw) == Plan("xla", "xla",
-                                                                                "xla")
+        assert jaxconv.choose_plan(*shapes, platform=accelerator, **kw) == Plan("xla", "xla", "xla")
     assert jaxconv.choose_plan(*shapes, impl="gemm", **kw) == Plan("gemm", "gemm", "gemm")
 
 
@@ -181,11 +215,13 @@ def test_temporary_memory_is_at_most_twice_lax(case):
     x = jnp.zeros((case.n_cpu, case.ci, case.side, case.side), jnp.float32)
     w = jnp.zeros((case.co, case.ci // case.groups, case.k, case.k), jnp.float32)
     pads = ((case.pad, case.pad),) * 2
-    ref = lambda x, w: lax.conv_general_dilated(x, w, (case.stride,) * 2, pads,
-                                                feature_group_count=case.groups)
+    ref = lambda x, w: lax.conv_general_dilated(
+        x, w, (case.stride,) * 2, pads, feature_group_count=case.groups
+    )
     for impl in ("auto", "gemm"):
-        ours = lambda x, w: jaxconv.conv2d(x, w, stride=case.stride, padding=case.pad,
-                                           groups=case.groups, impl=impl)
+        ours = lambda x, w: jaxconv.conv2d(
+            x, w, stride=case.stride, padding=case.pad, groups=case.groups, impl=impl
+        )
         for wrap in (lambda f: f, _loss_grads):
             mine, theirs = _temp_bytes(wrap(ours), x, w), _temp_bytes(wrap(ref), x, w)
             assert mine <= 2 * theirs, (impl, wrap.__name__, mine, theirs)

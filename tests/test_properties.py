@@ -43,8 +43,9 @@ def test_corr2d_family_equals_lax(case):
     ref = lax_conv2d(X, K, case)
     assert_close(jaxconv.corr2d_multi_in_out(X, K, **kw), ref, RTOL["float64"])
     assert_close(jaxconv.corr2d_multi_in(X, K[0], **kw), ref[0], RTOL["float64"])
-    assert_close(jaxconv.corr2d(X[0], K[0, 0], **kw), lax_conv2d(X[:1], K[:1, :1], case)[0],
-                 RTOL["float64"])
+    assert_close(
+        jaxconv.corr2d(X[0], K[0, 0], **kw), lax_conv2d(X[:1], K[:1, :1], case)[0], RTOL["float64"]
+    )
 
 
 @given(S.cases(max_channels=2, max_kernel=3))
@@ -63,8 +64,13 @@ def test_custom_batching_equals_literal_vmap(case):
     assert_close(fast, literal, RTOL["float64"])
 
 
-@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 7), st.integers(1, 7),
-       st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 6),
+    st.integers(1, 6),
+    st.integers(1, 7),
+    st.integers(1, 7),
+    st.integers(0, 2**32 - 1),
+)
 def test_one_by_one_identity(ci, co, h, w, seed):
     rng = np.random.default_rng(seed)
     X = jnp.asarray(rng.standard_normal((ci, h, w)))
@@ -93,8 +99,11 @@ def test_vmap_structure_compiles_like_lax(groups):
     x = jnp.ones((2, 8, 9, 9))
     w = jnp.ones((8, 8 // groups, 3, 3))
     fast = hlo_ops(lambda x, w: jaxconv.conv2d(x, w, groups=groups, impl="xla"), x, w)
-    ref = hlo_ops(lambda x, w: lax.conv_general_dilated(
-        x, w, (1, 1), "VALID", feature_group_count=groups), x, w)
+    ref = hlo_ops(
+        lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "VALID", feature_group_count=groups),
+        x,
+        w,
+    )
     assert fast.count("convolution") == 1
     assert sorted(fast) == sorted(ref)
 
@@ -113,7 +122,8 @@ def test_grad_of_vmap_structure_compiles_like_lax():
     w = jnp.ones((6, 4, 3, 3))
     loss = lambda f: jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), (0, 1))
     ours = hlo_ops(loss(lambda x, w: jaxconv.conv2d(x, w, padding=1, impl="xla")), x, w)
-    theirs = hlo_ops(loss(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)))),
-                     x, w)
+    theirs = hlo_ops(
+        loss(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)))), x, w
+    )
     assert ours.count("convolution") == theirs.count("convolution") == 3
     assert sorted(ours) == sorted(theirs)

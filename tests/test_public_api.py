@@ -4,24 +4,52 @@ import inspect
 
 import jaxconv
 
-FUNCTIONS = ["corr2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1",
-             "conv2d", "conv_general_dilated", "output_shape", "flops", "channel_contributions",
-             "choose_plan"]
+FUNCTIONS = [
+    "corr2d",
+    "corr2d_multi_in",
+    "corr2d_multi_in_out",
+    "corr2d_multi_in_out_1x1",
+    "conv2d",
+    "conv_general_dilated",
+    "output_shape",
+    "flops",
+    "channel_contributions",
+    "choose_plan",
+]
 
 
 def test_all_names_exist_and_are_the_intended_surface():
-    assert sorted(jaxconv.__all__) == sorted(FUNCTIONS + ["impls", "lowerings", "register_lowering", "PADDING_MODES", "ConvCost", "ConvParams", "Lowering", "Plan"])
+    assert sorted(jaxconv.__all__) == sorted(
+        FUNCTIONS
+        + [
+            "impls",
+            "lowerings",
+            "register_lowering",
+            "PADDING_MODES",
+            "ConvCost",
+            "ConvParams",
+            "Lowering",
+            "Plan",
+        ]
+    )
     for name in jaxconv.__all__:
         assert getattr(jaxconv, name) is not None
-    assert not any(m for m in dir(jaxconv) if not m.startswith("_") and m not in
-                   jaxconv.__all__ and not inspect.ismodule(getattr(jaxconv, m)))
+    assert not any(
+        m
+        for m in dir(jaxconv)
+        if not m.startswith("_")
+        and m not in jaxconv.__all__
+        and not inspect.ismodule(getattr(jaxconv, m))
+    )
 
 
 def test_every_public_function_documents_shapes_and_has_a_doctest():
     for name in FUNCTIONS:
         doc = inspect.getdoc(getattr(jaxconv, name))
         assert ">>>" in doc, name
-        assert name == "flops" or "shape" in doc.lower() or "(N, C, H, W)" in doc or "NHWC" in doc, name
+        assert (
+            name == "flops" or "shape" in doc.lower() or "(N, C, H, W)" in doc or "NHWC" in doc
+        ), name
 
 
 def test_lax_dropin_has_lax_signature():

@@ -18,10 +18,16 @@ HIGHEST = lax.Precision.HIGHEST
 
 
 def _lax(x, w, params, groups):
-    return lax.conv_general_dilated(x, w, params.stride, params.padding,
-                                    rhs_dilation=params.dilation, feature_group_count=groups,
-                                    precision=params.precision,
-                                    preferred_element_type=params.preferred_element_type)
+    return lax.conv_general_dilated(
+        x,
+        w,
+        params.stride,
+        params.padding,
+        rhs_dilation=params.dilation,
+        feature_group_count=groups,
+        precision=params.precision,
+        preferred_element_type=params.preferred_element_type,
+    )
 
 
 def _numpy_conv(x, w, stride, padding, dilation, groups):
@@ -35,10 +41,18 @@ def _numpy_conv(x, w, stride, padding, dilation, groups):
     per = o // groups
     for i in range(kh):
         for j in range(kw):
-            win = x[:, :, i * dh:i * dh + (mh - 1) * sh + 1:sh, j * dw:j * dw + (mw - 1) * sw + 1:sw]
+            win = x[
+                :,
+                :,
+                i * dh : i * dh + (mh - 1) * sh + 1 : sh,
+                j * dw : j * dw + (mw - 1) * sw + 1 : sw,
+            ]
             for g in range(groups):
-                y[:, g * per:(g + 1) * per] += np.einsum(
-                    "nchw,oc->nohw", win[:, g * cg:(g + 1) * cg], w[g * per:(g + 1) * per, :, i, j])
+                y[:, g * per : (g + 1) * per] += np.einsum(
+                    "nchw,oc->nohw",
+                    win[:, g * cg : (g + 1) * cg],
+                    w[g * per : (g + 1) * per, :, i, j],
+                )
     return y
 
 
@@ -47,11 +61,17 @@ CALLS = []
 
 def _host(x, w, params, groups):
     CALLS.append((type(x).__name__, x.shape, w.shape, groups))
-    out = jax.ShapeDtypeStruct((x.shape[0], w.shape[0], *params.output_size(x.shape[2:],
-                                                                             w.shape[2:])), x.dtype)
+    out = jax.ShapeDtypeStruct(
+        (x.shape[0], w.shape[0], *params.output_size(x.shape[2:], w.shape[2:])), x.dtype
+    )
     return jax.pure_callback(
-        lambda x, w: _numpy_conv(np.asarray(x), np.asarray(w), params.stride, params.padding,
-                                 params.dilation, groups), out, x, w)
+        lambda x, w: _numpy_conv(
+            np.asarray(x), np.asarray(w), params.stride, params.padding, params.dilation, groups
+        ),
+        out,
+        x,
+        w,
+    )
 
 
 @contextlib.contextmanager
@@ -72,8 +92,15 @@ KW = dict(stride=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2), groups=2)
 
 
 def _ref(x, w):
-    return lax.conv_general_dilated(x, w, KW["stride"], KW["padding"], rhs_dilation=KW["dilation"],
-                                    feature_group_count=KW["groups"], precision=HIGHEST)
+    return lax.conv_general_dilated(
+        x,
+        w,
+        KW["stride"],
+        KW["padding"],
+        rhs_dilation=KW["dilation"],
+        feature_group_count=KW["groups"],
+        precision=HIGHEST,
+    )
 
 
 def test_builtins_declare_all_passes_everywhere_and_impls_come_from_the_registry():
@@ -87,14 +114,17 @@ def test_builtins_declare_all_passes_everywhere_and_impls_come_from_the_registry
 def test_a_transposable_lowering_from_outside_serves_every_pass_and_is_benchmarked():
     with registered("lax_again", _lax, transposable=True, description="lax, registered"):
         assert "lax_again" in jaxconv.impls() and "lax_again" in default_impls("cpu")
-        assert jaxconv.choose_plan((3, 4, 9, 8), (6, 2, 3, 2), impl="lax_again", **KW) == \
-            Plan("lax_again", "lax_again", "lax_again")
+        assert jaxconv.choose_plan((3, 4, 9, 8), (6, 2, 3, 2), impl="lax_again", **KW) == Plan(
+            "lax_again", "lax_again", "lax_again"
+        )
         x, w = _data()
         f = lambda x, w: jaxconv.conv2d(x, w, **KW, impl="lax_again", precision=HIGHEST)
         assert_close(f(x, w), _ref(x, w), RTOL["float64"])
         ct = jnp.ones_like(_ref(x, w))
-        for a, b in zip(jax.grad(lambda x, w: jnp.vdot(ct, f(x, w)), (0, 1))(x, w),
-                        jax.grad(lambda x, w: jnp.vdot(ct, _ref(x, w)), (0, 1))(x, w)):
+        for a, b in zip(
+            jax.grad(lambda x, w: jnp.vdot(ct, f(x, w)), (0, 1))(x, w),
+            jax.grad(lambda x, w: jnp.vdot(ct, _ref(x, w)), (0, 1))(x, w),
+        ):
             assert_close(a, b, RTOL["float64"])
     assert "lax_again" not in jaxconv.impls()
 
@@ -115,8 +145,10 @@ def test_a_forward_only_lowering_without_batching_rules_runs_once_on_the_full_ar
         assert ("DynamicJaxprTracer", (3, 4, 9, 8), (6, 2, 3, 2), 2) in CALLS
         assert all(kind != "BatchTracer" for kind, *_ in CALLS)
         ct = jnp.ones_like(_ref(x, w))
-        for a, b in zip(jax.grad(lambda x, w: jnp.vdot(ct, f(x, w)), (0, 1))(x, w),
-                        jax.grad(lambda x, w: jnp.vdot(ct, _ref(x, w)), (0, 1))(x, w)):
+        for a, b in zip(
+            jax.grad(lambda x, w: jnp.vdot(ct, f(x, w)), (0, 1))(x, w),
+            jax.grad(lambda x, w: jnp.vdot(ct, _ref(x, w)), (0, 1))(x, w),
+        ):
             assert_close(a, b, RTOL["float64"])
         xs = jnp.stack([x, 2 * x])  # the caller's vmap over a batch of batches
         CALLS.clear()
@@ -124,9 +156,11 @@ def test_a_forward_only_lowering_without_batching_rules_runs_once_on_the_full_ar
         assert_close(ys, jnp.stack([_ref(x, w), 2 * _ref(x, w)]), RTOL["float64"])
         assert all(kind != "BatchTracer" for kind, *_ in CALLS)
         X, K = x[0], w[:, :1].repeat(4, axis=1)  # the lesson's functions take it too
-        assert_close(jaxconv.corr2d_multi_in_out(X, K, impl="host"),
-                     lax.conv_general_dilated(X[None], K, (1, 1), "VALID", precision=HIGHEST)[0],
-                     RTOL["float64"])
+        assert_close(
+            jaxconv.corr2d_multi_in_out(X, K, impl="host"),
+            lax.conv_general_dilated(X[None], K, (1, 1), "VALID", precision=HIGHEST)[0],
+            RTOL["float64"],
+        )
 
 
 @pytest.mark.parametrize("name", ["xla", "matmul", "gemm"])
@@ -153,39 +187,74 @@ def test_a_lowering_that_breaks_the_contract_is_named_at_trace_time():
 
     with registered("swapped", transposed, transposable=True):
         x, w = _data()
-        with pytest.raises(ValueError, match=re.escape(
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
                 "jaxconv: lowering 'swapped' (forward pass) returned shape (1, 1, 9, 4) and "
                 "dtype float64 for x (1, 2, 9, 8), w (1, 2, 3, 2), groups=1; the contract is "
-                "shape (1, 1, 4, 9), dtype float64")):  # traced first at one group's shapes
+                "shape (1, 1, 4, 9), dtype float64"
+            ),
+        ):  # traced first at one group's shapes
             jax.jit(lambda x, w: jaxconv.conv2d(x, w, **KW, impl="swapped")).trace(x, w)
 
 
 def test_platforms_are_respected():
     with registered("tpu_only", _lax, transposable=True, platforms=("tpu",)):
-        with pytest.raises(ValueError, match=re.escape(
-                "conv2d: `impl` (='tpu_only') runs on ('tpu',), not on 'cpu'")):
+        with pytest.raises(
+            ValueError,
+            match=re.escape("conv2d: `impl` (='tpu_only') runs on ('tpu',), not on 'cpu'"),
+        ):
             jaxconv.conv2d(*_data(), **KW, impl="tpu_only")
         assert "tpu_only" not in default_impls("cpu") and "tpu_only" in default_impls("tpu")
-        assert jaxconv.choose_plan((3, 4, 9, 8), (6, 2, 3, 2), impl="tpu_only",
-                                   platform="tpu", **KW) == Plan(*["tpu_only"] * 3)
+        assert jaxconv.choose_plan(
+            (3, 4, 9, 8), (6, 2, 3, 2), impl="tpu_only", platform="tpu", **KW
+        ) == Plan(*["tpu_only"] * 3)
 
 
-@pytest.mark.parametrize("args,kwargs,exc,message", [
-    (("auto", _lax), {}, ValueError, "register_lowering: `name` (='auto') must be an identifier "
-     "other than 'auto' and 'reference'"),
-    (("my conv", _lax), {}, ValueError, "register_lowering: `name` (='my conv') must be an "
-     "identifier"),
-    (("xla", _lax), {"replace": True}, ValueError,
-     "register_lowering: `name` (='xla') is already a built-in lowering"),
-    (("fast", "lax"), {}, TypeError, "register_lowering: `conv` must be callable, got str"),
-    (("fast", _lax), {"transposable": 1}, TypeError,
-     "register_lowering: `transposable` must be a bool, got 1"),
-    (("fast", _lax), {"gradient_conv": _lax}, ValueError,
-     "register_lowering: `gradient_conv` is only used by a transposable lowering"),
-    (("fast", _lax), {"platforms": ("cuda",)}, ValueError,
-     "register_lowering: `platforms` (=('cuda',)) must be None or a non-empty sequence of "
-     "('cpu', 'gpu', 'tpu')"),
-])
+@pytest.mark.parametrize(
+    "args,kwargs,exc,message",
+    [
+        (
+            ("auto", _lax),
+            {},
+            ValueError,
+            "register_lowering: `name` (='auto') must be an identifier "
+            "other than 'auto' and 'reference'",
+        ),
+        (
+            ("my conv", _lax),
+            {},
+            ValueError,
+            "register_lowering: `name` (='my conv') must be an identifier",
+        ),
+        (
+            ("xla", _lax),
+            {"replace": True},
+            ValueError,
+            "register_lowering: `name` (='xla') is already a built-in lowering",
+        ),
+        (("fast", "lax"), {}, TypeError, "register_lowering: `conv` must be callable, got str"),
+        (
+            ("fast", _lax),
+            {"transposable": 1},
+            TypeError,
+            "register_lowering: `transposable` must be a bool, got 1",
+        ),
+        (
+            ("fast", _lax),
+            {"gradient_conv": _lax},
+            ValueError,
+            "register_lowering: `gradient_conv` is only used by a transposable lowering",
+        ),
+        (
+            ("fast", _lax),
+            {"platforms": ("cuda",)},
+            ValueError,
+            "register_lowering: `platforms` (=('cuda',)) must be None or a non-empty sequence of "
+            "('cpu', 'gpu', 'tpu')",
+        ),
+    ],
+)
 def test_bad_registrations_are_refused(args, kwargs, exc, message):
     with pytest.raises(exc, match=re.escape(message)):
         register_lowering(*args, **kwargs)
@@ -194,8 +263,12 @@ def test_bad_registrations_are_refused(args, kwargs, exc, message):
 
 def test_names_are_registered_once_unless_replaced():
     with registered("twice", _lax):
-        with pytest.raises(ValueError, match=re.escape(
-                "register_lowering: `name` (='twice') is already registered (pass replace=True)")):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "register_lowering: `name` (='twice') is already registered (pass replace=True)"
+            ),
+        ):
             register_lowering("twice", _lax)
         register_lowering("twice", _lax, transposable=True, replace=True)
         assert lowerings()["twice"].transposable

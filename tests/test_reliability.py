@@ -14,6 +14,7 @@ from flax import nnx
 from jax import export, lax
 
 import jaxconv
+import jaxconv.linen as jaxconv_linen
 import jaxconv.nn
 from tests.helpers import ON_GPU
 
@@ -93,8 +94,9 @@ def test_temporary_memory_stays_within_twice_lax(pass_):
     ours = lambda x, w: jaxconv.conv2d(x, w)
     theirs = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "VALID")
     if pass_ == "fwd+bwd":
-        ours, theirs = (jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1))
-                        for f in (ours, theirs))
+        ours, theirs = (
+            jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1)) for f in (ours, theirs)
+        )
     mine, base = _temp_bytes(ours, *shapes), _temp_bytes(theirs, *shapes)
     assert mine <= 2 * max(base, 1), (mine, base)
 
@@ -102,11 +104,65 @@ def test_temporary_memory_stays_within_twice_lax(pass_):
 @pytest.mark.skipif(ON_GPU, reason="fakes 8 CPU devices")
 def test_sharded_runs_match_unsharded():
     """examples/06_sharding.py: batch, kernels and both sharded; a sharded training step."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-           "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "examples/06_sharding.py"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+    }
+    done = subprocess.run(
+        [sys.executable, "examples/06_sharding.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     for case in "abcd":
         assert f"({case}) OK" in done.stdout
     assert "each device's convolution makes [2] of 16 output channels" in done.stdout
+
+
+def test_repeated_calls_with_the_same_shapes_trace_and_compile_once():
+    """jaxconv keeps no per-call state that would make jit retrace: a jitted function, an
+    NNX training step and a Linen apply each trace once over calls with new values."""
+    from jaxconv._conv2d import planned_fn
+
+    traces = []
+
+    @jax.jit
+    def f(x, w):
+        traces.append("f")
+        return jaxconv.conv2d(x, w, padding=1, groups=2)
+
+    x, w = jnp.ones((2, 4, 8, 8), jnp.float32), jnp.ones((6, 2, 3, 3), jnp.float32)
+    for i in range(3):
+        f(x + i, w * i)
+    assert traces == ["f"] and f._cache_size() == 1
+
+    layer = jaxconv.nn.Conv2d(4, 6, 3, padding=1, rngs=nnx.Rngs(0))
+
+    @nnx.jit
+    def step(layer, x):
+        traces.append("step")
+        grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(layer)
+        nnx.update(
+            layer, jax.tree.map(lambda p, g: p - 1e-3 * g, nnx.state(layer, nnx.Param), grads)
+        )
+
+    for i in range(3):
+        step(layer, x + i)
+    assert traces.count("step") == 1
+
+    module = jaxconv_linen.Conv2d(6, 3, padding=1)
+    params = module.init(jax.random.key(0), x)
+    apply = jax.jit(module.apply)
+    for i in range(3):
+        apply(params, x + i)
+    assert apply._cache_size() == 1
+
+    before = planned_fn.cache_info()
+    for _ in range(2):  # eager calls reuse the rule-carrying function of the same call
+        jaxconv.conv2d(x, w, padding=1, groups=2)
+    after = planned_fn.cache_info()
+    assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1

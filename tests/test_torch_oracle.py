@@ -2,13 +2,11 @@
 
 import jax
 import jax.numpy as jnp
-import pytest
 from hypothesis import given
 
 import jaxconv
 from tests import strategies as S
-from tests.helpers import RTOL, assert_close, import_torch, torch_reference
-
+from tests.helpers import RTOL, assert_close, torch_reference
 
 
 @given(S.torch_cases())
@@ -18,9 +16,16 @@ def test_conv2d_equals_torch_forward_and_gradients(c):
     b = jnp.asarray(layer.bias.detach().numpy()) if c["bias"] else None
 
     def f(x, w, b):
-        return jaxconv.conv2d(x, w, b, stride=c["stride"], padding=c["padding"],
-                              dilation=c["dilation"], groups=c["groups"],
-                              padding_mode=c["mode"])
+        return jaxconv.conv2d(
+            x,
+            w,
+            b,
+            stride=c["stride"],
+            padding=c["padding"],
+            dilation=c["dilation"],
+            groups=c["groups"],
+            padding_mode=c["mode"],
+        )
 
     y, vjp = jax.vjp(f, x, w, b)
     assert_close(y, y_torch, RTOL["float64"])

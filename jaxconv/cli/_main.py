@@ -48,8 +48,9 @@ def _measure_rate(args) -> float:
 
     size = args.out_size + args.kernel - 1
     x = jnp.ones((args.batch, args.in_channels, size, size), jnp.float32)
-    w = jnp.ones((args.out_channels, args.in_channels // args.groups, args.kernel, args.kernel),
-                 jnp.float32)
+    w = jnp.ones(
+        (args.out_channels, args.in_channels // args.groups, args.kernel, args.kernel), jnp.float32
+    )
     f = jax.jit(lambda x, w: jaxconv.conv2d(x, w, groups=args.groups))
     runs = 5
     with Progress(transient=True) as bar:
@@ -62,8 +63,14 @@ def _measure_rate(args) -> float:
             f(x, w).block_until_ready()
             times.append(time.perf_counter() - t0)
             bar.advance(task)
-    work = jaxconv.flops(args.in_channels, args.out_channels, args.kernel, args.out_size,
-                    groups=args.groups, batch=args.batch).flops
+    work = jaxconv.flops(
+        args.in_channels,
+        args.out_channels,
+        args.kernel,
+        args.out_size,
+        groups=args.groups,
+        batch=args.batch,
+    ).flops
     return work / sorted(times)[len(times) // 2]
 
 
@@ -74,25 +81,33 @@ def cmd_flops(args) -> None:
     import jaxconv
 
     try:  # the library's own checks, with its message
-        per = jaxconv.flops(args.in_channels, args.out_channels, args.kernel, args.out_size,
-                            groups=args.groups)
+        per = jaxconv.flops(
+            args.in_channels, args.out_channels, args.kernel, args.out_size, groups=args.groups
+        )
     except ValueError as err:
         raise _Fail(str(err)) from None
     total_macs = per.multiply_adds * args.layers * args.samples
     console = Console(width=100)
-    console.print(f"Layer: {args.in_channels} -> {args.out_channels} channels, "
-                  f"{args.kernel}x{args.kernel} kernel, {args.out_size}x{args.out_size} output"
-                  f"{f', groups {args.groups}' if args.groups > 1 else ''}; "
-                  f"{args.layers} layers x {args.samples:,} samples.")
-    console.print("Cost = ci/groups * co * kh * kw * mh * mw multiply-adds; "
-                  "1 multiply-add = 2 FLOPs.", soft_wrap=True)
+    console.print(
+        f"Layer: {args.in_channels} -> {args.out_channels} channels, "
+        f"{args.kernel}x{args.kernel} kernel, {args.out_size}x{args.out_size} output"
+        f"{f', groups {args.groups}' if args.groups > 1 else ''}; "
+        f"{args.layers} layers x {args.samples:,} samples."
+    )
+    console.print(
+        "Cost = ci/groups * co * kh * kw * mh * mw multiply-adds; 1 multiply-add = 2 FLOPs.",
+        soft_wrap=True,
+    )
     console.print("The lesson's '1 GFLOP' counts multiply-adds.", soft_wrap=True)
     counts = Table(title="Work")
     for col in ("", "multiply-adds", "FLOPs"):
         counts.add_column(col, justify="right")
     counts.add_row("per sample, one layer", f"{per.multiply_adds:,}", f"{per.flops:,}")
-    counts.add_row(f"per sample, {args.layers} layers", f"{per.multiply_adds * args.layers:,}",
-                   f"{per.flops * args.layers:,}")
+    counts.add_row(
+        f"per sample, {args.layers} layers",
+        f"{per.multiply_adds * args.layers:,}",
+        f"{per.flops * args.layers:,}",
+    )
     counts.add_row("in total", f"{total_macs:.3e}", f"{2 * total_macs:.3e}")
     console.print(counts)
     rates = [("lesson's CPU, 0.15 T/s", LESSON_CPU), ("lesson's GPU, 12 T/s", LESSON_GPU)]
@@ -122,8 +137,10 @@ def cmd_show(args) -> None:
     except OSError as err:
         raise _Fail(f"cannot write {args.out}: {err.strerror or err}") from None
     h, w = X.shape[1:]
-    print(f"wrote {args.out}: the RGB channels of a {h}x{w} image and {len(names)} output "
-          f"channels ({', '.join(names)}), each as 3 per-channel terms and their sum")
+    print(
+        f"wrote {args.out}: the RGB channels of a {h}x{w} image and {len(names)} output "
+        f"channels ({', '.join(names)}), each as 3 per-channel terms and their sum"
+    )
 
 
 def cmd_bench(args) -> None:
@@ -145,22 +162,32 @@ def build_parser() -> argparse.ArgumentParser:
     from ._show import DEFAULT_KERNELS, KERNELS
 
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(prog="jaxconv", description="Multi-input / multi-output channel "
-                     "convolution, the lesson made runnable.", formatter_class=fmt)
+    parser = _Parser(
+        prog="jaxconv",
+        description="Multi-input / multi-output channel convolution, the lesson made runnable.",
+        formatter_class=fmt,
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("demo", help="walk through the lesson with live numbers",
-                       description="Walk through the lesson: the multi-input sum, the 3-kernel "
-                       "stack, the 1x1 identity, shapes, and which vmap does what.",
-                       epilog="example:\n  jaxconv demo", formatter_class=fmt)
+    p = sub.add_parser(
+        "demo",
+        help="walk through the lesson with live numbers",
+        description="Walk through the lesson: the multi-input sum, the 3-kernel "
+        "stack, the 1x1 identity, shapes, and which vmap does what.",
+        epilog="example:\n  jaxconv demo",
+        formatter_class=fmt,
+    )
     p.set_defaults(run=cmd_demo)
 
-    p = sub.add_parser("flops", help="the lesson's cost model as a table",
-                       description="Multiply-adds, FLOPs and time of a stack of identical "
-                       "convolution layers.", formatter_class=fmt,
-                       epilog="example (the lesson's estimate):\n  jaxconv flops --in-channels "
-                       "100 --out-channels 100 --kernel 5 --out-size 64 --layers 10 "
-                       "--samples 1000000 --measure")
+    p = sub.add_parser(
+        "flops",
+        help="the lesson's cost model as a table",
+        description="Multiply-adds, FLOPs and time of a stack of identical convolution layers.",
+        formatter_class=fmt,
+        epilog="example (the lesson's estimate):\n  jaxconv flops --in-channels "
+        "100 --out-channels 100 --kernel 5 --out-size 64 --layers 10 "
+        "--samples 1000000 --measure",
+    )
     p.add_argument("--in-channels", type=positive_int, required=True, help="ci")
     p.add_argument("--out-channels", type=positive_int, required=True, help="co")
     p.add_argument("--kernel", type=positive_int, required=True, help="kernel side k (k x k)")
@@ -168,31 +195,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=positive_int, default=1)
     p.add_argument("--layers", type=positive_int, default=10, help="default 10")
     p.add_argument("--samples", type=positive_int, default=1_000_000, help="default 1000000")
-    p.add_argument("--measure", action="store_true",
-                   help="time a short jaxconv run of the layer here and add its rate")
+    p.add_argument(
+        "--measure",
+        action="store_true",
+        help="time a short jaxconv run of the layer here and add its rate",
+    )
     p.add_argument("--batch", type=positive_int, default=4, help="batch for --measure (default 4)")
     p.set_defaults(run=cmd_flops)
 
-    p = sub.add_parser("show", help="draw how RGB channels feed output channels (PNG)",
-                       description="Write a PNG: the image's R, G, B channels, the named 3-D "
-                       "kernels, and for each output channel the per-input-channel terms and "
-                       "their sum.\n\nkernels:\n" + "\n".join(
-                           f"  {n:12s} {d}" for n, (d, _) in KERNELS.items()),
-                       epilog="example:\n  jaxconv show --kernels edge-x,blur,red-green "
-                       "--out channels.png", formatter_class=fmt)
-    p.add_argument("image", nargs="?", default=None,
-                   help="RGB, RGBA or grayscale image file (default: scikit-image's astronaut)")
-    p.add_argument("--kernels", default=",".join(DEFAULT_KERNELS),
-                   help=f"comma-separated names (default {','.join(DEFAULT_KERNELS)})")
+    p = sub.add_parser(
+        "show",
+        help="draw how RGB channels feed output channels (PNG)",
+        description="Write a PNG: the image's R, G, B channels, the named 3-D "
+        "kernels, and for each output channel the per-input-channel terms and "
+        "their sum.\n\nkernels:\n" + "\n".join(f"  {n:12s} {d}" for n, (d, _) in KERNELS.items()),
+        epilog="example:\n  jaxconv show --kernels edge-x,blur,red-green --out channels.png",
+        formatter_class=fmt,
+    )
+    p.add_argument(
+        "image",
+        nargs="?",
+        default=None,
+        help="RGB, RGBA or grayscale image file (default: scikit-image's astronaut)",
+    )
+    p.add_argument(
+        "--kernels",
+        default=",".join(DEFAULT_KERNELS),
+        help=f"comma-separated names (default {','.join(DEFAULT_KERNELS)})",
+    )
     p.add_argument("--out", default="jaxconv-channels.png", help="PNG path to write")
     p.add_argument("--dpi", type=positive_int, default=100)
     p.set_defaults(run=cmd_show)
 
-    p = sub.add_parser("bench", help="benchmarks against lax, flax, equinox and torch",
-                       description="Time jaxconv's lowerings and layer against lax, flax, "
-                       "equinox and torch on the speed suite.",
-                       epilog="examples:\n  jaxconv bench --quick\n  jaxconv bench --cases "
-                       "1x1 stem --json bench.json", formatter_class=fmt)
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks against lax, flax, equinox and torch",
+        description="Time jaxconv's lowerings and layer against lax, flax, "
+        "equinox and torch on the speed suite.",
+        epilog="examples:\n  jaxconv bench --quick\n  jaxconv bench --cases "
+        "1x1 stem --json bench.json",
+        formatter_class=fmt,
+    )
     _bench_args(p)
     p.set_defaults(run=cmd_bench)
     return parser

@@ -13,6 +13,7 @@ from flax.nnx.nn.dtypes import promote_dtype
 
 from .. import _checks
 from .._conv2d import checked_conv2d
+from ..lowering._registry import check_impl
 
 DATA_FORMATS = ("NCHW", "NHWC")
 
@@ -30,11 +31,22 @@ class LayerConfig(NamedTuple):
     bias: bool
     padding_mode: str
     data_format: str
+    impl: str = "auto"
 
 
 def layer_config(
-    name, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-    padding_mode, data_format,
+    name,
+    in_channels,
+    out_channels,
+    kernel_size,
+    stride,
+    padding,
+    dilation,
+    groups,
+    bias,
+    padding_mode,
+    data_format,
+    impl="auto",
 ) -> LayerConfig:
     """Checks a module's constructor arguments; an int size means the same in both dims."""
     if in_channels is not None:
@@ -55,8 +67,20 @@ def layer_config(
     _checks.check_padding_mode(name, padding_mode)
     if data_format not in DATA_FORMATS:
         raise ValueError(f"{name}: `data_format` (={data_format!r}) must be one of {DATA_FORMATS}")
-    return LayerConfig(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                       bool(bias), padding_mode, data_format)
+    impl = check_impl(name, impl)
+    return LayerConfig(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        groups,
+        bool(bias),
+        padding_mode,
+        data_format,
+        impl,
+    )
 
 
 def weight_shape(cfg: LayerConfig, in_channels: int) -> tuple[int, int, int, int]:
@@ -97,8 +121,13 @@ def check_input(name: str, cfg: LayerConfig, x, in_channels: int | None):
     """Checks a call's input rank and channel count against the layer."""
     layout = cfg.data_format
     x = _checks.as_array(name, "x", x)
-    _checks.check_rank(name, "x", x, (3, 4), f"({', '.join(layout)}) or unbatched "
-                       f"({', '.join(layout[1:])}) for data_format={layout!r}")
+    _checks.check_rank(
+        name,
+        "x",
+        x,
+        (3, 4),
+        f"({', '.join(layout)}) or unbatched ({', '.join(layout[1:])}) for data_format={layout!r}",
+    )
     c = x.shape[channel_axis(cfg)]
     if in_channels is not None and c != in_channels:
         raise ValueError(
@@ -113,8 +142,20 @@ def forward(name: str, cfg: LayerConfig, x, weight, bias, *, dtype, precision):
     x, weight, bias = promote_dtype((x, weight, bias), dtype=dtype)  # flax's rule
     if cfg.data_format == "NHWC":
         x = jnp.moveaxis(x, -1, -3)
-    y = checked_conv2d(name, x, weight, bias, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
-                       cfg.padding_mode, precision, None, "auto")
+    y = checked_conv2d(
+        name,
+        x,
+        weight,
+        bias,
+        cfg.stride,
+        cfg.padding,
+        cfg.dilation,
+        cfg.groups,
+        cfg.padding_mode,
+        precision,
+        None,
+        cfg.impl,
+    )
     return jnp.moveaxis(y, -3, -1) if cfg.data_format == "NHWC" else y
 
 
@@ -128,9 +169,14 @@ def from_torch_module(name: str, module) -> tuple[dict, np.ndarray, np.ndarray |
     if not isinstance(padding, str):
         padding = tuple(int(p) for p in padding)
     kwargs = dict(
-        in_channels=module.in_channels, out_channels=module.out_channels,
-        kernel_size=tuple(module.kernel_size), stride=tuple(module.stride), padding=padding,
-        dilation=tuple(module.dilation), groups=module.groups, bias=module.bias is not None,
+        in_channels=module.in_channels,
+        out_channels=module.out_channels,
+        kernel_size=tuple(module.kernel_size),
+        stride=tuple(module.stride),
+        padding=padding,
+        dilation=tuple(module.dilation),
+        groups=module.groups,
+        bias=module.bias is not None,
         padding_mode=module.padding_mode,
     )
     weight = module.weight.detach().cpu().numpy()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-import jax.numpy as jnp
 import flax.linen as nn
+import jax.numpy as jnp
 
 from .. import _checks
 from . import _config as _layer
@@ -39,26 +40,44 @@ class Conv2d(nn.Module):
     precision: Any = None
     kernel_init: Callable | None = None
     bias_init: Callable | None = None
+    impl: str = "auto"
 
     @nn.compact
     def __call__(self, x):
         cfg = _layer.layer_config(
-            "Conv2d", None, self.out_channels, self.kernel_size, self.stride, self.padding,
-            self.dilation, self.groups, self.bias, self.padding_mode, self.data_format,
+            "Conv2d",
+            None,
+            self.out_channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.bias,
+            self.padding_mode,
+            self.data_format,
+            self.impl,
         )
         x = _layer.check_input("Conv2d", cfg, x, None)
         in_channels = x.shape[_layer.channel_axis(cfg)]
-        _checks.check_groups("Conv2d", cfg.groups, {f"the channels of `x` {tuple(x.shape)}":
-                                                    in_channels})
+        _checks.check_groups(
+            "Conv2d", cfg.groups, {f"the channels of `x` {tuple(x.shape)}": in_channels}
+        )
         shape = _layer.weight_shape(cfg, in_channels)
-        weight = self.param("weight", self.kernel_init or _layer.torch_weight_init, shape,
-                            self.param_dtype)
+        weight = self.param(
+            "weight", self.kernel_init or _layer.torch_weight_init, shape, self.param_dtype
+        )
         bias = None
         if cfg.bias:
-            bias = self.param("bias", self.bias_init or _layer.torch_bias_init(shape),
-                              (cfg.out_channels,), self.param_dtype)
-        return _layer.forward("Conv2d", cfg, x, weight, bias, dtype=self.dtype,
-                              precision=self.precision)
+            bias = self.param(
+                "bias",
+                self.bias_init or _layer.torch_bias_init(shape),
+                (cfg.out_channels,),
+                self.param_dtype,
+            )
+        return _layer.forward(
+            "Conv2d", cfg, x, weight, bias, dtype=self.dtype, precision=self.precision
+        )
 
 
 def params_from_torch(module) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import jax.numpy as jnp
 from flax import nnx
 
@@ -21,6 +23,8 @@ class Conv2d(nnx.Module):
       dtype: compute dtype (``None``: promote input and params). param_dtype: params' dtype.
       precision: passed to XLA. kernel_init, bias_init: flax initialisers; ``None``
         means torch's defaults (uniform in +-1/sqrt(fan_in) for both).
+      impl: how :func:`jaxconv.conv2d` lowers it (default ``"auto"``; a registered
+        lowering's name plugs a kernel of one's own into the layer).
       rngs: ``nnx.Rngs`` for initialisation.
 
     Parameters: ``weight`` ``(out_channels, in_channels // groups, kh, kw)`` (torch's OIHW)
@@ -39,32 +43,65 @@ class Conv2d(nnx.Module):
     """
 
     def __init__(
-        self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-        bias=True, padding_mode="zeros", *, data_format="NCHW", dtype=None,
-        param_dtype=jnp.float32, precision=None, kernel_init=None, bias_init=None,
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        *,
+        data_format="NCHW",
+        dtype=None,
+        param_dtype=jnp.float32,
+        precision=None,
+        kernel_init=None,
+        bias_init=None,
+        impl="auto",
         rngs: nnx.Rngs,
     ):
         self.config = _layer.layer_config(
-            "Conv2d", in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-            bias, padding_mode, data_format,
+            "Conv2d",
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            data_format,
+            impl,
         )
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
-        shape = _layer.weight_shape(self.config, self.config.in_channels)
+        shape = _layer.weight_shape(self.config, cast(int, self.config.in_channels))
         kernel_init = kernel_init or _layer.torch_weight_init
         self.weight = nnx.Param(kernel_init(rngs.params(), shape, param_dtype))
-        if self.config.bias:
-            bias_init = bias_init or _layer.torch_bias_init(shape)
-            self.bias = nnx.Param(bias_init(rngs.params(), (shape[0],), param_dtype))
-        else:
-            self.bias = None
+        bias_init = bias_init or _layer.torch_bias_init(shape)
+        self.bias: nnx.Param | None = (
+            nnx.Param(bias_init(rngs.params(), (shape[0],), param_dtype))
+            if self.config.bias
+            else None
+        )
 
     def __call__(self, x):
         x = _layer.check_input("Conv2d", self.config, x, self.config.in_channels)
         bias = self.bias[...] if self.bias is not None else None
-        return _layer.forward("Conv2d", self.config, x, self.weight[...], bias, dtype=self.dtype,
-                              precision=self.precision)
+        return _layer.forward(
+            "Conv2d",
+            self.config,
+            x,
+            self.weight[...],
+            bias,
+            dtype=self.dtype,
+            precision=self.precision,
+        )
 
     @classmethod
     def from_torch(cls, module, *, data_format="NCHW", dtype=None, precision=None) -> Conv2d:
@@ -74,9 +111,15 @@ class Conv2d(nnx.Module):
         ``param_dtype`` is the torch weight's dtype.
         """
         kwargs, weight, bias = _layer.from_torch_module("Conv2d.from_torch", module)
-        layer = cls(**kwargs, data_format=data_format, dtype=dtype, precision=precision,
-                    param_dtype=weight.dtype, rngs=nnx.Rngs(0))
+        layer = cls(
+            **kwargs,
+            data_format=data_format,
+            dtype=dtype,
+            precision=precision,
+            param_dtype=weight.dtype,
+            rngs=nnx.Rngs(0),
+        )
         layer.weight[...] = jnp.asarray(weight)
-        if bias is not None:
+        if bias is not None and layer.bias is not None:
             layer.bias[...] = jnp.asarray(bias)
         return layer

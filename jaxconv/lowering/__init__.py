@@ -8,15 +8,15 @@ own lowerings are ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``) and ``"
 """
 
 from .._checks import ConvParams as ConvParams
+from . import _gemm, _matmul, _xla  # noqa: E402,F401  (the built-ins register, in this order)
+from ._plan import Plan as Plan
+from ._plan import choose_plan as choose_plan
 from ._registry import PASSES as PASSES
 from ._registry import Lowering as Lowering
 from ._registry import impls as impls
 from ._registry import lowerings as lowerings
 from ._registry import register_lowering as register_lowering
 from ._registry import unregister_lowering as unregister_lowering
-from . import _xla, _matmul, _gemm  # noqa: E402,F401  (the built-ins register, in this order)
-from ._plan import Plan as Plan
-from ._plan import choose_plan as choose_plan
 
 __all__ = [
     "PASSES",

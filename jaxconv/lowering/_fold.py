@@ -29,8 +29,9 @@ from .._checks import ConvParams
 from ._registry import Pass, get_lowering
 
 
-def lower(name: str, pass_: Pass, x: jax.Array, w: jax.Array, params: ConvParams,
-          groups: int = 1) -> jax.Array:
+def lower(
+    name: str, pass_: Pass, x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1
+) -> jax.Array:
     """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by lowering ``name``."""
     if pass_ == "forward":
         return _folded(name, params, groups)(x, w)
@@ -54,8 +55,9 @@ def _checked_call(name, pass_, x, w, params, groups):
 @functools.lru_cache(maxsize=1024)
 def _folded(name: str, params: ConvParams, groups: int):
     """The forward call of lowering ``name`` with the folding batching rule."""
-    call = custom_vmap(functools.partial(_checked_call, name, "forward", params=params,
-                                         groups=groups))
+    call = custom_vmap(
+        functools.partial(_checked_call, name, "forward", params=params, groups=groups)
+    )
 
     @call.def_vmap
     def _rule(b, in_batched, x, w):

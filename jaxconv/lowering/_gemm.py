@@ -49,12 +49,10 @@ def _matmul(patches, w_mat, params: ConvParams, acc, tap_minor: bool = False):
     """``(b, mh, mw, T, G, C) x (T, G, C, O) -> (b, mh, mw, G, O)``; with ``tap_minor``,
     ``(b, mh, mw, G, C, T) x (G, O, C, T)``, the weights' own memory order."""
     spec = "nhwgct,goct->nhwgo" if tap_minor else "nhwtgc,tgco->nhwgo"
-    return jnp.einsum(spec, patches, w_mat, precision=params.precision,
-                      preferred_element_type=acc)
+    return jnp.einsum(spec, patches, w_mat, precision=params.precision, preferred_element_type=acc)
 
 
-def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int,
-               tap_minor: bool):
+def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int, tap_minor: bool):
     """``lax.map`` over blocks of ``b`` images and ``rows`` output rows of ``x``
     ``(N, G, C, H, W)``. Each block gathers its input rows (zero padding included) and
     turns only them channels-last, so no whole-input copy is made."""
@@ -103,7 +101,7 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
     if n * mh * mw == 0:  # nothing to compute (a loop over zero blocks cannot be built)
         y = jnp.zeros((n, o, mh, mw), acc)
     elif kh * kw == 1:  # the patches are the (subsampled) input: one matmul
-        (_, _, window), = taps(xg, (1, 1), params)
+        ((_, _, window),) = taps(xg, (1, 1), params)
         y = _matmul(jnp.transpose(window, (0, 3, 4, 1, 2))[:, :, :, None], w_mat, params, acc)
         y = jnp.transpose(y.reshape(n, mh, mw, o), (0, 3, 1, 2))
     else:
@@ -114,5 +112,9 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
     return y.astype(result_dtype(x.dtype, params))
 
 
-register_builtin("gemm", gemm_conv, transposable=True,
-                 description="im2col in blocks of images or output rows, then one GEMM")
+register_builtin(
+    "gemm",
+    gemm_conv,
+    transposable=True,
+    description="im2col in blocks of images or output rows, then one GEMM",
+)

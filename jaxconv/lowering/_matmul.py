@@ -31,8 +31,9 @@ def _one_by_one(window, w_tap, acc, precision):
     """``(N, G, C, mh, mw) x (G, O, C) -> (N, G, O, mh, mw)``: a matmul over ``C``."""
     if w_tap.shape[2] == 1:  # one input channel per group: a product, no reduction
         return window.astype(acc) * w_tap[None, :, :, 0, None, None].astype(acc)
-    return jnp.einsum("goc,ngchw->ngohw", w_tap, window, precision=precision,
-                      preferred_element_type=acc)
+    return jnp.einsum(
+        "goc,ngchw->ngohw", w_tap, window, precision=precision, preferred_element_type=acc
+    )
 
 
 def _scan_taps(xg, wg, params: ConvParams, acc):
@@ -57,8 +58,9 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
     return lax.scan(tap, y0, (jnp.arange(kh * kw), w_taps))[0]
 
 
-def matmul_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1,
-                gradient: bool = False) -> jax.Array:
+def matmul_conv(
+    x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1, gradient: bool = False
+) -> jax.Array:
     """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` as summed 1x1 convolutions.
 
     ``gradient``: the call computes a gradient term, which JAX transposes; elementwise
@@ -71,14 +73,20 @@ def matmul_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1,
     xg = x.reshape(n, groups, cg, h, wd)
     wg = w.reshape(groups, o // groups, cg, kh, kw)
     if kh * kw == 1 or (cg == 1 and not gradient):  # one matmul; or products, fused
-        terms = (_one_by_one(window, wg[..., i, j], acc, params.precision)
-                 for i, j, window in taps(xg, (kh, kw), params))
+        terms = (
+            _one_by_one(window, wg[..., i, j], acc, params.precision)
+            for i, j, window in taps(xg, (kh, kw), params)
+        )
         y = functools.reduce(jnp.add, terms)
     else:
         y = _scan_taps(xg, wg, params, acc)
     return y.reshape(n, o, *y.shape[-2:]).astype(result_dtype(x.dtype, params))
 
 
-register_builtin("matmul", matmul_conv, transposable=True,
-                 gradient_conv=functools.partial(matmul_conv, gradient=True),
-                 description="kh*kw shifted 1x1 convolutions, each a matmul over channels")
+register_builtin(
+    "matmul",
+    matmul_conv,
+    transposable=True,
+    gradient_conv=functools.partial(matmul_conv, gradient=True),
+    description="kh*kw shifted 1x1 convolutions, each a matmul over channels",
+)

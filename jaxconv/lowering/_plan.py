@@ -63,8 +63,9 @@ class Plan(NamedTuple):
     weight_grad: str
 
 
-def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int, dtype,
-              platform: str) -> Plan:
+def auto_plan(
+    input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
+) -> Plan:
     """``impl="auto"``'s rules for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
     if platform != "cpu":
         return Plan("xla", "xla", "xla")
@@ -88,31 +89,56 @@ def auto_plan(input_shape, weight_shape, params: ConvParams, groups: int, dtype,
 
 def _capable(plan: Plan, platform: str) -> Plan:
     """``plan`` with every pass on a lowering declared able to serve it there (else xla)."""
-    return Plan(*(name if get_lowering(name).supports(p, platform) else "xla"
-                  for name, p in zip(plan, PASSES)))
+    return Plan(
+        *(
+            name if get_lowering(name).supports(p, platform) else "xla"
+            for name, p in zip(plan, PASSES)
+        )
+    )
 
 
-def resolve(fn: str, impl: str, input_shape, weight_shape, params: ConvParams, groups: int,
-            dtype, platform: str | None = None) -> Plan:
+def resolve(
+    fn: str,
+    impl: str,
+    input_shape,
+    weight_shape,
+    params: ConvParams,
+    groups: int,
+    dtype,
+    platform: str | None = None,
+) -> Plan:
     """The plan for a checked call of ``fn``; ``impl`` is ``"auto"`` or a lowering name.
 
     A lowering named by the caller serves every pass it can; the passes it cannot (the
     gradients of a forward-only kernel) follow ``"auto"``.
     """
     platform = platform or jax.default_backend()
-    auto = _capable(auto_plan(tuple(input_shape), tuple(weight_shape), params, groups, dtype,
-                              platform), platform)
+    auto = _capable(
+        auto_plan(tuple(input_shape), tuple(weight_shape), params, groups, dtype, platform),
+        platform,
+    )
     if impl == AUTO:
         return auto
     lowering = get_lowering(impl)
     if not lowering.supports("forward", platform):
-        raise ValueError(f"{fn}: `impl` (={impl!r}) runs on {lowering.platforms}, not on "
-                         f"{platform!r}")
+        raise ValueError(
+            f"{fn}: `impl` (={impl!r}) runs on {lowering.platforms}, not on {platform!r}"
+        )
     return Plan(*(impl if lowering.supports(p, platform) else a for p, a in zip(PASSES, auto)))
 
 
-def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
-                dtype="float32", impl="auto", platform=None) -> Plan:
+def choose_plan(
+    input_shape,
+    weight_shape,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    dtype="float32",
+    impl="auto",
+    platform=None,
+) -> Plan:
     """The plan :func:`conv2d` uses for a call with these shapes and hyperparameters.
 
     Args:
@@ -137,20 +163,27 @@ def choose_plan(input_shape, weight_shape, *, stride=1, padding=0, dilation=1, g
     fn = "choose_plan"
     impl = check_impl(fn, impl)
     if impl == REFERENCE:
-        raise ValueError(f"{fn}: `impl` (='reference') has no plan: it is JAX's generic "
-                         f"lowering of the vmap structure")
+        raise ValueError(
+            f"{fn}: `impl` (='reference') has no plan: it is JAX's generic "
+            f"lowering of the vmap structure"
+        )
     x_shape = _checks.as_shape(fn, "input_shape", input_shape, (4,))
     w_shape = _checks.as_shape(fn, "weight_shape", weight_shape, (4,))
-    groups = _checks.check_weight_shape(fn, x_shape, w_shape, groups,
-                                        ("input_shape", "weight_shape"))
+    groups = _checks.check_weight_shape(
+        fn, x_shape, w_shape, groups, ("input_shape", "weight_shape")
+    )
     if platform is not None and platform not in PLATFORMS:
         raise ValueError(f"{fn}: `platform` (={platform!r}) must be one of {PLATFORMS}")
-    params = _checks.conv_params(fn, x_shape[2:], w_shape[2:], stride=stride, padding=padding,
-                                 dilation=dilation)
+    params = _checks.conv_params(
+        fn,
+        (x_shape[2], x_shape[3]),
+        (w_shape[2], w_shape[3]),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+    )
     try:
         dtype = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{fn}: `dtype` (={dtype!r}) is not a dtype") from None
     return resolve(fn, impl, x_shape, w_shape, params, groups, dtype, platform)
-
-

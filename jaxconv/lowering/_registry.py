@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from typing import Callable, Literal, Mapping
+from collections.abc import Callable, Mapping
+from typing import Literal
 
 import jax
 
@@ -63,8 +64,10 @@ class Lowering:
 
     def function(self, pass_: Pass) -> ConvFn:
         if pass_ not in self.passes:
-            raise ValueError(f"jaxconv: lowering {self.name!r} cannot serve the {pass_} pass: "
-                             f"it is not transposable")
+            raise ValueError(
+                f"jaxconv: lowering {self.name!r} cannot serve the {pass_} pass: "
+                f"it is not transposable"
+            )
         return self.conv if pass_ == "forward" else (self.gradient_conv or self.conv)
 
 
@@ -120,8 +123,9 @@ def register_lowering(
     """
     fn = "register_lowering"
     if not isinstance(name, str) or not name.isidentifier() or name in (AUTO, REFERENCE):
-        raise ValueError(f"{fn}: `name` (={name!r}) must be an identifier other than "
-                         f"{AUTO!r} and {REFERENCE!r}")
+        raise ValueError(
+            f"{fn}: `name` (={name!r}) must be an identifier other than {AUTO!r} and {REFERENCE!r}"
+        )
     if name in _BUILTIN or (name in _REGISTRY and not replace):
         why = "a built-in lowering" if name in _BUILTIN else "registered (pass replace=True)"
         raise ValueError(f"{fn}: `name` (={name!r}) is already {why}")
@@ -135,8 +139,10 @@ def register_lowering(
     if platforms is not None:
         platforms = tuple(platforms)
         if not platforms or any(p not in PLATFORMS for p in platforms):
-            raise ValueError(f"{fn}: `platforms` (={platforms!r}) must be None or a "
-                             f"non-empty sequence of {PLATFORMS}")
+            raise ValueError(
+                f"{fn}: `platforms` (={platforms!r}) must be None or a "
+                f"non-empty sequence of {PLATFORMS}"
+            )
     record = Lowering(name, conv, transposable, platforms, gradient_conv, str(description))
     _REGISTRY[name] = record
     return record
@@ -152,8 +158,10 @@ def register_builtin(name: str, conv: ConvFn, **kwargs) -> Lowering:
 def unregister_lowering(name: str) -> None:
     """Removes a lowering added by :func:`register_lowering` (built-ins stay)."""
     if name in _BUILTIN or name not in _REGISTRY:
-        raise ValueError(f"unregister_lowering: `name` (={name!r}) is not a registered "
-                         f"lowering of one's own ({sorted(set(_REGISTRY) - _BUILTIN)})")
+        raise ValueError(
+            f"unregister_lowering: `name` (={name!r}) is not a registered "
+            f"lowering of one's own ({sorted(set(_REGISTRY) - _BUILTIN)})"
+        )
     del _REGISTRY[name]
 
 

@@ -7,7 +7,7 @@ stride. The matmul and im2col plans both start from these windows.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -18,8 +18,9 @@ from .._checks import ConvParams
 HALF = (jnp.bfloat16, jnp.float16)
 
 
-def taps(x: jax.Array, kernel, params: ConvParams, spatial=(-2, -1)
-         ) -> Iterator[tuple[int, int, jax.Array]]:
+def taps(
+    x: jax.Array, kernel, params: ConvParams, spatial=(-2, -1)
+) -> Iterator[tuple[int, int, jax.Array]]:
     """``(i, j, window)`` for every tap of ``kernel``, zero padding ``x`` once.
 
     ``spatial`` names the height and width axes of ``x``; ``window`` has the shape of

@@ -32,5 +32,9 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
     )
 
 
-register_builtin("xla", lax_conv, transposable=True,
-                 description="XLA's convolution (cuDNN on GPUs, Eigen on CPUs)")
+register_builtin(
+    "xla",
+    lax_conv,
+    transposable=True,
+    description="XLA's convolution (cuDNN on GPUs, Eigen on CPUs)",
+)

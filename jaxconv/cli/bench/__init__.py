@@ -17,5 +17,16 @@ from ._suite import TINY as TINY
 from ._suite import Case as Case
 from ._timing import time_interleaved as time_interleaved
 
-__all__ = ["PEERS", "SUITE", "TINY", "Case", "build_parser", "default_impls", "main", "report",
-           "run", "summarize", "time_interleaved"]
+__all__ = [
+    "PEERS",
+    "SUITE",
+    "TINY",
+    "Case",
+    "build_parser",
+    "default_impls",
+    "main",
+    "report",
+    "run",
+    "summarize",
+    "time_interleaved",
+]

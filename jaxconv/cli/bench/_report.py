@@ -36,7 +36,7 @@ import platform as _platform
 import statistics
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -51,9 +51,15 @@ from ._timing import compile_entry, time_interleaved
 def _plan_of(case: Case, n: int, impl: str, dtype: str) -> str:
     if impl == "reference":
         return "reference"
-    plan = choose_plan((n, case.ci, case.side, case.side),
-                       (case.co, case.ci // case.groups, case.k, case.k), stride=case.stride,
-                       padding=case.pad, groups=case.groups, dtype=dtype, impl=impl)
+    plan = choose_plan(
+        (n, case.ci, case.side, case.side),
+        (case.co, case.ci // case.groups, case.k, case.k),
+        stride=case.stride,
+        padding=case.pad,
+        groups=case.groups,
+        dtype=dtype,
+        impl=impl,
+    )
     return "/".join(plan)
 
 
@@ -63,8 +69,16 @@ def default_impls(platform: str, reference: bool = False) -> list[str]:
     return ["auto", *names] + (["reference"] if reference else [])
 
 
-def run(cases=SUITE, *, dtypes=None, reps: int = 5, impls=None, module: bool = True,
-        torch: bool = True, progress: Callable[[str], None] | None = None) -> dict:
+def run(
+    cases=SUITE,
+    *,
+    dtypes=None,
+    reps: int = 5,
+    impls=None,
+    module: bool = True,
+    torch: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Runs the benchmark and returns its results (the ``--json`` document)."""
     backend = jax.default_backend()
     on_gpu = backend == "gpu"
@@ -91,9 +105,14 @@ def run(cases=SUITE, *, dtypes=None, reps: int = 5, impls=None, module: bool = T
                     info["torch.nn.Conv2d"] = {"compile_s": None, "temp_bytes": None}
                 rows += _rows(case, n, dtype, mode, medians, info, device_kind)
     return {
-        "device": device_kind, "backend": backend, "jax": jax.__version__,
-        "machine": _platform.processor() or _platform.machine(), "cpus": _cpu_count(),
-        "date": time.strftime("%Y-%m-%d"), "reps": reps, "rows": rows,
+        "device": device_kind,
+        "backend": backend,
+        "jax": jax.__version__,
+        "machine": _platform.processor() or _platform.machine(),
+        "cpus": _cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+        "reps": reps,
+        "rows": rows,
         "summary": summarize(rows),
     }
 
@@ -109,44 +128,90 @@ def _rows(case, n, dtype, mode, medians, info, device_kind) -> list[dict]:
     device_peak = peak(device_kind, dtype)
     rows = []
     for name, t in medians.items():
-        impl = (name.split(" ", 1)[1] if name.startswith("jaxconv ")
-                else "auto" if name.startswith("jaxconv.nn") else None)
-        rows.append({
-            "case": case.key, "shape": case.name, "n": n, "dtype": dtype, "mode": mode,
-            "entry": name, "median_ms": t * 1e3,
-            "ratio_to_lax": t / medians["lax"], "ratio_to_best_peer": t / best_peer,
-            "gflops": work / t / 1e9, "peak_share": work / t / device_peak if device_peak else None,
-            "compile_s": info[name]["compile_s"], "temp_mib": (
-                info[name]["temp_bytes"] / 2 ** 20 if info[name]["temp_bytes"] is not None
-                else None),
-            "plan": _plan_of(case, n, impl, dtype) if impl else None,
-        })
+        impl = (
+            name.split(" ", 1)[1]
+            if name.startswith("jaxconv ")
+            else "auto"
+            if name.startswith("jaxconv.nn")
+            else None
+        )
+        rows.append(
+            {
+                "case": case.key,
+                "shape": case.name,
+                "n": n,
+                "dtype": dtype,
+                "mode": mode,
+                "entry": name,
+                "median_ms": t * 1e3,
+                "ratio_to_lax": t / medians["lax"],
+                "ratio_to_best_peer": t / best_peer,
+                "gflops": work / t / 1e9,
+                "peak_share": work / t / device_peak if device_peak else None,
+                "compile_s": info[name]["compile_s"],
+                "temp_mib": (
+                    info[name]["temp_bytes"] / 2**20
+                    if info[name]["temp_bytes"] is not None
+                    else None
+                ),
+                "plan": _plan_of(case, n, impl, dtype) if impl else None,
+            }
+        )
     return rows
 
 
 def summarize(rows: list[dict]) -> dict:
     """Median over the suite of ``jaxconv auto``'s time ratio to each peer."""
     out = {}
-    auto = {(r["dtype"], r["case"], r["mode"]): r["median_ms"] for r in rows
-            if r["entry"] == "jaxconv auto"}
+    auto = {
+        (r["dtype"], r["case"], r["mode"]): r["median_ms"]
+        for r in rows
+        if r["entry"] == "jaxconv auto"
+    }
     for peer in PEERS:
-        ratios = [auto[key] / r["median_ms"] for r in rows if r["entry"] == peer
-                  for key in [(r["dtype"], r["case"], r["mode"])] if key in auto]
+        ratios = [
+            auto[key] / r["median_ms"]
+            for r in rows
+            if r["entry"] == peer
+            for key in [(r["dtype"], r["case"], r["mode"])]
+            if key in auto
+        ]
         if ratios:
-            out[peer] = {"median_ratio": statistics.median(ratios), "max_ratio": max(ratios),
-                         "cases": len(ratios)}
+            out[peer] = {
+                "median_ratio": statistics.median(ratios),
+                "max_ratio": max(ratios),
+                "cases": len(ratios),
+            }
     return out
 
 
 def _table(result: dict):
     from rich.table import Table
 
-    table = Table(title=f"{result['device']} ({result['backend']}), jax {result['jax']}, "
-                        f"{result['date']}, median of {result['reps']}")
-    for col in ("case", "n", "dtype", "pass", "entry", "ms", "x lax", "x best peer",
-                "GFLOP/s", "% peak", "compile s", "temp MiB", "plan fwd/dx/dw"):
-        table.add_column(col, justify="left" if col in ("case", "entry", "pass", "plan fwd/dx/dw")
-                         else "right", no_wrap=True)
+    table = Table(
+        title=f"{result['device']} ({result['backend']}), jax {result['jax']}, "
+        f"{result['date']}, median of {result['reps']}"
+    )
+    for col in (
+        "case",
+        "n",
+        "dtype",
+        "pass",
+        "entry",
+        "ms",
+        "x lax",
+        "x best peer",
+        "GFLOP/s",
+        "% peak",
+        "compile s",
+        "temp MiB",
+        "plan fwd/dx/dw",
+    ):
+        table.add_column(
+            col,
+            justify="left" if col in ("case", "entry", "pass", "plan fwd/dx/dw") else "right",
+            no_wrap=True,
+        )
     last = None
     for r in result["rows"]:
         group = (r["dtype"], r["case"], r["mode"])
@@ -154,8 +219,15 @@ def _table(result: dict):
             table.add_section()
         last = group
         table.add_row(
-            r["case"], str(r["n"]), r["dtype"], r["mode"], r["entry"], f"{r['median_ms']:.2f}",
-            f"{r['ratio_to_lax']:.2f}", f"{r['ratio_to_best_peer']:.2f}", f"{r['gflops']:.1f}",
+            r["case"],
+            str(r["n"]),
+            r["dtype"],
+            r["mode"],
+            r["entry"],
+            f"{r['median_ms']:.2f}",
+            f"{r['ratio_to_lax']:.2f}",
+            f"{r['ratio_to_best_peer']:.2f}",
+            f"{r['gflops']:.1f}",
             "-" if r["peak_share"] is None else f"{100 * r['peak_share']:.1f}",
             "-" if r["compile_s"] is None else f"{r['compile_s']:.2f}",
             "-" if r["temp_mib"] is None else f"{r['temp_mib']:.1f}",
@@ -166,23 +238,42 @@ def _table(result: dict):
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = parser or argparse.ArgumentParser(
-        prog="python -m jaxconv.cli.bench", description=__doc__.splitlines()[0],
+        prog="python -m jaxconv.cli.bench",
+        description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m jaxconv.cli.bench --quick\n"
-               "  python -m jaxconv.cli.bench --json bench.json")
+        "  python -m jaxconv.cli.bench --json bench.json",
+    )
     keys = [c.key for c in SUITE]
-    p.add_argument("--quick", action="store_true",
-                   help="half the batch and 3 repetitions (about 2 minutes on 2 CPU cores)")
-    p.add_argument("--tiny", action="store_true",
-                   help="scaled-down shapes, 2 repetitions: checks the harness, not speed")
-    p.add_argument("--reps", type=positive_int, default=None,
-                   help="timed repetitions (default 7)")
-    p.add_argument("--cases", nargs="+", choices=keys, metavar="CASE",
-                   help=f"a subset of the suite: {' '.join(keys)}")
-    p.add_argument("--dtype", nargs="+", choices=["float32", "bfloat16", "float16"],
-                   help="default: float32 on CPU, float32 and bfloat16 on GPU")
-    p.add_argument("--reference", action="store_true",
-                   help="also time impl='reference' (the literal, 10-170x slower lowering)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="half the batch and 3 repetitions (about 2 minutes on 2 CPU cores)",
+    )
+    p.add_argument(
+        "--tiny",
+        action="store_true",
+        help="scaled-down shapes, 2 repetitions: checks the harness, not speed",
+    )
+    p.add_argument("--reps", type=positive_int, default=None, help="timed repetitions (default 7)")
+    p.add_argument(
+        "--cases",
+        nargs="+",
+        choices=keys,
+        metavar="CASE",
+        help=f"a subset of the suite: {' '.join(keys)}",
+    )
+    p.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=["float32", "bfloat16", "float16"],
+        help="default: float32 on CPU, float32 and bfloat16 on GPU",
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time impl='reference' (the literal, 10-170x slower lowering)",
+    )
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p
@@ -212,22 +303,32 @@ def report(args: argparse.Namespace) -> dict:
         except OSError as err:
             raise ValueError(f"cannot write {args.json}: {err.strerror or err}") from None
 
-    cases = TINY if args.tiny else SUITE
+    cases: tuple[Case, ...] = TINY if args.tiny else SUITE
     if args.quick:
-        cases = tuple(dataclasses.replace(c, n_cpu=max(c.n_cpu // 2, 1),
-                                          n_gpu=max(c.n_gpu // 2, 1)) for c in cases)
+        cases = tuple(
+            dataclasses.replace(c, n_cpu=max(c.n_cpu // 2, 1), n_gpu=max(c.n_gpu // 2, 1))
+            for c in cases
+        )
     if args.cases:
         cases = tuple(c for c in cases if c.key in args.cases)
     reps = args.reps or (2 if args.tiny else 3 if args.quick else 7)
     impls = default_impls(jax.default_backend(), args.reference)
     console = Console(width=None if sys.stdout.isatty() else 160)
-    steps = len(cases) * 2 * len(args.dtype or (["f32", "bf16"] if jax.default_backend() ==
-                                                "gpu" else ["f32"]))
+    steps = (
+        len(cases)
+        * 2
+        * len(args.dtype or (["f32", "bf16"] if jax.default_backend() == "gpu" else ["f32"]))
+    )
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("benchmarking", total=steps)
-        result = run(cases, dtypes=args.dtype, reps=reps, impls=impls,
-                     torch=not args.no_torch,
-                     progress=lambda label: bar.update(task, description=label, advance=1))
+        result = run(
+            cases,
+            dtypes=args.dtype,
+            reps=reps,
+            impls=impls,
+            torch=not args.no_torch,
+            progress=lambda label: bar.update(task, description=label, advance=1),
+        )
     for case in cases:
         console.print(f"{case.key}: {case.name}", highlight=False)
     for name in impls:
@@ -235,9 +336,11 @@ def report(args: argparse.Namespace) -> dict:
             console.print(f"jaxconv {name}: {lowerings()[name].description}", highlight=False)
     console.print(_table(result))
     for peer, s in result["summary"].items():
-        console.print(f"jaxconv auto / {peer}: median x{s['median_ratio']:.2f}, "
-                      f"worst x{s['max_ratio']:.2f} over {s['cases']} cases "
-                      f"(below 1 = jaxconv faster)")
+        console.print(
+            f"jaxconv auto / {peer}: median x{s['median_ratio']:.2f}, "
+            f"worst x{s['max_ratio']:.2f} over {s['cases']} cases "
+            f"(below 1 = jaxconv faster)"
+        )
     if args.json:
         try:
             with open(args.json, "w") as fh:

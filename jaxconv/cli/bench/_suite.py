@@ -27,7 +27,7 @@ class Case:
 
     def flops(self, n: int) -> int:
         """FLOPs of the forward convolution (one multiply-add = 2)."""
-        return 2 * n * self.co * (self.ci // self.groups) * self.k ** 2 * self.out_side ** 2
+        return 2 * n * self.co * (self.ci // self.groups) * self.k**2 * self.out_side**2
 
 
 SUITE = (
@@ -56,9 +56,14 @@ PEAKS = {
     "H100": {"float32": 494.7e12, "bfloat16": 989.4e12},
     "H200": {"float32": 494.7e12, "bfloat16": 989.4e12},
 }
-PEERS = ("lax", "lax NHWC", "flax.linen.Conv", "flax.nnx.Conv", "equinox.nn.Conv2d",
-         "torch.nn.Conv2d")
-
+PEERS = (
+    "lax",
+    "lax NHWC",
+    "flax.linen.Conv",
+    "flax.nnx.Conv",
+    "equinox.nn.Conv2d",
+    "torch.nn.Conv2d",
+)
 
 
 def peak(device_kind: str, dtype: str) -> float | None:

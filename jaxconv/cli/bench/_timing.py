@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,8 +14,9 @@ import jax.numpy as jnp
 def loss_grads(apply: Callable) -> Callable:
     """Gradients of a loss that needs the output (a linear loss would let XLA drop the
     forward convolution): one forward and two backward convolutions."""
-    return jax.grad(lambda p, x: 0.5 * jnp.sum(apply(p, x).astype(jnp.float32) ** 2),
-                    argnums=(0, 1))
+    return jax.grad(
+        lambda p, x: 0.5 * jnp.sum(apply(p, x).astype(jnp.float32) ** 2), argnums=(0, 1)
+    )
 
 
 def compile_entry(apply, params, x, mode: str):
@@ -27,8 +29,9 @@ def compile_entry(apply, params, x, mode: str):
     return (lambda: jax.block_until_ready(compiled(params, x))), compile_s, temp
 
 
-def time_interleaved(runs: dict[str, Callable[[], Any]], reps: int, warmup: int = 1
-                     ) -> dict[str, float]:
+def time_interleaved(
+    runs: dict[str, Callable[[], Any]], reps: int, warmup: int = 1
+) -> dict[str, float]:
     """Median seconds per call of each zero-argument callable, run in turns (a, b, c, a,
     b, c, ...) so that machine noise hits all alike. Each must block until done."""
     for fn in runs.values():
