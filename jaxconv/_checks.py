@@ -14,6 +14,7 @@ message pattern::
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -39,7 +40,7 @@ class ConvParams(NamedTuple):
     precision: Any = None
     preferred_element_type: Any = None
 
-    def output_size(self, in_size: tuple[int, int], kernel: tuple[int, int]) -> Pair:
+    def output_size(self, in_size: Sequence[int], kernel: Sequence[int]) -> Pair:
         """``(mh, mw)`` for an input of spatial size ``in_size`` and a ``kernel``.
 
         >>> ConvParams((2, 1), ((1, 1), (0, 0)), (1, 1)).output_size((8, 8), (3, 3))
@@ -90,7 +91,9 @@ def check_same_dtype(fn: str, names: tuple[str, str], a: jax.Array, b: jax.Array
         )
 
 
-def operands(fn: str, x: Any, k: Any, x_spec, k_spec, names=("X", "K")):
+def operands(
+    fn: str, x: Any, k: Any, x_spec, k_spec, names=("X", "K")
+) -> tuple[jax.Array, jax.Array]:
     """Input and kernel as arrays of one inexact dtype with the ranks their specs allow.
 
     A spec is ``(ranks, layout)``, e.g. ``((3,), "(ci, H, W)")``.
@@ -194,7 +197,9 @@ def as_pair(fn: str, name: str, value: Any, *, minimum: int = 1) -> Pair:
     return (as_int(fn, name, value, minimum=minimum),) * 2
 
 
-def same_padding(in_size: Pair, kernel: Pair, stride: Pair, dilation: Pair) -> Padding:
+def same_padding(
+    in_size: Sequence[int], kernel: Sequence[int], stride: Pair, dilation: Pair
+) -> Padding:
     """lax's SAME rule: output ``ceil(in / stride)``, the odd pixel of padding at the end."""
     span = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
     (top, bottom), (left, right) = lax.padtype_to_pads(in_size, span, stride, "SAME")
@@ -202,7 +207,7 @@ def same_padding(in_size: Pair, kernel: Pair, stride: Pair, dilation: Pair) -> P
 
 
 def as_padding(
-    fn: str, value: Any, in_size: Pair, kernel: Pair, stride: Pair, dilation: Pair
+    fn: str, value: Any, in_size: Sequence[int], kernel: Sequence[int], stride: Pair, dilation: Pair
 ) -> Padding:
     """Normalise ``padding`` to ``((top, bottom), (left, right))`` non-negative ints.
 
@@ -237,7 +242,7 @@ def as_padding(
     return ((ph, ph), (pw, pw))
 
 
-def output_size(fn: str, in_size: Pair, kernel: Pair, params: ConvParams) -> Pair:
+def output_size(fn: str, in_size: Sequence[int], kernel: Sequence[int], params: ConvParams) -> Pair:
     """Output ``(mh, mw)``; raises if the dilated kernel does not fit the padded input."""
     out = []
     for axis, n, k, (lo, hi), s, d in zip(
@@ -256,8 +261,8 @@ def output_size(fn: str, in_size: Pair, kernel: Pair, params: ConvParams) -> Pai
 
 def conv_params(
     fn: str,
-    in_size: Pair,
-    kernel: Pair,
+    in_size: Sequence[int],
+    kernel: Sequence[int],
     *,
     stride: Any,
     padding: Any,

@@ -8,9 +8,12 @@ import jax
 
 from . import _checks
 from ._corr2d import corr2d_impl
+from ._typing import ArrayLike, Padding, Size2
 
 
-def channel_contributions(X, K, *, stride=1, padding=0, dilation=1):
+def channel_contributions(
+    X: ArrayLike, K: ArrayLike, *, stride: Size2 = 1, padding: Padding = 0, dilation: Size2 = 1
+) -> jax.Array:
     """Every ``corr2d(X[c], K[o, c])``, before the sum over input channels ``c``.
 
     ``channel_contributions(X, K).sum(axis=1)`` equals ``corr2d_multi_in_out(X, K)``.

@@ -19,6 +19,7 @@ from ._bilinear import bilinear
 from ._checks import PADDING_MODES, ConvParams
 from ._multi_in import core_plan
 from ._multi_out import stack_over_kernels
+from ._typing import ArrayLike, DTypeLike, Impl, Padding, PaddingMode, PrecisionLike, Size2
 from .lowering._fold import lower
 from .lowering._plan import Plan
 from .lowering._registry import Pass, check_impl
@@ -43,29 +44,36 @@ def _batched(x, w, params: ConvParams, groups: int, plan: Plan | None):
 
 
 @functools.lru_cache(maxsize=1024)
-def planned_fn(params: ConvParams, groups: int, plan: Plan):
+def planned_fn(params: ConvParams, groups: int, plan: Plan | None):
     """The vmap structure with the plan's forward lowering and a bilinear JVP rule,
     ``d conv(x, w) = conv(dx, w) + conv(x, dw)``, whose two terms use the plan's
     input-gradient and weight-gradient lowerings (their transposes are the backward
     pass). The primal is the function itself, so every derivative order reuses the rule.
+    ``plan=None``: the literal structure under JAX's generic rules (``"reference"``).
+
+    Jitted, so that an eager call compiles once per shape (inside a caller's ``jit`` it
+    is inlined).
     """
+    if plan is None:
+        return jax.jit(functools.partial(_batched, params=params, groups=groups, plan=None))
 
     def term(pass_: Pass):
         name = plan.input_grad if pass_ == "input_grad" else plan.weight_grad
         return lambda x, w: lower(name, pass_, x, w, params, groups)
 
-    return bilinear(
-        lambda x, w: _batched(x, w, params, groups, plan), term("input_grad"), term("weight_grad")
+    return jax.jit(
+        bilinear(
+            lambda x, w: _batched(x, w, params, groups, plan),
+            term("input_grad"),
+            term("weight_grad"),
+        )
     )
 
 
 def conv2d_nchw(fn: str, x, w, b, params: ConvParams, groups: int, impl: str):
     """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments."""
     plan = core_plan(fn, impl, x.shape, w.shape, params, groups, x.dtype)
-    if plan is None:
-        y = _batched(x, w, params, groups, None)
-    else:
-        y = planned_fn(params, groups, plan)(x, w)
+    y = planned_fn(params, groups, plan)(x, w)
     if b is not None:
         y = y + b.astype(y.dtype).reshape(1, -1, 1, 1)
     return y
@@ -79,19 +87,19 @@ def check_weight(fn: str, x, w, groups, names=("input", "weight")) -> int:
 
 
 def conv2d(
-    input,
-    weight,
-    bias=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    padding_mode="zeros",
+    input: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+    padding_mode: PaddingMode | str = "zeros",
     *,
-    precision=None,
-    preferred_element_type=None,
-    impl="auto",
-):
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+    impl: Impl | str = "auto",
+) -> jax.Array:
     """2-D convolution with the semantics of ``torch.nn.functional.conv2d``.
 
     Plus ``torch.nn.Conv2d``'s ``padding_mode``. Cross-correlation, as in torch and lax.

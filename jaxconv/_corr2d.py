@@ -6,6 +6,7 @@ import jax
 
 from . import _checks
 from ._checks import ConvParams
+from ._typing import ArrayLike, DTypeLike, Padding, PrecisionLike, Size2
 from .lowering._xla import lax_conv
 
 
@@ -14,7 +15,16 @@ def corr2d_impl(x: jax.Array, k: jax.Array, params: ConvParams) -> jax.Array:
     return lax_conv(x[None, None], k[None, None], params)[0, 0]
 
 
-def corr2d(x, k, *, stride=1, padding=0, dilation=1, precision=None, preferred_element_type=None):
+def corr2d(
+    x: ArrayLike,
+    k: ArrayLike,
+    *,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+) -> jax.Array:
     """Single-channel 2-D cross-correlation (what deep learning calls convolution).
 
     ``y[i, j] = sum_{a, b} x_pad[i*sh + a*dh, j*sw + b*dw] * k[a, b]``: the kernel is

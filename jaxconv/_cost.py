@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from . import _checks
+from ._typing import Padding, Size2
 
 
-def output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
+def output_shape(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> tuple[int, ...]:
     """The shape :func:`jaxconv.conv2d` returns, computed from shapes alone.
 
     ``mh = (H + top + bottom - dh * (kh - 1) - 1) // sh + 1``, likewise ``mw``; ``"same"``

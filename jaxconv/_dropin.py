@@ -8,12 +8,14 @@ transposes into the convolution's dimension numbers. Everything else goes to lax
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from . import _checks
 from ._conv2d import check_weight, conv2d_nchw
+from ._typing import ArrayLike, Impl
 from .lowering._registry import check_impl
 
 
@@ -42,8 +44,8 @@ def _output_is_nonempty(in_size, kernel, padding, rhs_dilation) -> bool:
 
 
 def conv_general_dilated(
-    lhs,
-    rhs,
+    lhs: ArrayLike,
+    rhs: ArrayLike,
     window_strides,
     padding,
     lhs_dilation=None,
@@ -55,8 +57,8 @@ def conv_general_dilated(
     preferred_element_type=None,
     out_sharding=None,
     *,
-    impl="auto",
-):
+    impl: Impl | str = "auto",
+) -> jax.Array:
     """Same signature and results as ``jax.lax.conv_general_dilated``.
 
     Usable wherever lax's function is, e.g. ``flax.linen.Conv(...,
@@ -117,4 +119,4 @@ def conv_general_dilated(
         preferred_element_type=preferred_element_type,
     )
     y = conv2d_nchw(fn, x, w, None, params, groups, impl)
-    return jnp.transpose(y, np.argsort(dn.out_spec))
+    return jnp.transpose(y, tuple(int(a) for a in np.argsort(dn.out_spec)))

@@ -28,6 +28,7 @@ from . import _checks
 from ._bilinear import bilinear
 from ._checks import ConvParams
 from ._corr2d import corr2d_impl
+from ._typing import ArrayLike, DTypeLike, Impl, Padding, PrecisionLike, Size2
 from .lowering._fold import lower
 from .lowering._plan import Plan, resolve
 from .lowering._registry import REFERENCE, Pass, check_impl
@@ -74,6 +75,12 @@ def multi_in_fn(params: ConvParams, plan: Plan | None) -> MultiIn:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _jitted(params: ConvParams, plan: Plan | None) -> MultiIn:
+    """``multi_in_fn`` for a call from outside: an eager call compiles once per shape."""
+    return jax.jit(multi_in_fn(params, plan))
+
+
 def core_plan(
     fn: str, impl: str, x_shape, w_shape, params: ConvParams, groups: int, dtype
 ) -> Plan | None:
@@ -84,16 +91,16 @@ def core_plan(
 
 
 def corr2d_multi_in(
-    X,
-    K,
+    X: ArrayLike,
+    K: ArrayLike,
     *,
-    stride=1,
-    padding=0,
-    dilation=1,
-    precision=None,
-    preferred_element_type=None,
-    impl="auto",
-):
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+    impl: Impl | str = "auto",
+) -> jax.Array:
     """Multi-input-channel cross-correlation: ``sum_c corr2d(X[c], K[c])``.
 
     Written as ``jax.vmap(corr2d)`` over the channel axis followed by a sum. Under
@@ -133,4 +140,4 @@ def corr2d_multi_in(
         preferred_element_type=preferred_element_type,
     )
     plan = core_plan(fn, impl, (1, *X.shape), (1, *K.shape), params, 1, X.dtype)
-    return multi_in_fn(params, plan)(X, K)
+    return _jitted(params, plan)(X, K)

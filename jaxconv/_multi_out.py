@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 
 from . import _checks
 from ._checks import ConvParams
 from ._multi_in import core_plan, multi_in_fn
+from ._typing import ArrayLike, DTypeLike, Impl, Padding, PrecisionLike, Size2
 from .lowering._plan import Plan
 from .lowering._registry import check_impl
 
@@ -21,17 +24,23 @@ def stack_over_kernels(
     return jax.vmap(multi_in_fn(params, plan), in_axes=(None, 0))(X, K)
 
 
+@functools.lru_cache(maxsize=1024)
+def _jitted(params: ConvParams, plan: Plan | None):
+    """The stack for a call from outside: an eager call compiles once per shape."""
+    return jax.jit(functools.partial(stack_over_kernels, params=params, plan=plan))
+
+
 def corr2d_multi_in_out(
-    X,
-    K,
+    X: ArrayLike,
+    K: ArrayLike,
     *,
-    stride=1,
-    padding=0,
-    dilation=1,
-    precision=None,
-    preferred_element_type=None,
-    impl="auto",
-):
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+    impl: Impl | str = "auto",
+) -> jax.Array:
     """Multi-input, multi-output cross-correlation: ``stack_o corr2d_multi_in(X, K[o])``.
 
     Written as ``jax.vmap(corr2d_multi_in)`` over the kernel axis; it compiles to one
@@ -68,4 +77,4 @@ def corr2d_multi_in_out(
         preferred_element_type=preferred_element_type,
     )
     plan = core_plan(fn, impl, (1, *X.shape), K.shape, params, 1, X.dtype)
-    return stack_over_kernels(X, K, params, plan)
+    return _jitted(params, plan)(X, K)

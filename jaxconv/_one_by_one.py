@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from . import _checks
+from ._typing import ArrayLike, DTypeLike, PrecisionLike
 
 
-def corr2d_multi_in_out_1x1(X, K, *, precision=None, preferred_element_type=None):
+def corr2d_multi_in_out_1x1(
+    X: ArrayLike,
+    K: ArrayLike,
+    *,
+    precision: PrecisionLike = None,
+    preferred_element_type: DTypeLike | None = None,
+) -> jax.Array:
     """1x1 multi-channel convolution computed as one ``(co, ci) @ (ci, H*W)`` matmul.
 
     Every output pixel is the same linear map of the ``ci`` input values at that pixel.

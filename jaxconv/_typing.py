@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from jax.lax import PrecisionLike as PrecisionLike
 from jax.typing import ArrayLike as ArrayLike
 from jax.typing import DTypeLike as DTypeLike
 

@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from .. import _checks
+from .._typing import Impl, Padding, Size2
 from . import _config as _layer
 
 
@@ -27,10 +28,10 @@ class Conv2d(nn.Module):
     """
 
     out_channels: int
-    kernel_size: Any
-    stride: Any = 1
-    padding: Any = 0
-    dilation: Any = 1
+    kernel_size: Size2
+    stride: Size2 = 1
+    padding: Padding = 0
+    dilation: Size2 = 1
     groups: int = 1
     bias: bool = True
     padding_mode: str = "zeros"
@@ -40,7 +41,7 @@ class Conv2d(nn.Module):
     precision: Any = None
     kernel_init: Callable | None = None
     bias_init: Callable | None = None
-    impl: str = "auto"
+    impl: Impl | str = "auto"
 
     @nn.compact
     def __call__(self, x):

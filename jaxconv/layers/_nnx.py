@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import jax.numpy as jnp
 from flax import nnx
 
+from .._typing import DTypeLike, Impl, Padding, PaddingMode, PrecisionLike, Size2
 from . import _config as _layer
 
 
@@ -44,23 +46,23 @@ class Conv2d(nnx.Module):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        padding_mode="zeros",
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size2,
+        stride: Size2 = 1,
+        padding: Padding = 0,
+        dilation: Size2 = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: PaddingMode | str = "zeros",
         *,
-        data_format="NCHW",
-        dtype=None,
-        param_dtype=jnp.float32,
-        precision=None,
-        kernel_init=None,
-        bias_init=None,
-        impl="auto",
+        data_format: str = "NCHW",
+        dtype: DTypeLike | None = None,
+        param_dtype: DTypeLike = jnp.float32,
+        precision: PrecisionLike = None,
+        kernel_init: Callable | None = None,
+        bias_init: Callable | None = None,
+        impl: Impl | str = "auto",
         rngs: nnx.Rngs,
     ):
         self.config = _layer.layer_config(

@@ -8,7 +8,14 @@ own lowerings are ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``) and ``"
 """
 
 from .._checks import ConvParams as ConvParams
-from . import _gemm, _matmul, _xla  # noqa: E402,F401  (the built-ins register, in this order)
+
+# isort: off
+# The built-ins register when imported, in this order (it is the order of `impls()`).
+from . import _xla  # noqa: F401
+from . import _matmul  # noqa: F401
+from . import _gemm  # noqa: F401
+
+# isort: on
 from ._plan import Plan as Plan
 from ._plan import choose_plan as choose_plan
 from ._registry import PASSES as PASSES

@@ -64,18 +64,20 @@ def _folded(name: str, params: ConvParams, groups: int):
         x_batched, w_batched = in_batched
         if not (x_batched or w_batched):
             return call(x, w), False
-        if x_batched and w_batched:  # pairs: B times the groups
-            n = x.shape[1]
-            xf = jnp.moveaxis(x, 0, 1).reshape(n, -1, *x.shape[3:])
-            y = _folded(name, params, b * groups)(xf, w.reshape(-1, *w.shape[2:]))
-            return jnp.moveaxis(y.reshape(n, b, -1, *y.shape[2:]), 1, 0), True
-        if x_batched:  # B times the images
-            y = _folded(name, params, groups)(x.reshape(-1, *x.shape[2:]), w)
-            return y.reshape(b, -1, *y.shape[1:]), True
-        # B times the output channels, kept in their groups: (G, B, O/G) channel order
+        # sizes are spelled out (no -1): a batch may be empty
         o = w.shape[1]
+        if x_batched and w_batched:  # pairs: B times the groups
+            n, c = x.shape[1:3]
+            xf = jnp.moveaxis(x, 0, 1).reshape(n, b * c, *x.shape[3:])
+            y = _folded(name, params, b * groups)(xf, w.reshape(b * o, *w.shape[2:]))
+            return jnp.moveaxis(y.reshape(n, b, o, *y.shape[2:]), 1, 0), True
+        if x_batched:  # B times the images
+            n = x.shape[1]
+            y = _folded(name, params, groups)(x.reshape(b * n, *x.shape[2:]), w)
+            return y.reshape(b, n, *y.shape[1:]), True
+        # B times the output channels, kept in their groups: (G, B, O/G) channel order
         wf = jnp.moveaxis(w.reshape(b, groups, o // groups, *w.shape[2:]), 0, 1)
-        y = _folded(name, params, groups)(x, wf.reshape(-1, *w.shape[2:]))
+        y = _folded(name, params, groups)(x, wf.reshape(b * o, *w.shape[2:]))
         n = y.shape[0]
         y = jnp.moveaxis(y.reshape(n, groups, b, o // groups, *y.shape[2:]), 2, 0)
         return y.reshape(b, n, o, *y.shape[4:]), True

@@ -42,6 +42,7 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -49,6 +50,7 @@ import numpy as np
 
 from .. import _checks
 from .._checks import ConvParams
+from .._typing import DTypeLike, Impl, Padding, Size2
 from ._registry import AUTO, PASSES, PLATFORMS, REFERENCE, check_impl, get_lowering
 
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
@@ -128,16 +130,16 @@ def resolve(
 
 
 def choose_plan(
-    input_shape,
-    weight_shape,
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
     *,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    dtype="float32",
-    impl="auto",
-    platform=None,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+    dtype: DTypeLike = "float32",
+    impl: Impl | str = "auto",
+    platform: str | None = None,
 ) -> Plan:
     """The plan :func:`conv2d` uses for a call with these shapes and hyperparameters.
 
