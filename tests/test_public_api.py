@@ -60,3 +60,26 @@ def test_lax_dropin_has_lax_signature():
     assert list(ours)[: len(theirs)] == list(theirs)
     for name, p in theirs.items():
         assert ours[name].default == p.default or p.default is inspect.Parameter.empty
+
+
+def test_the_lowering_face_is_explicit_and_documented():
+    import jaxconv.lowering
+
+    assert sorted(jaxconv.lowering.__all__) == sorted(
+        [
+            "PASSES",
+            "ConvParams",
+            "Lowering",
+            "Plan",
+            "choose_plan",
+            "impls",
+            "lowerings",
+            "register_lowering",
+            "unregister_lowering",
+        ]
+    )
+    for name in ("register_lowering", "impls", "lowerings"):
+        assert ">>>" in inspect.getdoc(getattr(jaxconv.lowering, name)), name
+        assert getattr(jaxconv.lowering, name) is getattr(jaxconv, name)
+    params = inspect.signature(jaxconv.conv2d).parameters
+    assert all(p.annotation is not inspect.Parameter.empty for p in params.values())

@@ -5,8 +5,8 @@ takes ``x`` ``(N, C, H, W)``, ``w`` ``(O, C // groups, kh, kw)``, the canonical
 :class:`~jaxconv.lowering.ConvParams` and ``groups``, and returns ``(N, O, mh, mw)`` in
 the input's dtype (``params.preferred_element_type`` when set). jaxconv calls it once
 per pass with the full arrays of the call (``jax.vmap`` over the lesson's structure is
-folded into the batch, channel and group axes first, ``_fold.py``) and checks the
-result's shape and dtype at trace time.
+folded into the batch, channel and group axes first, ``_fold.py``; JAX may still trace
+it at smaller shapes on the way) and checks the result's shape and dtype at trace time.
 
 What a lowering may serve is declared here, not guessed:
 
@@ -93,14 +93,16 @@ def register_lowering(
         ``(O, C // groups, kh, kw)``, ``params`` a :class:`ConvParams` (explicit zero
         padding, strides, dilation, precision, preferred element type) and ``y``
         ``(N, O, mh, mw)`` in ``x``'s dtype (or ``params.preferred_element_type``).
-        It is called with the full arrays of each call, never under ``jax.vmap``.
+        It never runs under ``jax.vmap``: jaxconv folds every vmap into the batch,
+        channel and group axes, so the compiled program calls it once per pass on the
+        full arrays (JAX may trace it at smaller shapes on the way).
       transposable: ``True`` if ``conv`` is linear in each operand and JAX can transpose
         it (pure ``jax.numpy``/``lax`` code): it may then serve the gradient passes too.
         ``False`` (the default, e.g. a ``pallas_call`` or an FFI kernel): forward only;
         gradients use ``impl="auto"``'s choice.
       platforms: where it runs, e.g. ``("gpu",)``; ``None`` (default): everywhere.
       gradient_conv: a transposable variant for gradient terms (default ``conv``).
-      description: one line, shown by ``jaxconv bench`` and in errors.
+      description: one line, listed by ``jaxconv bench``.
       replace: allow replacing an earlier registration of ``name`` (not a built-in).
 
     Returns:
@@ -166,7 +168,11 @@ def unregister_lowering(name: str) -> None:
 
 
 def lowerings() -> Mapping[str, Lowering]:
-    """The registered lowerings by name, built-ins first (a read-only view)."""
+    """The registered lowerings by name, built-ins first (a read-only view).
+
+    >>> {name: rec.passes[-1] for name, rec in lowerings().items()}
+    {'xla': 'weight_grad', 'matmul': 'weight_grad', 'gemm': 'weight_grad'}
+    """
     return types.MappingProxyType(_REGISTRY)
 
 
