@@ -7,6 +7,7 @@ import functools
 import jax
 
 from . import _checks
+from ._checks import ConvParams
 from ._corr2d import corr2d_impl
 from ._typing import ArrayLike, Padding, Size2
 
@@ -37,5 +38,11 @@ def channel_contributions(
     params = _checks.conv_params(
         fn, X.shape[1:], K.shape[2:], stride=stride, padding=padding, dilation=dilation
     )
+    return _both_vmaps(params)(X, K)
+
+
+@functools.lru_cache(maxsize=1024)
+def _both_vmaps(params: ConvParams):
+    """The lesson's two vmaps without the sum, jitted (an eager call compiles once)."""
     per_channel = jax.vmap(functools.partial(corr2d_impl, params=params))  # over c
-    return jax.vmap(per_channel, in_axes=(None, 0))(X, K)  # over o
+    return jax.jit(jax.vmap(per_channel, in_axes=(None, 0)))  # over o
