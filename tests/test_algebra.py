@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxconv
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs
 
 TOL = RTOL["float64"]

@@ -11,7 +11,7 @@ from jax import lax
 from jax.test_util import check_grads
 
 import jaxconv
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs, lax_conv2d
 
 check2 = functools.partial(check_grads, order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 
 import jaxconv
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from jax import lax
 
 import jaxconv
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import ON_GPU, assert_close, conv_kwargs, lax_conv2d
 
 TOLERANCE = {

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 import jaxconv
 from jaxconv import linen as jl
 from jaxconv import nn as jn
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, import_torch, torch_reference
 
 TOL = RTOL["float64"]

@@ -18,7 +18,7 @@ from jaxconv.cli import bench
 from jaxconv.lowering import Plan, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs, lax_conv2d
 
 LOWERING_NAMES = list(lowerings())  # every registered lowering is covered

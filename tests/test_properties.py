@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jax import lax
 
 import jaxconv
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import (
     RTOL,
     assert_close,

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 from hypothesis import given
 
 import jaxconv
-from tests import strategies as S
+from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, torch_reference
 
 

@@ -1,0 +1,237 @@
+"""jaxconv.testing: check_conv catches wrong convolutions and passes right ones.
+
+Each mutant below is a convolution with one deliberate bug; check_conv must raise a
+ConvCheckError (an AssertionError) naming a property that the bug breaks. Correct
+implementations must pass over several seeds (no false alarms). Most runs here are in
+float32, as a user's default run is; one runs in float64 with ``check_grads``.
+"""
+
+import functools
+import re
+
+import jax
+import jax.numpy as jnp
+import pytest
+from jax import lax
+
+import jaxconv
+from jaxconv.testing import PROPERTIES, ConvCheckError, check_conv
+
+
+def _pads(padding, kernel, dilation, stride, in_size):
+    if isinstance(padding, str):
+        return padding.upper()
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return ((ph, ph), (pw, pw))
+
+
+def torch_conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, bug=None):
+    """A torch-convention convolution on lax, with an optional bug."""
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+    stride, dilation = pair(stride), pair(dilation)
+    unbatched = x.ndim == 3
+    xb = x[None] if unbatched else x
+    pads = _pads(padding, w.shape[2:], dilation, stride, x.shape[-2:])
+    if bug == "flipped kernel":
+        w = w[..., ::-1, ::-1]
+    if bug == "padding on one side" and not isinstance(pads, str):
+        pads = tuple((0, lo + hi) for lo, hi in pads)
+    if bug == "stride ignored":
+        stride = (1, 1)
+    if bug == "stride swapped":
+        stride = stride[::-1]
+    if bug == "dilation ignored":
+        dilation = (1, 1)
+    if bug == "groups in the wrong order" and groups > 1:
+        w = w.reshape(groups, -1, *w.shape[1:])[::-1].reshape(w.shape)
+    if bug == "an input channel left out":
+        xb = xb.at[:, 0].set(0.0)
+    compute = jnp.bfloat16 if bug == "half precision" else xb.dtype
+    y = lax.conv_general_dilated(
+        xb.astype(compute),
+        w.astype(compute),
+        stride,
+        pads,
+        rhs_dilation=dilation,
+        feature_group_count=groups,
+        precision=lax.Precision.HIGHEST,
+    ).astype(xb.dtype)
+    if b is not None and bug != "bias ignored":
+        y = y + (b[::-1] if bug == "bias on the wrong channels" else b).reshape(1, -1, 1, 1)
+    if bug == "output one column short" and y.shape[-1] > 1:
+        y = y[..., :-1]
+    if bug == "batch of one squeezed" and not unbatched and x.shape[0] == 1:
+        return y[0]
+    if bug == "unbatched input as a batch" and unbatched:
+        return lax.conv_general_dilated(
+            x[:, None].repeat(w.shape[1], 1),
+            w,
+            stride,
+            pads,
+            rhs_dilation=dilation,
+            feature_group_count=groups,
+        )[0]
+    return y[0] if unbatched else y
+
+
+def _wrong_jvp(x, w, b=None, **kw):
+    @jax.custom_jvp
+    def f(x, w):
+        return torch_conv(x, w, **kw)
+
+    @f.defjvp
+    def _(primals, tangents):
+        y = f(*primals)
+        return y, 1.01 * (f(tangents[0], primals[1]) + f(primals[0], tangents[1]))
+
+    y = f(x, w)
+    return y if b is None else y + b.reshape((-1, 1, 1))
+
+
+def _wrong_vjp(x, w, b=None, **kw):
+    @jax.custom_vjp
+    def f(x, w):
+        return torch_conv(x, w, **kw)
+
+    def fwd(x, w):
+        return f(x, w), (x, w)
+
+    def bwd(res, ct):
+        x, w = res
+        dx, dw = jax.vjp(lambda x, w: torch_conv(x, w, **kw), x, w)[1](ct)
+        return dx, 0.9 * dw
+
+    f.defvjp(fwd, bwd)
+    y = f(x, w)
+    return y if b is None else y + b.reshape((-1, 1, 1))
+
+
+MUTANTS = {
+    "flipped kernel": ["values"],
+    "padding on one side": ["values"],
+    "stride ignored": ["values", "shape"],
+    "stride swapped": ["values", "shape"],
+    "dilation ignored": ["values", "shape"],
+    "groups in the wrong order": ["values"],
+    "an input channel left out": ["values"],
+    "bias ignored": ["values"],
+    "bias on the wrong channels": ["values"],
+    "output one column short": ["values", "shape"],
+    "half precision": ["values", "one_by_one", "linearity"],
+    "batch of one squeezed": ["values", "shape"],
+    "unbatched input as a batch": ["values", "shape"],
+}
+
+
+@pytest.fixture
+def float32():
+    with jax.enable_x64(False):
+        yield
+
+
+@pytest.mark.parametrize("bug", list(MUTANTS))
+def test_each_mutant_is_caught_with_its_property_and_a_minimal_case(bug, float32):
+    fn = functools.partial(torch_conv, bug=bug)
+    with pytest.raises(ConvCheckError) as info:
+        check_conv(fn, "torch", max_examples=30, derivatives=False)
+    message = str(info.value)
+    prop = re.match(r"property '(\w+)' failed", message).group(1)
+    assert prop in MUTANTS[bug], message
+    assert "minimal case: fn(input" in message and "tolerance" in message
+    assert "jaxconv.testing.strategies.ConvCase(" in message  # enough to rebuild the arrays
+    assert isinstance(info.value, AssertionError)
+
+
+@pytest.mark.parametrize("fn", [_wrong_jvp, _wrong_vjp])
+def test_wrong_derivatives_with_a_right_forward_pass_are_caught(fn, float32):
+    with pytest.raises(ConvCheckError, match="property .(jvp|vjp|adjoint). failed"):
+        check_conv(fn, "torch", max_examples=10)
+
+
+def test_ignored_dimension_numbers_are_caught(float32):
+    def ignores_layout(
+        lhs,
+        rhs,
+        window_strides,
+        padding,
+        lhs_dilation=None,
+        rhs_dilation=None,
+        dimension_numbers=None,
+        feature_group_count=1,
+        batch_group_count=1,
+    ):
+        return lax.conv_general_dilated(
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            None,
+            feature_group_count,
+            batch_group_count,
+        )
+
+    with pytest.raises(ConvCheckError, match="property '(values|shape)' failed"):
+        check_conv(ignores_layout, "lax", max_examples=30, derivatives=False)
+
+
+def test_an_exception_of_the_function_is_a_failure_naming_the_case(float32):
+    def refuses_groups(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+        if groups > 1:
+            raise NotImplementedError("groups")
+        return torch_conv(x, w, b, stride, padding, dilation, groups)
+
+    with pytest.raises(ConvCheckError, match="the function raised NotImplementedError") as info:
+        check_conv(refuses_groups, "torch", max_examples=30, derivatives=False)
+    assert isinstance(info.value.__cause__, NotImplementedError)
+    assert "groups=2" in str(info.value)  # the minimal case: the smallest group count
+
+
+CORRECT = [
+    (jaxconv.conv2d, "torch"),
+    (torch_conv, "torch"),
+    (jaxconv.conv_general_dilated, "lax"),
+    (lax.conv_general_dilated, "lax"),
+    (jaxconv.corr2d_multi_in_out, "lesson"),
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("fn,convention", CORRECT, ids=lambda v: getattr(v, "__name__", v))
+def test_correct_convolutions_pass_in_every_convention(fn, convention, seed, float32):
+    report = check_conv(fn, convention, max_examples=6, seed=seed)
+    assert report.cases == 6 and report.checked["values"] == 6
+    assert set(report.checked) | set(report.skipped) <= set(PROPERTIES)
+    assert report.skipped.get("check_grads", "").startswith("float32")
+
+
+@pytest.mark.parametrize("impl", jaxconv.impls())
+def test_every_impl_of_conv2d_passes(impl, float32):
+    check_conv(functools.partial(jaxconv.conv2d, impl=impl), "torch", max_examples=5)
+
+
+def test_float64_runs_check_grads_of_order_2():
+    report = check_conv(jaxconv.conv2d, "torch", max_examples=3)  # tests run in float64
+    assert report.dtype == "float64" and report.checked["check_grads"] == 3
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=re.escape("check_conv: `convention` (='jax') must be")):
+        check_conv(jaxconv.conv2d, "jax")
+    with pytest.raises(ValueError, match="check_conv: unknown `properties` \\['speed'\\]"):
+        check_conv(jaxconv.conv2d, properties=["speed"])
+    with pytest.raises(TypeError, match="check_conv: `fn` must be callable, got int"):
+        check_conv(3)
+
+
+def test_same_seed_draws_the_same_cases(float32):
+    seen = [[], []]
+    for i in range(2):
+
+        def spy(x, w, b=None, **kw):
+            seen[i].append((x.shape, w.shape, tuple(sorted(kw.items()))))
+            return jaxconv.conv2d(x, w, b, **kw)
+
+        check_conv(spy, max_examples=4, seed=7, properties=["values"])
+    assert seen[0] == seen[1]
