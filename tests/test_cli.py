@@ -207,7 +207,20 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args, code, line):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("command", ["demo", "flops", "show", "bench"])
+def test_check_runs_the_property_suite_on_an_importable_function():
+    done = jaxconv("check", "jaxconv:conv2d", "--max-examples", "3", "--no-derivatives")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("jaxconv:conv2d: check_conv (torch convention)")
+    bad = jaxconv("check", "jax.numpy:add", "--max-examples", "2")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("jaxconv check: error: jax.numpy:add failed:\nproperty 'values'")
+    assert "the function raised TypeError" in bad.stderr and "minimal case" in bad.stderr
+    missing = jaxconv("check", "jaxconv:nothing")
+    assert missing.returncode == 1
+    assert missing.stderr == "jaxconv check: error: 'jaxconv' has no attribute 'nothing'\n"
+
+
+@pytest.mark.parametrize("command", ["demo", "flops", "show", "bench", "check"])
 def test_every_subcommand_has_help_with_an_example(command):
     done = jaxconv(command, "--help", timeout=60)
     assert done.returncode == 0

@@ -61,6 +61,18 @@ def test_port_from_torch_matches():
     assert out.count("-> Conv2d weight") == 4
 
 
+def test_check_your_conv_passes_the_peers_and_catches_a_flipped_kernel():
+    out = _run("examples/07_check_your_conv.py", "--quick")
+    for name in (
+        "jax.lax.conv_general_dilated",
+        "flax.linen.Conv",
+        "equinox.nn.Conv2d",
+        "jaxconv.conv2d(impl='auto')",
+    ):
+        assert f"{name}: OK" in out, out
+    assert "a flipped kernel is caught:" in out and "minimal case: fn(input" in out
+
+
 def test_custom_lowering_registers_checks_and_trains():
     out = _run("examples/08_custom_lowering.py", "--quick")
     assert "passes ('forward',)" in out

@@ -238,10 +238,73 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _bench_args(p)
     p.set_defaults(run=cmd_bench)
+
+    p = sub.add_parser(
+        "check",
+        help="run the property suite on a convolution of your own",
+        description="Check MODULE:FUNCTION against lax.conv_general_dilated with "
+        "jaxconv.testing.check_conv: named properties on drawn cases, the minimal failing "
+        "case on failure (exit status 1).",
+        epilog="examples:\n  jaxconv check jaxconv:conv2d\n  jaxconv check "
+        "jax.lax:conv_general_dilated --convention lax --max-examples 50",
+        formatter_class=fmt,
+    )
+    p.add_argument("target", metavar="MODULE:FUNCTION", help="an importable function")
+    p.add_argument(
+        "--convention",
+        choices=["torch", "lax", "lesson"],
+        default="torch",
+        help="the function's signature (default torch)",
+    )
+    p.add_argument("--max-examples", type=positive_int, default=25, help="default 25")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--no-derivatives", action="store_true", help="skip jvp, vjp, adjoint")
+    p.add_argument("--x64", action="store_true", help="float64 (adds check_grads)")
+    p.set_defaults(run=cmd_check)
     return parser
 
 
-EXTRA_OF = {"flops": "cli", "show": "cli", "bench": "bench"}  # demo needs no extra
+def _load(target: str):
+    """The function named by ``MODULE:FUNCTION`` (attributes may be dotted)."""
+    import importlib
+
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise _Fail(f"expected MODULE:FUNCTION, got {target!r}")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as err:
+        raise _Fail(f"cannot import {module_name!r}: {err}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise _Fail(f"{module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise _Fail(f"{target} is not callable")
+    return obj
+
+
+def cmd_check(args) -> None:
+    import jax
+
+    fn = _load(args.target)
+    jax.config.update("jax_enable_x64", args.x64)
+    from jaxconv.testing import ConvCheckError, check_conv
+
+    try:
+        report = check_conv(
+            fn,
+            args.convention,
+            max_examples=args.max_examples,
+            derivatives=not args.no_derivatives,
+            seed=args.seed,
+        )
+    except ConvCheckError as err:
+        raise _Fail(f"{args.target} failed:\n{err}") from None
+    print(f"{args.target}: {report}")
+
+
+EXTRA_OF = {"flops": "cli", "show": "cli", "bench": "bench", "check": "testing"}  # demo: none
 
 
 def main(argv=None) -> int:
