@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
+from jax import export, lax
 
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]
@@ -107,23 +107,35 @@ def operands(
 
 
 def as_shape(fn: str, name: str, value: Any, ranks: tuple[int, ...]) -> tuple[int, ...]:
-    """A shape given as a tuple or list of non-negative ints, with one of ``ranks`` entries."""
+    """A shape given as a tuple or list of non-negative ints (or symbolic sizes of
+    ``jax.export``), with one of ``ranks`` entries."""
     if not isinstance(value, (tuple, list)):
         raise TypeError(
             f"{fn}: `{name}` must be a tuple of ints, got {type(value).__name__} {value!r:.60}"
         )
-    out = tuple(as_int(fn, f"{name}[{i}]", v, minimum=0) for i, v in enumerate(value))
+    out = tuple(
+        v if export.is_symbolic_dim(v) else as_int(fn, f"{name}[{i}]", v, minimum=0)
+        for i, v in enumerate(value)
+    )
     if len(out) not in ranks:
         raise ValueError(f"{fn}: `{name}` {out} must have {' or '.join(map(str, ranks))} entries")
     return out
 
 
-def check_groups(fn: str, groups: Any, channels: dict[str, int]) -> int:
-    """``groups`` as an int >= 1 that divides every channel count (``label: count``)."""
-    groups = as_int(fn, "groups", groups, minimum=1)
-    for label, count in channels.items():
+def check_groups(
+    fn: str, groups: Any, channels: dict[str, int | tuple[int, str]], name: str = "groups"
+) -> int:
+    """``groups`` as an int >= 1 that divides every channel count.
+
+    ``channels`` maps a label to a count, or to ``(count, where)``, ``where`` saying
+    which axis of which argument holds it.
+    """
+    groups = as_int(fn, name, groups, minimum=1)
+    for label, entry in channels.items():
+        count, where = entry if isinstance(entry, tuple) else (entry, "")
         if count % groups:
-            raise ValueError(f"{fn}: `groups` (={groups}) must divide {label} (={count})")
+            where = f", {where}" if where else ""
+            raise ValueError(f"{fn}: `{name}` (={groups}) must divide {label} (={count}{where})")
     return groups
 
 
@@ -133,18 +145,38 @@ def check_weight_shape(
     w_shape: tuple[int, ...],
     groups: Any,
     names: tuple[str, str] = ("input", "weight"),
+    *,
+    groups_name: str = "groups",
+    shown: tuple[tuple[int, ...], tuple[int, ...]] | None = None,
+    axes: tuple[int, int, int] = (-3, 0, 1),
+    of_shapes: bool = False,
 ) -> int:
     """The channel rule of a grouped convolution: a weight ``(O, C // groups, kh, kw)``
-    for an input ``(..., C, H, W)``; returns ``groups`` as an int."""
+    for an input ``(..., C, H, W)``; returns ``groups`` as an int.
+
+    Messages name the caller's arguments: ``groups_name``, the shapes ``shown`` (as
+    the caller passed them, default the canonical ones) and the ``axes`` of those
+    shapes holding the input channels, the output channels and the weight's input
+    channels. ``of_shapes``: the arguments are shapes themselves (``name[axis]``).
+    """
     xn, wn = names
-    c, o = x_shape[-3], w_shape[0]
+    at = (lambda n, a: f"`{n}`[{a}]") if of_shapes else (lambda n, a: f"`{n}`.shape[{a}]")
+    c, o, i = x_shape[-3], w_shape[0], w_shape[1]
+    xs, ws = shown if shown is not None else (tuple(x_shape), tuple(w_shape))
+    ca, oa, ia = (a % len(s) for a, s in zip(axes, (xs, ws, ws)))
     groups = check_groups(
-        fn, groups, {"the input channels": c, f"the output channels of `{wn}`": o}
+        fn,
+        groups,
+        {
+            "the input channels": (c, at(xn, ca)),
+            f"the output channels of `{wn}`": (o, at(wn, oa)),
+        },
+        groups_name,
     )
-    if w_shape[1] * groups != c:
+    if i * groups != c:
         raise ValueError(
-            f"{fn}: `{wn}` {tuple(w_shape)} expects {w_shape[1] * groups} input channels "
-            f"({w_shape[1]} per group x {groups} groups) but `{xn}` {tuple(x_shape)} has {c}"
+            f"{fn}: `{wn}` {ws} expects {i * groups} input channels ({i} per group "
+            f"({at(wn, ia)}) x {groups} groups) but `{xn}` {xs} has {c} ({at(xn, ca)})"
         )
     return groups
 
@@ -170,8 +202,15 @@ def check_channels(fn: str, X: jax.Array, K: jax.Array, k_axis: int) -> None:
         )
 
 
-def as_int(fn: str, name: str, value: Any, *, minimum: int) -> int:
-    """An exact Python/NumPy integer >= ``minimum`` (bools and floats are refused)."""
+MAX_SIZE = 2**31 - 1
+"""The largest stride, dilation, padding, padded input or dilated kernel accepted: sizes
+beyond it overflow XLA's 32-bit index arithmetic on some backends and are far beyond
+any memory."""
+
+
+def as_int(fn: str, name: str, value: Any, *, minimum: int | None, maximum: int = MAX_SIZE) -> int:
+    """An exact Python/NumPy integer in ``[minimum, maximum]`` (bools and floats are
+    refused; ``minimum=None``: no lower bound, and ``-maximum`` is the least)."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{fn}: `{name}` must be an int, got bool {value!r}")
     try:
@@ -180,9 +219,16 @@ def as_int(fn: str, name: str, value: Any, *, minimum: int) -> int:
         raise TypeError(
             f"{fn}: `{name}` must be an int, got {type(value).__name__} {value!r:.60}"
         ) from None
-    if out < minimum:
+    if minimum is not None and out < minimum:
         raise ValueError(f"{fn}: `{name}` (={out}) must be >= {minimum}")
+    if abs(out) > maximum:
+        raise ValueError(f"{fn}: `{name}` (={out}) is out of range (at most {maximum} in size)")
     return out
+
+
+def is_static(*dims: Any) -> bool:
+    """Whether every size is a known int (not a symbolic dimension of ``jax.export``)."""
+    return not any(export.is_symbolic_dim(d) for d in dims)
 
 
 def as_pair(fn: str, name: str, value: Any, *, minimum: int = 1) -> Pair:
@@ -243,20 +289,72 @@ def as_padding(
 
 
 def output_size(fn: str, in_size: Sequence[int], kernel: Sequence[int], params: ConvParams) -> Pair:
-    """Output ``(mh, mw)``; raises if the dilated kernel does not fit the padded input."""
+    """Output ``(mh, mw)``; raises if the dilated kernel does not fit the padded input.
+
+    Symbolic input sizes (``jax.export``) cannot be checked here; the exported function
+    refuses too-small inputs when it is called.
+    """
     out = []
     for axis, n, k, (lo, hi), s, d in zip(
         ("height", "width"), in_size, kernel, params.padding, params.stride, params.dilation
     ):
         span = (k - 1) * d + 1
         padded = n + lo + hi
-        if span > padded:
+        if span > MAX_SIZE or (is_static(padded) and padded > MAX_SIZE):
+            raise ValueError(
+                f"{fn}: the padded input {axis} (={padded}) or the dilated kernel {axis} "
+                f"(={span}) is larger than {MAX_SIZE}"
+            )
+        if is_static(padded) and span > padded:
             raise ValueError(
                 f"{fn}: the kernel {axis} (={k}, dilated span {span}) is larger than the "
                 f"padded input {axis} (={padded} = {n} + {lo} + {hi})"
             )
         out.append((padded - span) // s + 1)
     return (out[0], out[1])
+
+
+def check_precision(fn: str, precision: Any) -> Any:
+    """``precision`` as lax takes it: ``None``, a ``lax.Precision`` (or its name) or a
+    pair of them; names become ``lax.Precision`` members so that params hash equal."""
+    if precision is None or isinstance(precision, lax.Precision):
+        return precision
+    if isinstance(precision, str):
+        try:
+            return lax.Precision(precision)
+        except ValueError:
+            names = ", ".join(repr(m.lower()) for m in lax.Precision.__members__)
+            raise ValueError(
+                f"{fn}: `precision` (={precision!r}) must be None, a lax.Precision, one of "
+                f"{names} or a pair of them"
+            ) from None
+    if isinstance(precision, (tuple, list)) and len(precision) == 2:
+        pair = tuple(check_precision(fn, p) for p in precision)
+        if None not in pair:
+            return pair
+    raise TypeError(
+        f"{fn}: `precision` must be None, a lax.Precision, its name or a pair of them, "
+        f"got {type(precision).__name__} {precision!r:.60}"
+    )
+
+
+def check_preferred_element_type(fn: str, value: Any, dtype: Any = None) -> np.dtype | None:
+    """``preferred_element_type`` as a NumPy dtype of the input's kind (floating inputs
+    accumulate in a floating type, complex ones in a complex type)."""
+    if value is None:
+        return None
+    try:
+        out = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{fn}: `preferred_element_type` (={value!r:.60}) is not a dtype") from None
+    if dtype is not None:
+        kind = jnp.complexfloating if jnp.issubdtype(dtype, jnp.complexfloating) else jnp.floating
+        if not jnp.issubdtype(out, kind):
+            raise TypeError(
+                f"{fn}: `preferred_element_type` (={out}) must be a {kind.__name__} dtype for "
+                f"an input of dtype {np.dtype(dtype)}"
+            )
+    return out
 
 
 def conv_params(
@@ -269,17 +367,21 @@ def conv_params(
     dilation: Any,
     precision: Any = None,
     preferred_element_type: Any = None,
+    dtype: Any = None,
 ) -> ConvParams:
-    """Check and normalise the hyperparameters shared by every 2-D entry point."""
+    """Check and normalise the hyperparameters shared by every 2-D entry point
+    (``dtype``: the input's, to check ``preferred_element_type`` against)."""
     if 0 in kernel:
         raise ValueError(f"{fn}: the kernel's spatial size (={kernel}) must be positive")
     stride_ = as_pair(fn, "stride", stride)
     dilation_ = as_pair(fn, "dilation", dilation)
     padding_ = as_padding(fn, padding, in_size, kernel, stride_, dilation_)
-    if preferred_element_type is not None:
-        preferred_element_type = np.dtype(preferred_element_type)
-    if isinstance(precision, list):  # lax accepts a pair as a list too; keep params hashable
-        precision = tuple(precision)
-    params = ConvParams(stride_, padding_, dilation_, precision, preferred_element_type)
+    params = ConvParams(
+        stride_,
+        padding_,
+        dilation_,
+        check_precision(fn, precision),
+        check_preferred_element_type(fn, preferred_element_type, dtype),
+    )
     output_size(fn, in_size, kernel, params)
     return params

@@ -189,6 +189,7 @@ def checked_conv2d(
         dilation=dilation,
         precision=precision,
         preferred_element_type=preferred_element_type,
+        dtype=x.dtype,
     )
     x, params = _pad_with_mode(fn, x, params, padding_mode)
     if x.ndim == 3:

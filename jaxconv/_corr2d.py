@@ -60,5 +60,6 @@ def corr2d(
         dilation=dilation,
         precision=precision,
         preferred_element_type=preferred_element_type,
+        dtype=x.dtype,
     )
     return corr2d_impl(x, k, params)

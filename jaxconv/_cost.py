@@ -39,7 +39,7 @@ def output_shape(
     input_shape = _checks.as_shape(fn, "input_shape", input_shape, (3, 4))
     weight_shape = _checks.as_shape(fn, "weight_shape", weight_shape, (4,))
     _checks.check_weight_shape(
-        fn, input_shape, weight_shape, groups, ("input_shape", "weight_shape")
+        fn, input_shape, weight_shape, groups, ("input_shape", "weight_shape"), of_shapes=True
     )
     params = _checks.conv_params(
         fn, input_shape[-2:], weight_shape[2:], stride=stride, padding=padding, dilation=dilation

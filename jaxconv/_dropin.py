@@ -8,38 +8,64 @@ transposes into the convolution's dimension numbers. Everything else goes to lax
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from . import _checks
-from ._conv2d import check_weight, conv2d_nchw
+from ._checks import Padding
+from ._conv2d import conv2d_nchw
 from ._typing import ArrayLike, Impl
 from .lowering._registry import check_impl
 
 
-def _core_padding(padding):
-    """The core's form of lax's ``padding``, or ``None`` if the core does not take it."""
+def _padding(fn: str, padding: Any) -> str | tuple[tuple[int, int], ...]:
+    """lax's ``padding`` checked as lax checks it: a string, or ``(low, high)`` pairs of
+    ints (negative allowed) with messages naming this function."""
+    if isinstance(padding, str):
+        return padding
+    try:
+        pairs = [tuple(p) for p in padding]
+    except TypeError:
+        raise TypeError(
+            f"{fn}: `padding` must be a string or a sequence of (low, high) int pairs, got "
+            f"{type(padding).__name__} {padding!r:.60}"
+        ) from None
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"{fn}: `padding` (={padding!r:.60}) must hold (low, high) pairs")
+    return tuple(
+        (
+            _checks.as_int(fn, f"padding[{i}][0]", lo, minimum=None),
+            _checks.as_int(fn, f"padding[{i}][1]", hi, minimum=None),
+        )
+        for i, (lo, hi) in enumerate(pairs)
+    )
+
+
+def _core_padding(padding) -> Padding | str | None:
+    """The core's form of a checked lax ``padding``, or ``None`` if the core does not take it."""
     if isinstance(padding, str):
         return padding.lower() if padding.upper() in ("SAME", "VALID") else None
-    try:
-        pads = tuple((int(lo), int(hi)) for lo, hi in padding)
-    except (TypeError, ValueError):
+    if len(padding) != 2 or min(min(p) for p in padding) < 0:
         return None
-    if len(pads) != 2 or min(min(p) for p in pads) < 0:
-        return None
-    return pads
+    return ((padding[0][0], padding[0][1]), (padding[1][0], padding[1][1]))
 
 
 def _output_is_nonempty(in_size, kernel, padding, rhs_dilation) -> bool:
-    """Whether the dilated kernel fits the padded input (lax returns an empty array if not)."""
+    """Whether the output has pixels (lax returns an empty array if not). Symbolic sizes
+    (``jax.export``) are taken to be large enough."""
+    if not all(n > 0 for n in in_size if _checks.is_static(n)):
+        return False
     if padding == "same":
         return True
     pads = ((0, 0), (0, 0)) if padding == "valid" else padding
     dilation = rhs_dilation if rhs_dilation is not None else (1, 1)
     return all(
-        (k - 1) * d + 1 <= n + lo + hi for n, k, d, (lo, hi) in zip(in_size, kernel, dilation, pads)
+        not _checks.is_static(n) or (k - 1) * d + 1 <= n + lo + hi
+        for n, k, d, (lo, hi) in zip(in_size, kernel, dilation, pads)
     )
 
 
@@ -76,6 +102,7 @@ def conv_general_dilated(
     impl = check_impl(fn, impl)
     lhs = _checks.as_any_array(fn, "lhs", lhs)  # any dtype: lax's rules apply beyond floats
     rhs = _checks.as_any_array(fn, "rhs", rhs)
+    padding = _padding(fn, padding)
     core_padding = _core_padding(padding)
     routable = (
         lhs.ndim == 4
@@ -107,16 +134,26 @@ def conv_general_dilated(
             preferred_element_type,
             out_sharding=out_sharding,
         )
-    groups = check_weight(fn, x, w, feature_group_count, names=("lhs", "rhs"))
+    groups = _checks.check_weight_shape(  # in the caller's terms: argument names, layouts
+        fn,
+        x.shape,
+        w.shape,
+        feature_group_count,
+        ("lhs", "rhs"),
+        groups_name="feature_group_count",
+        shown=(tuple(lhs.shape), tuple(rhs.shape)),
+        axes=(dn.lhs_spec[1], dn.rhs_spec[0], dn.rhs_spec[1]),
+    )
     params = _checks.conv_params(  # lax's argument names in the messages
         fn,
         x.shape[2:],
         w.shape[2:],
-        stride=_checks.as_pair(fn, "window_strides", tuple(window_strides)),
+        stride=_checks.as_pair(fn, "window_strides", window_strides),
         padding=core_padding,
-        dilation=_checks.as_pair(fn, "rhs_dilation", tuple(rhs_dilation or (1, 1))),
+        dilation=_checks.as_pair(fn, "rhs_dilation", rhs_dilation or (1, 1)),
         precision=precision,
         preferred_element_type=preferred_element_type,
+        dtype=x.dtype,
     )
     y = conv2d_nchw(fn, x, w, None, params, groups, impl)
     return jnp.transpose(y, tuple(int(a) for a in np.argsort(dn.out_spec)))

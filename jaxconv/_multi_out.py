@@ -75,6 +75,7 @@ def corr2d_multi_in_out(
         dilation=dilation,
         precision=precision,
         preferred_element_type=preferred_element_type,
+        dtype=X.dtype,
     )
     plan = core_plan(fn, impl, (1, *X.shape), K.shape, params, 1, X.dtype)
     return _jitted(params, plan)(X, K)

@@ -48,7 +48,9 @@ def corr2d_multi_in_out_1x1(
     Y = jnp.matmul(
         K.reshape(co, ci),
         X.reshape(ci, h * w),
-        precision=precision,
-        preferred_element_type=preferred_element_type,
+        precision=_checks.check_precision(fn, precision),
+        preferred_element_type=_checks.check_preferred_element_type(
+            fn, preferred_element_type, X.dtype
+        ),
     )
     return Y.reshape(co, h, w)

@@ -29,6 +29,7 @@ X3 = jnp.ones((3, 5, 5))
 K3 = jnp.ones((3, 2, 2))
 
 C = jaxconv.conv2d
+NHWC = ("NHWC", "HWIO", "NHWC")
 BAD = [
     # (function, args, kwargs, exception, message pattern)
     (C, ("abc", w4), {}, TypeError, "conv2d: `input` must be an array, got str"),
@@ -55,14 +56,17 @@ BAD = [
         (x4, w4),
         {"groups": 2},
         ValueError,
-        re.escape("conv2d: `groups` (=2) must divide the input channels (=3)"),
+        re.escape("conv2d: `groups` (=2) must divide the input channels (=3, `input`.shape[1])"),
     ),
     (
         C,
         (jnp.ones((1, 4, 8, 8)), jnp.ones((3, 2, 3, 3))),
         {"groups": 2},
         ValueError,
-        re.escape("conv2d: `groups` (=2) must divide the output channels of `weight` (=3)"),
+        re.escape(
+            "conv2d: `groups` (=2) must divide the output channels of `weight` (=3, "
+            "`weight`.shape[0])"
+        ),
     ),
     (C, (x4, w4), {"groups": 0}, ValueError, re.escape("conv2d: `groups` (=0) must be >= 1")),
     (C, (x4, w4), {"stride": 0}, ValueError, re.escape("conv2d: `stride` (=0) must be >= 1")),
@@ -233,6 +237,54 @@ BAD = [
     ),
     (
         jaxconv.conv_general_dilated,
+        (jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 4, 6)), (1, 1), ((0.7, 0.7), (1, 1))),
+        {"dimension_numbers": NHWC},
+        TypeError,
+        re.escape("conv_general_dilated: `padding[0][0]` must be an int, got float 0.7"),
+    ),
+    (
+        jaxconv.conv_general_dilated,
+        (jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 4, 6)), (1, 1), (("1", "1"), (1, 1))),
+        {"dimension_numbers": NHWC},
+        TypeError,
+        re.escape("conv_general_dilated: `padding[0][0]` must be an int, got str '1'"),
+    ),
+    (
+        jaxconv.conv_general_dilated,
+        (jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 1, 6)), (1, 1), "SAME"),
+        {"dimension_numbers": NHWC, "feature_group_count": 4},
+        ValueError,
+        re.escape(
+            "conv_general_dilated: `feature_group_count` (=4) must divide the output channels "
+            "of `rhs` (=6, `rhs`.shape[3])"
+        ),
+    ),
+    (
+        jaxconv.conv_general_dilated,
+        (jnp.ones((1, 5, 5, 4)), jnp.ones((3, 3, 5, 6)), (1, 1), "SAME"),
+        {"dimension_numbers": NHWC},
+        ValueError,
+        re.escape(
+            "conv_general_dilated: `rhs` (3, 3, 5, 6) expects 5 input channels (5 per group "
+            "(`rhs`.shape[2]) x 1 groups) but `lhs` (1, 5, 5, 4) has 4 (`lhs`.shape[3])"
+        ),
+    ),
+    (
+        C,
+        (x4, w4),
+        {"preferred_element_type": jnp.int32},
+        TypeError,
+        re.escape("conv2d: `preferred_element_type` (=int32) must be a floating dtype"),
+    ),
+    (
+        C,
+        (x4, w4),
+        {"dilation": 2**20, "padding": "same", "impl": "matmul"},
+        ValueError,
+        re.escape("conv2d: `impl` (='matmul') would"),
+    ),
+    (
+        jaxconv.conv_general_dilated,
         (x4, w4, (1, 1), "SAME", None, (2, -1)),
         {},
         ValueError,
@@ -265,7 +317,8 @@ BAD = [
         {"groups": 3},
         ValueError,
         re.escape(
-            "choose_plan: `groups` (=3) must divide the output channels of `weight_shape` (=4)"
+            "choose_plan: `groups` (=3) must divide the output channels of `weight_shape` (=4, "
+            "`weight_shape`[0])"
         ),
     ),
     (
@@ -353,28 +406,28 @@ ENTRIES = [
     Entry(
         "corr2d",
         {"x": _f32(6, 7), "k": _f32(2, 3)},
-        dict(stride=1, padding=0, dilation=1),
+        dict(stride=1, padding=0, dilation=1, precision=None),
         lambda a, h: jaxconv.corr2d(a["x"], a["k"], **h),
     ),
     Entry(
         "corr2d_multi_in",
         {"X": _f32(3, 6, 7), "K": _f32(3, 2, 3)},
-        dict(stride=1, padding=0, dilation=1),
+        dict(stride=1, padding=0, dilation=1, precision=None),
         lambda a, h: jaxconv.corr2d_multi_in(a["X"], a["K"], **h),
         "K",
     ),
     Entry(
         "corr2d_multi_in_out",
         {"X": _f32(3, 6, 7), "K": _f32(4, 3, 2, 3)},
-        dict(stride=1, padding=0, dilation=1),
+        dict(stride=1, padding=0, dilation=1, precision=None),
         lambda a, h: jaxconv.corr2d_multi_in_out(a["X"], a["K"], **h),
         "K",
     ),
     Entry(
         "corr2d_multi_in_out_1x1",
         {"X": _f32(3, 6, 7), "K": _f32(4, 3, 1, 1)},
-        {},
-        lambda a, h: jaxconv.corr2d_multi_in_out_1x1(a["X"], a["K"]),
+        dict(precision=None),
+        lambda a, h: jaxconv.corr2d_multi_in_out_1x1(a["X"], a["K"], **h),
         "K",
     ),
     Entry(
@@ -387,14 +440,22 @@ ENTRIES = [
     Entry(
         "conv2d",
         {"input": _f32(2, 4, 6, 7), "weight": _f32(6, 2, 3, 3), "bias": _f32(6)},
-        dict(stride=1, padding=0, dilation=1, groups=2, padding_mode="zeros"),
+        dict(stride=1, padding=0, dilation=1, groups=2, padding_mode="zeros", precision=None),
         lambda a, h: jaxconv.conv2d(a["input"], a["weight"], a["bias"], **h),
         "weight",
     ),
     Entry(
         "Conv2d",
         {"x": _f32(2, 4, 6, 7)},
-        dict(kernel_size=3, stride=1, padding=0, dilation=1, groups=2, padding_mode="zeros"),
+        dict(
+            kernel_size=3,
+            stride=1,
+            padding=0,
+            dilation=1,
+            groups=2,
+            padding_mode="zeros",
+            precision=None,
+        ),
         _layer_call("nnx"),
     ),
     Entry(
@@ -470,6 +531,11 @@ def _mutations(entry: Entry):
                         [f"`{h}` must be an int, got {type(bad).__name__} {bad!r}"],
                     )
                 )
+            if h != "groups":  # overflowing sizes: refused before any allocation
+                for bad in (2**31, 2**70):
+                    out.append(
+                        (f"{h}={bad}", {"hyper": {h: bad}}, ValueError, [f"`{h}` (={bad})"])
+                    )
         if h == "padding":
             out.append(
                 (
@@ -481,6 +547,38 @@ def _mutations(entry: Entry):
             )
             out.append(
                 ("padding=-1", {"hyper": {h: -1}}, ValueError, ["`padding` (=-1) must be >= 0"])
+            )
+            out.append(
+                ("padding=2**33", {"hyper": {h: 2**33}}, ValueError, ["`padding` (=8589934592)"])
+            )
+            for bad, where in ((0.7, "padding"), ((1, 1.5), "padding[1]")):
+                out.append(
+                    (
+                        f"padding={bad!r}",
+                        {"hyper": {h: bad}},
+                        TypeError,
+                        [f"`{where}` must be an int, got float"],
+                    )
+                )
+            out.append(
+                (
+                    "padding=(('1', '1'), (0, 0))",
+                    {"hyper": {h: (("1", "1"), (0, 0))}},
+                    TypeError,
+                    ["`padding[0][0]` must be an int, got str '1'"],
+                )
+            )
+        if h == "precision":
+            out.append(
+                (
+                    "precision='bogus'",
+                    {"hyper": {h: "bogus"}},
+                    ValueError,
+                    ["`precision` (='bogus') must be"],
+                )
+            )
+            out.append(
+                ("precision={}", {"hyper": {h: {}}}, TypeError, ["`precision` must be", "dict"])
             )
         if h == "padding_mode":
             out.append(

@@ -49,8 +49,8 @@ def test_flops_reproduces_the_lesson():
         (
             lambda: jaxconv.output_shape((3, 8, 8), (4, 2, 3, 3)),
             ValueError,
-            "output_shape: `weight_shape` (4, 2, 3, 3) expects 2 input channels (2 per group x 1 "
-            "groups) but `input_shape` (3, 8, 8) has 3",
+            "output_shape: `weight_shape` (4, 2, 3, 3) expects 2 input channels (2 per group "
+            "(`weight_shape`[1]) x 1 groups) but `input_shape` (3, 8, 8) has 3 (`input_shape`[0])",
         ),
         (
             lambda: jaxconv.output_shape("abc", (4, 3, 3, 3)),

@@ -123,3 +123,14 @@ def test_flax_nnx_conv_with_dropin_equals_default():
     assert_close(ours(x), default(x), RTOL["float64"])
     grads = [nnx.grad(lambda m: jnp.sum(m(x) ** 2))(m) for m in (ours, default)]
     jax.tree.map(lambda a, b: assert_close(a, b, RTOL["float64"]), *grads)
+
+
+def test_empty_inputs_go_to_lax():
+    """H = 0 with "SAME" (and a zero batch) give lax's empty results, not an error."""
+    x = jnp.ones((1, 0, 5, 4))
+    w = jnp.ones((3, 3, 4, 6))
+    dn = ("NHWC", "HWIO", "NHWC")
+    for lhs in (x, jnp.ones((0, 5, 5, 4))):
+        ours = jaxconv.conv_general_dilated(lhs, w, (1, 1), "SAME", dimension_numbers=dn)
+        theirs = jax.lax.conv_general_dilated(lhs, w, (1, 1), "SAME", dimension_numbers=dn)
+        assert ours.shape == theirs.shape and ours.size == 0

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 
-from .._checks import ConvParams
+from .._checks import ConvParams, is_static
 from ._registry import Pass, get_lowering
 
 
@@ -43,7 +43,12 @@ def _checked_call(name, pass_, x, w, params, groups):
     expected = (x.shape[0], w.shape[0], *params.output_size(x.shape[2:], w.shape[2:]))
     dtype = x.dtype if params.preferred_element_type is None else params.preferred_element_type
     shape = tuple(getattr(y, "shape", ()))
-    if shape != expected or getattr(y, "dtype", None) != dtype:
+    same_shape = len(shape) == len(expected) and all(
+        a == b
+        for a, b in zip(shape, expected)
+        if is_static(a, b)  # symbolic: jax.export
+    )
+    if not same_shape or getattr(y, "dtype", None) != dtype:
         raise ValueError(
             f"jaxconv: lowering {name!r} ({pass_} pass) returned shape {shape} and dtype "
             f"{getattr(y, 'dtype', type(y).__name__)} for x {tuple(x.shape)}, w "

@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .._checks import ConvParams
+from .._checks import ConvParams, is_static
 from ._registry import register_builtin
-from ._taps import accumulator, result_dtype, taps
+from ._taps import accumulator, padded_copy_bytes, result_dtype, taps
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
@@ -93,12 +93,13 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
     in_out_bytes = n * (c * h * wd + o * mh * mw) * itemsize
     # Tap-major weights stack the patches faster, but are a copy of the weights: when
     # those outweigh the activations (deep layers, small images) keep their own order.
-    tap_minor = kh * kw > 1 and w.size * itemsize > in_out_bytes // 2
+    static = is_static(n, h, wd)
+    tap_minor = kh * kw > 1 and static and w.size * itemsize > in_out_bytes // 2
     w_mat = w.reshape(groups, o // groups, cg, kh * kw)
     if not tap_minor:
         w_mat = jnp.transpose(w_mat, (3, 0, 2, 1))
     xg = x.reshape(n, groups, cg, h, wd)
-    if n * mh * mw == 0:  # nothing to compute (a loop over zero blocks cannot be built)
+    if static and n * mh * mw == 0:  # nothing to compute (a loop over zero blocks cannot be built)
         y = jnp.zeros((n, o, mh, mw), acc)
     elif kh * kw == 1:  # the patches are the (subsampled) input: one matmul
         ((_, _, window),) = taps(xg, (1, 1), params)
@@ -106,7 +107,8 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
         y = jnp.transpose(y.reshape(n, mh, mw, o), (0, 3, 1, 2))
     else:
         row_bytes = 2 * mw * kh * kw * c * itemsize  # the windows, then the patches
-        b, rows = blocks(n, mh, row_bytes, in_out_bytes // 2)
+        # symbolic sizes (jax.export): one block, whose size is not known here
+        b, rows = blocks(n, mh, row_bytes, in_out_bytes // 2) if static else (n, mh)
         y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows, tap_minor)
         y = y.reshape(n, o, mh, mw)
     return y.astype(result_dtype(x.dtype, params))
@@ -116,5 +118,6 @@ register_builtin(
     "gemm",
     gemm_conv,
     transposable=True,
+    workspace=padded_copy_bytes,
     description="im2col in blocks of images or output rows, then one GEMM",
 )

@@ -24,7 +24,7 @@ from jax import lax
 
 from .._checks import ConvParams
 from ._registry import register_builtin
-from ._taps import accumulator, result_dtype, taps
+from ._taps import accumulator, padded_copy_bytes, result_dtype, taps
 
 
 def _one_by_one(window, w_tap, acc, precision):
@@ -87,6 +87,7 @@ register_builtin(
     "matmul",
     matmul_conv,
     transposable=True,
+    workspace=padded_copy_bytes,
     gradient_conv=functools.partial(matmul_conv, gradient=True),
     description="kh*kw shifted 1x1 convolutions, each a matmul over channels",
 )

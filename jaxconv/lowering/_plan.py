@@ -36,6 +36,12 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
     56x56) and use ``"gemm"`` for the weight gradient: 0.68x forward+backward
     (``"matmul"``: 0.78x).
+* Memory: a lowering whose temporaries (a padded copy of the input for ``"matmul"`` and
+  ``"gemm"``) would exceed twice the operands and result, and 16 MiB, is replaced by
+  ``"xla"``. Measured: depthwise 3x3 at dilation 18, ``"same"``, (8, 256, 33, 33):
+  ``"matmul"`` needed 111.6 MiB of temporaries forward+backward against lax's 25.5.
+* Symbolic sizes (``jax.export``): the rules above that do not depend on sizes, and
+  ``"xla"`` where a rule would compare an unknown size.
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
   gradient was 1.35-2.2x), other grouped convolutions (not measured).
 """
@@ -53,6 +59,10 @@ from .._checks import ConvParams
 from .._typing import DTypeLike, Impl, Padding, Size2
 from ._registry import AUTO, PASSES, PLATFORMS, REFERENCE, check_impl, get_lowering
 
+AUTO_MEMORY = 2  # auto's bound: temporaries <= 2x operands and result (README) ...
+SMALL_BYTES = 16 * 2**20  # ... or this much, which never matters
+REFUSED_MEMORY = 64  # an explicit impl is refused beyond 64x operands and result ...
+REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 
@@ -79,7 +89,7 @@ def auto_plan(
     if (kh, kw) == (1, 1):
         return Plan("gemm", "gemm", "gemm")
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
-    if mh * mw < MIN_PIXELS:
+    if not _checks.is_static(mh, mw) or mh * mw < MIN_PIXELS:  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
     if cg < MIN_CHANNELS:
         half = np.dtype(dtype).itemsize <= 2
@@ -99,6 +109,25 @@ def _capable(plan: Plan, platform: str) -> Plan:
     )
 
 
+def _memory(name: str, input_shape, weight_shape, params: ConvParams, groups: int, dtype):
+    """``(temporaries, operands and result)`` in bytes for lowering ``name``, or ``None``
+    when a size is symbolic (``jax.export``) or the lowering gives no estimate."""
+    estimate = get_lowering(name).workspace
+    if estimate is None or not _checks.is_static(*input_shape):
+        return None
+    itemsize = np.dtype(dtype).itemsize
+    n, o = input_shape[0], weight_shape[0]
+    mh, mw = params.output_size(input_shape[2:], weight_shape[2:])
+    operands = int(np.prod(input_shape)) + int(np.prod(weight_shape)) + n * o * mh * mw
+    work = estimate(tuple(input_shape), tuple(weight_shape), params, groups, itemsize)
+    return work, operands * itemsize
+
+
+def _within(name: str, factor: int, floor: int, *call) -> bool:
+    memory = _memory(name, *call)
+    return memory is None or memory[0] <= max(factor * memory[1], floor)
+
+
 def resolve(
     fn: str,
     impl: str,
@@ -112,12 +141,17 @@ def resolve(
     """The plan for a checked call of ``fn``; ``impl`` is ``"auto"`` or a lowering name.
 
     A lowering named by the caller serves every pass it can; the passes it cannot (the
-    gradients of a forward-only kernel) follow ``"auto"``.
+    gradients of a forward-only kernel) follow ``"auto"``. ``"auto"`` keeps to lowerings
+    whose temporaries stay within twice the operands and result; a named lowering is
+    refused only where they would be absurd (``REFUSED_MEMORY``).
     """
     platform = platform or jax.default_backend()
-    auto = _capable(
-        auto_plan(tuple(input_shape), tuple(weight_shape), params, groups, dtype, platform),
-        platform,
+    call = (tuple(input_shape), tuple(weight_shape), params, groups, dtype)
+    auto = Plan(
+        *(
+            name if _within(name, AUTO_MEMORY, SMALL_BYTES, *call) else "xla"
+            for name in _capable(auto_plan(*call, platform), platform)
+        )
     )
     if impl == AUTO:
         return auto
@@ -125,6 +159,13 @@ def resolve(
     if not lowering.supports("forward", platform):
         raise ValueError(
             f"{fn}: `impl` (={impl!r}) runs on {lowering.platforms}, not on {platform!r}"
+        )
+    if not _within(impl, REFUSED_MEMORY, REFUSED_BYTES, *call):
+        work, operands = _memory(impl, *call)  # type: ignore[misc]
+        raise ValueError(
+            f"{fn}: `impl` (={impl!r}) would need {work / 2**30:.3g} GiB of temporaries for "
+            f"this call ({work / operands:.3g}x its operands and result: the padding or "
+            f"dilation is huge); use impl='auto' or 'xla'"
         )
     return Plan(*(impl if lowering.supports(p, platform) else a for p, a in zip(PASSES, auto)))
 
@@ -172,7 +213,7 @@ def choose_plan(
     x_shape = _checks.as_shape(fn, "input_shape", input_shape, (4,))
     w_shape = _checks.as_shape(fn, "weight_shape", weight_shape, (4,))
     groups = _checks.check_weight_shape(
-        fn, x_shape, w_shape, groups, ("input_shape", "weight_shape")
+        fn, x_shape, w_shape, groups, ("input_shape", "weight_shape"), of_shapes=True
     )
     if platform is not None and platform not in PLATFORMS:
         raise ValueError(f"{fn}: `platform` (={platform!r}) must be one of {PLATFORMS}")

@@ -34,6 +34,8 @@ Pass = Literal["forward", "input_grad", "weight_grad"]
 PASSES: tuple[Pass, ...] = ("forward", "input_grad", "weight_grad")
 PLATFORMS = ("cpu", "gpu", "tpu")
 ConvFn = Callable[[jax.Array, jax.Array, ConvParams, int], jax.Array]
+Workspace = Callable[[tuple[int, ...], tuple[int, ...], ConvParams, int, int], int]
+"""``(x_shape, w_shape, params, groups, itemsize) -> bytes`` of temporaries."""
 
 AUTO, REFERENCE = "auto", "reference"  # impl values that are not lowerings
 
@@ -45,6 +47,9 @@ class Lowering:
     ``conv`` computes the forward pass; ``gradient_conv`` (when transposable) is the
     form JAX transposes inside gradient terms, ``conv`` unless the lowering registered a
     variant (the ``"matmul"`` lowering loops over taps there to bound memory).
+    ``workspace`` estimates the bytes of temporaries a call needs beyond its operands
+    and result (``None``: about their size); ``impl="auto"`` does not pick a lowering
+    whose temporaries would exceed twice the operands and result.
     """
 
     name: str
@@ -53,6 +58,7 @@ class Lowering:
     platforms: tuple[str, ...] | None
     gradient_conv: ConvFn | None
     description: str
+    workspace: Workspace | None = None
 
     @property
     def passes(self) -> tuple[Pass, ...]:
@@ -83,6 +89,7 @@ def register_lowering(
     platforms: tuple[str, ...] | list[str] | None = None,
     gradient_conv: ConvFn | None = None,
     description: str = "",
+    workspace: Workspace | None = None,
     replace: bool = False,
 ) -> Lowering:
     """Adds a lowering, after which ``impl=name`` works everywhere ``impl`` is taken.
@@ -103,6 +110,11 @@ def register_lowering(
       platforms: where it runs, e.g. ``("gpu",)``; ``None`` (default): everywhere.
       gradient_conv: a transposable variant for gradient terms (default ``conv``).
       description: one line, listed by ``jaxconv bench``.
+      workspace: ``(x_shape, w_shape, params, groups, itemsize) -> bytes``, the
+        temporaries a call needs beyond operands and result (e.g. a padded copy);
+        ``None`` (default): about their size. ``"auto"`` skips a lowering whose
+        temporaries exceed twice the operands and result (and 16 MiB), and an explicit
+        ``impl`` is refused where they exceed 64 times (and 1 GiB).
       replace: allow replacing an earlier registration of ``name`` (not a built-in).
 
     Returns:
@@ -131,7 +143,7 @@ def register_lowering(
     if name in _BUILTIN or (name in _REGISTRY and not replace):
         why = "a built-in lowering" if name in _BUILTIN else "registered (pass replace=True)"
         raise ValueError(f"{fn}: `name` (={name!r}) is already {why}")
-    for arg, value in (("conv", conv), ("gradient_conv", gradient_conv)):
+    for arg, value in (("conv", conv), ("gradient_conv", gradient_conv), ("workspace", workspace)):
         if value is not None and not callable(value):
             raise TypeError(f"{fn}: `{arg}` must be callable, got {type(value).__name__}")
     if not isinstance(transposable, bool):
@@ -145,7 +157,9 @@ def register_lowering(
                 f"{fn}: `platforms` (={platforms!r}) must be None or a "
                 f"non-empty sequence of {PLATFORMS}"
             )
-    record = Lowering(name, conv, transposable, platforms, gradient_conv, str(description))
+    record = Lowering(
+        name, conv, transposable, platforms, gradient_conv, str(description), workspace
+    )
     _REGISTRY[name] = record
     return record
 

@@ -51,3 +51,11 @@ def accumulator(dtype, params: ConvParams):
 
 def result_dtype(dtype, params: ConvParams):
     return params.preferred_element_type if params.preferred_element_type is not None else dtype
+
+
+def padded_copy_bytes(x_shape, w_shape, params: ConvParams, groups: int, itemsize: int) -> int:
+    """Bytes of a zero-padded copy of the input, the temporary that the matmul and
+    gemm lowerings make (huge paddings and dilations make it far larger than the input)."""
+    n, c, h, w = x_shape
+    (top, bottom), (left, right) = params.padding
+    return n * c * (h + top + bottom) * (w + left + right) * itemsize

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
-from .._checks import ConvParams
+from .._checks import ConvParams, is_static
 from ._registry import register_builtin
 
 NCHW = ("NCHW", "OIHW", "NCHW")
@@ -19,11 +20,16 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
     output by default was measured: it changed no result and cost 1.13-1.66x on an H100
     (an extra float32 write and a cast). ``preferred_element_type`` still chooses one.
     """
+    padding = params.padding
+    if not is_static(*sum(padding, ())):  # jax.export's symbolic sizes
+        # lax refuses symbolic padding (its batching rule too, even for "SAME"): pad first.
+        lhs = lax.pad(lhs, jnp.zeros((), lhs.dtype), [(0, 0, 0)] * 2 + [(*p, 0) for p in padding])
+        padding = ((0, 0), (0, 0))
     return lax.conv_general_dilated(
         lhs,
         rhs,
         window_strides=params.stride,
-        padding=params.padding,
+        padding=padding,
         rhs_dilation=params.dilation,
         dimension_numbers=NCHW,
         feature_group_count=groups,
