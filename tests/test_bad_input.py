@@ -533,9 +533,7 @@ def _mutations(entry: Entry):
                 )
             if h != "groups":  # overflowing sizes: refused before any allocation
                 for bad in (2**31, 2**70):
-                    out.append(
-                        (f"{h}={bad}", {"hyper": {h: bad}}, ValueError, [f"`{h}` (={bad})"])
-                    )
+                    out.append((f"{h}={bad}", {"hyper": {h: bad}}, ValueError, [f"`{h}` (={bad})"]))
         if h == "padding":
             out.append(
                 (

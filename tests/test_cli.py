@@ -21,6 +21,14 @@ def jaxconv(*args, timeout=300):
     )
 
 
+def _layer(channels, size):
+    return ["--in-channels", str(channels), "--out-channels", str(channels), "--kernel", "3",
+            "--out-size", str(size)]  # fmt: skip
+
+
+FLOPS = ["flops", *_layer(4, 8)]
+
+
 def test_console_script_is_installed():
     script = pathlib.Path(sys.executable).parent / "jaxconv"
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
@@ -185,6 +193,22 @@ def test_show_accepts_grayscale_and_rgba_files(tmp_path):
             1,
             "jaxconv flops: error: flops: `groups` (=4) must divide `out_channels` (=6)",
         ),
+        (
+            [*FLOPS, "--samples", "1" + "0" * 400],
+            2,
+            "jaxconv flops: error: argument --samples: expected a positive integer at most",
+        ),
+        (
+            ["flops", *_layer(100000, 1000), "--measure"],
+            1,
+            "jaxconv flops: error: --measure: the layer's arrays need",
+        ),
+        (["show", "--out", "x.xyz"], 1, "jaxconv show: error: cannot write x.xyz: unknown image"),
+        (
+            ["show", "--dpi", "100000"],
+            2,
+            "jaxconv show: error: argument --dpi: expected a positive integer at most 600",
+        ),
         (["flops"], 2, "jaxconv flops: error: the following arguments are required"),
         (
             ["bench", "--reps", "0"],
@@ -205,6 +229,16 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(args, code, line):
     assert done.returncode == code
     assert done.stderr.startswith(line), done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_show_names_the_file_it_really_writes(tmp_path):
+    """No suffix: .png is added; a directory: the default name inside it."""
+    for out, written in ((tmp_path / "noext", tmp_path / "noext.png"), (tmp_path, None)):
+        written = written or tmp_path / "jaxconv-channels.png"
+        arg = str(out) + ("/" if out == tmp_path else "")
+        done = jaxconv("show", "--kernels", "blur", "--out", arg)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"wrote {written}:") and written.exists()
 
 
 def test_check_runs_the_property_suite_on_an_importable_function():

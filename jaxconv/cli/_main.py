@@ -10,8 +10,9 @@ import sys
 import time
 
 from .._extras import require
-from ._args import positive_int
+from ._args import bounded_int, positive_int
 
+MAX_DPI = 600  # a 5 x 11 inch figure: 6.6 x 3.3 kpixels at 600 dpi
 LESSON_CPU = 0.15e12  # the lesson's assumed rates, in operations per second
 LESSON_GPU = 12e12
 
@@ -38,6 +39,16 @@ def cmd_demo(args) -> None:
     main()
 
 
+def _memory_bytes() -> int:
+    """Physical memory of this machine (Linux, macOS), or 16 GiB where unknown."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
 def _measure_rate(args) -> float:
     """FLOP/s of jaxconv.conv2d on this machine for the layer, with a progress bar."""
     import jax
@@ -47,6 +58,17 @@ def _measure_rate(args) -> float:
     import jaxconv
 
     size = args.out_size + args.kernel - 1
+    elements = args.batch * (
+        args.in_channels * size**2
+        + args.out_channels * args.out_size**2
+        + args.out_channels * args.in_channels // args.groups * args.kernel**2
+    )
+    need, have = 4 * elements, _memory_bytes()
+    if need > have // 2:  # refuse before allocating rather than die in XLA
+        raise _Fail(
+            f"--measure: the layer's arrays need {need / 2**30:.3g} GiB, more than half of "
+            f"this machine's {have / 2**30:.3g} GiB; lower --batch, the channels or --out-size"
+        )
     x = jnp.ones((args.batch, args.in_channels, size, size), jnp.float32)
     w = jnp.ones(
         (args.out_channels, args.in_channels // args.groups, args.kernel, args.kernel), jnp.float32
@@ -87,6 +109,7 @@ def cmd_flops(args) -> None:
     except ValueError as err:
         raise _Fail(str(err)) from None
     total_macs = per.multiply_adds * args.layers * args.samples
+    rate = _measure_rate(args) if args.measure else None  # may fail: before any output
     console = Console(width=100)
     console.print(
         f"Layer: {args.in_channels} -> {args.out_channels} channels, "
@@ -116,16 +139,37 @@ def cmd_flops(args) -> None:
         times.add_column(col, justify="right")
     for label, rate in rates:  # an assumed rate "T/s" can be read either way
         times.add_row(label, _duration(total_macs / rate), _duration(2 * total_macs / rate))
-    if args.measure:  # a measured rate is in FLOP/s: one reading only
-        rate = _measure_rate(args)
+    if rate is not None:  # a measured rate is in FLOP/s: one reading only
         t = _duration(2 * total_macs / rate)
         times.add_row(f"this machine, measured {rate / 1e9:.1f} GFLOP/s", t, t)
     console.print(times)
 
 
+def _figure_path(out: str) -> str:
+    """The file ``show`` writes for ``--out``: a directory gets the default name, a name
+    without a suffix gets ``.png``; any other suffix must be a format matplotlib writes."""
+    import os
+
+    from matplotlib.figure import Figure
+
+    if out.endswith(os.sep) or os.path.isdir(out):
+        out = os.path.join(out, "jaxconv-channels.png")
+    root, ext = os.path.splitext(out)
+    if not ext:
+        return root + ".png"
+    formats = Figure().canvas.get_supported_filetypes()
+    if ext[1:].lower() not in formats:
+        raise _Fail(
+            f"cannot write {out}: unknown image format {ext!r}; use one of "
+            f"{', '.join('.' + f for f in sorted(formats))}"
+        )
+    return out
+
+
 def cmd_show(args) -> None:
     from . import _show
 
+    out = _figure_path(args.out)
     names = [n.strip() for n in args.kernels.split(",") if n.strip()]
     try:
         _show.kernel_stack(names)
@@ -133,12 +177,12 @@ def cmd_show(args) -> None:
     except ValueError as err:
         raise _Fail(str(err)) from None
     try:
-        _show.render(X, names, args.out, dpi=args.dpi)
+        _show.render(X, names, out, dpi=args.dpi)
     except OSError as err:
-        raise _Fail(f"cannot write {args.out}: {err.strerror or err}") from None
+        raise _Fail(f"cannot write {out}: {err.strerror or err}") from None
     h, w = X.shape[1:]
     print(
-        f"wrote {args.out}: the RGB channels of a {h}x{w} image and {len(names)} output "
+        f"wrote {out}: the RGB channels of a {h}x{w} image and {len(names)} output "
         f"channels ({', '.join(names)}), each as 3 per-channel terms and their sum"
     )
 
@@ -223,8 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(DEFAULT_KERNELS),
         help=f"comma-separated names (default {','.join(DEFAULT_KERNELS)})",
     )
-    p.add_argument("--out", default="jaxconv-channels.png", help="PNG path to write")
-    p.add_argument("--dpi", type=positive_int, default=100)
+    p.add_argument(
+        "--out",
+        default="jaxconv-channels.png",
+        help="file to write (PNG unless its suffix names another format; a directory gets "
+        "jaxconv-channels.png)",
+    )
+    p.add_argument("--dpi", type=bounded_int(MAX_DPI), default=100, help=f"1-{MAX_DPI}")
     p.set_defaults(run=cmd_show)
 
     p = sub.add_parser(
@@ -319,7 +368,20 @@ def main(argv=None) -> int:
     except _Fail as err:
         print(f"jaxconv {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except (MemoryError, OverflowError) as err:
+        print(f"jaxconv {args.command}: error: too large: {_first_line(err)}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        if "RESOURCE_EXHAUSTED" not in str(err):  # a bug: keep its traceback
+            raise
+        print(f"jaxconv {args.command}: error: out of memory: {_first_line(err)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:200]
 
 
 if __name__ == "__main__":
