@@ -490,6 +490,8 @@ def _mutations(entry: Entry):
                 [f"`{arg}` must have", str(tuple(arr[None].shape))],
             )
         )
+        if entry.name == "Conv2d":  # layers cast numeric inputs as flax does (tested there)
+            continue
         out.append(
             (
                 f"{arg} is int32",

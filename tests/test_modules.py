@@ -124,6 +124,40 @@ def test_from_torch_refuses_other_objects():
         jl.params_from_torch({"weight": 1})
 
 
+def test_torch_modules_in_odd_states():
+    """bfloat16 modules import as bfloat16 (exactly); meta-device and uninitialised lazy
+    modules, and unreadable tensors, get one named line instead of torch's errors."""
+    torch = import_torch()
+    module = torch.nn.Conv2d(4, 6, 3).to(torch.bfloat16)
+    layer = jn.Conv2d.from_torch(module)
+    assert layer.weight.dtype == jnp.bfloat16
+    exact = module.weight.detach().to(torch.float32).numpy()
+    np.testing.assert_array_equal(np.asarray(layer.weight[...], np.float32), exact)
+    params = jl.params_from_torch(module)["params"]
+    assert params["weight"].dtype == params["bias"].dtype == jnp.bfloat16
+    x = torch.randn(2, 4, 8, 8).to(torch.bfloat16)
+    ours = np.asarray(layer(jnp.asarray(x.to(torch.float32).numpy(), jnp.bfloat16)), np.float32)
+    assert_close(ours, module(x).detach().to(torch.float32).numpy(), 2e-2)
+    for odd, pattern in (
+        (torch.nn.Conv2d(4, 6, 3, device="meta"), "`weight` is on the 'meta' device"),
+        (torch.nn.LazyConv2d(6, 3), "the LazyConv2d is not initialised yet"),
+    ):
+        for fn, name in (
+            (jn.Conv2d.from_torch, "Conv2d.from_torch"),
+            (jl.params_from_torch, "params_from_torch"),
+            (jl.conv2d_kwargs_from_torch, "conv2d_kwargs_from_torch"),
+        ):
+            with pytest.raises(ValueError, match=f"{name}: .*{re.escape(pattern)}"):
+                fn(odd)
+    graph = torch.nn.Conv2d(4, 6, 3)  # a weight that is a non-leaf tensor needing grad
+    weight = graph.weight * 2.0
+    del graph.weight
+    graph.weight = weight
+    np.testing.assert_array_equal(
+        np.asarray(jn.Conv2d.from_torch(graph).weight[...]), weight.detach().numpy()
+    )
+
+
 def _ks_statistic(a, b):
     a, b = np.sort(a), np.sort(b)
     grid = np.concatenate([a, b])
@@ -330,3 +364,17 @@ def test_flax_linen_interop_inside_a_bigger_model():
     x = jnp.ones((2, 1, 6, 6), jnp.float32)
     params = Net().init(jax.random.key(0), x)
     assert Net().apply(params, x).shape == (2, 2)
+
+
+def test_layers_cast_integer_images_as_flax_does():
+    """uint8 pixels with dtype=float32: cast like nnx.Conv / linen.Conv, same values."""
+    x = jnp.asarray((np.arange(2 * 8 * 8 * 3) % 256).astype(np.uint8).reshape(2, 8, 8, 3))
+    ref = nnx.Conv(3, 4, (3, 3), dtype=jnp.float32, rngs=nnx.Rngs(0))
+    ours = jn.Conv2d(3, 4, 3, padding=1, data_format="NHWC", dtype=jnp.float32, rngs=nnx.Rngs(0))
+    ours.weight[...] = jnp.transpose(ref.kernel[...], (3, 2, 0, 1))
+    ours.bias[...] = ref.bias[...]
+    assert ours(x).dtype == jnp.float32
+    assert_close(ours(x), ref(x), RTOL["float32"])
+    module = jl.Conv2d(4, 3, padding=1, data_format="NHWC", dtype=jnp.float32)
+    variables = module.init(jax.random.key(0), x)
+    assert module.apply(variables, x).dtype == jnp.float32

@@ -118,9 +118,10 @@ def channel_axis(cfg: LayerConfig) -> int:
 
 
 def check_input(name: str, cfg: LayerConfig, x, in_channels: int | None):
-    """Checks a call's input rank and channel count against the layer."""
+    """Checks a call's input rank and channel count against the layer. Any numeric
+    dtype is taken: the forward pass promotes it as flax does (uint8 images included)."""
     layout = cfg.data_format
-    x = _checks.as_array(name, "x", x)
+    x = _checks.as_any_array(name, "x", x)
     _checks.check_rank(
         name,
         "x",
@@ -159,12 +160,37 @@ def forward(name: str, cfg: LayerConfig, x, weight, bias, *, dtype, precision):
     return jnp.moveaxis(y, -3, -1) if cfg.data_format == "NHWC" else y
 
 
+def _tensor_to_numpy(name: str, what: str, tensor) -> np.ndarray:
+    """A torch tensor's values as NumPy, bfloat16 included (as ``jnp.bfloat16``)."""
+    import torch
+
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"{name}: the module's `{what}` is on the 'meta' device (no values yet); "
+            f"materialise it first, e.g. module.to_empty(device='cpu') and load its state"
+        )
+    t = tensor.detach().cpu().resolve_conj().resolve_neg()
+    try:
+        if t.dtype == torch.bfloat16:  # NumPy has no bfloat16: widen exactly, then narrow
+            return t.to(torch.float32).numpy().astype(jnp.bfloat16)
+        return t.numpy().copy()
+    except (RuntimeError, TypeError) as err:
+        raise TypeError(
+            f"{name}: cannot read the module's `{what}` ({t.dtype}, {t.layout}): {err}"
+        ) from None
+
+
 def from_torch_module(name: str, module) -> tuple[dict, np.ndarray, np.ndarray | None]:
     """Constructor kwargs and weights of a live ``torch.nn.Conv2d`` (no file, no pickle)."""
     import torch  # lazily: torch is never a runtime dependency
 
     if not isinstance(module, torch.nn.Conv2d):
         raise TypeError(f"{name}: expected a torch.nn.Conv2d, got {type(module).__name__}")
+    if isinstance(module.weight, torch.nn.parameter.UninitializedParameter):
+        raise ValueError(
+            f"{name}: the {type(module).__name__} is not initialised yet (its in_channels "
+            f"are inferred on the first call); run it on one input first"
+        )
     padding = module.padding
     if not isinstance(padding, str):
         padding = tuple(int(p) for p in padding)
@@ -179,6 +205,6 @@ def from_torch_module(name: str, module) -> tuple[dict, np.ndarray, np.ndarray |
         bias=module.bias is not None,
         padding_mode=module.padding_mode,
     )
-    weight = module.weight.detach().cpu().numpy()
-    bias = module.bias.detach().cpu().numpy() if module.bias is not None else None
+    weight = _tensor_to_numpy(name, "weight", module.weight)
+    bias = None if module.bias is None else _tensor_to_numpy(name, "bias", module.bias)
     return kwargs, weight, bias
