@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
+import jax.numpy as jnp
 
 from . import _checks
 from ._checks import ConvParams
 from ._typing import ArrayLike, DTypeLike, Padding, PrecisionLike, Size2
-from .lowering._xla import lax_conv
+from .lowering._taps import accumulator, result_dtype, taps
+from .lowering._xla import lax_conv, naive_cpu_loop
 
 
 def corr2d_impl(x: jax.Array, k: jax.Array, params: ConvParams) -> jax.Array:
-    """``(H, W) x (kh, kw) -> (mh, mw)``: XLA's convolution on a one-channel view."""
+    """``(H, W) x (kh, kw) -> (mh, mw)``: XLA's convolution on a one-channel view.
+
+    For 64-bit elements on a CPU it is the definition itself, a sum over the kernel's
+    taps of weight times shifted window: ``jax.vmap`` would batch XLA's convolution into
+    a grouped one, which XLA's generic CPU loop computes reading every group
+    (``lowering/_xla.py``), so a NaN in one channel would reach the others.
+    """
+    if naive_cpu_loop(x.dtype):
+        acc = accumulator(x.dtype, params)
+        terms = (k[i, j].astype(acc) * win.astype(acc) for i, j, win in taps(x, k.shape, params))
+        return functools.reduce(jnp.add, terms).astype(result_dtype(x.dtype, params))
     return lax_conv(x[None, None], k[None, None], params)[0, 0]
 
 

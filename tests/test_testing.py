@@ -279,3 +279,28 @@ def test_same_seed_draws_the_same_cases(float32):
 
         check_conv(spy, max_examples=4, seed=7, properties=["values"])
     assert seen[0] == seen[1]
+
+
+def _groups_as_masked_dense(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """Right values, wrong NaNs: a grouped convolution as a dense one whose weights are
+    zero outside each group's block, so a NaN reaches every group (0 x NaN = NaN), as
+    XLA's own float64 CPU loop does."""
+    o, cg = w.shape[:2]
+    og = o // groups
+    full = jnp.zeros((o, cg * groups, *w.shape[2:]), w.dtype)
+    for g in range(groups):
+        full = full.at[g * og : (g + 1) * og, g * cg : (g + 1) * cg].set(w[g * og : (g + 1) * og])
+    return torch_conv(x, full, b, stride, padding, dilation, 1)
+
+
+def test_nan_property_holds_the_group_rule(float32):
+    with pytest.raises(ConvCheckError, match="property 'nan' failed"):
+        check_conv(_groups_as_masked_dense, "torch", max_examples=20, derivatives=False, nan=True)
+    check_conv(torch_conv, "torch", max_examples=20, derivatives=False, nan=True)
+
+
+@pytest.mark.parametrize("impl", jaxconv.impls())
+def test_every_impl_keeps_the_nan_rule_in_float64(impl):
+    """float64 is where lax's CPU loop spreads NaN across groups; jaxconv does not."""
+    conv = functools.partial(jaxconv.conv2d, impl=impl)
+    check_conv(conv, "torch", max_examples=8, derivatives=False, nan=True, properties=["nan"])

@@ -12,6 +12,35 @@ from ._registry import register_builtin
 NCHW = ("NCHW", "OIHW", "NCHW")
 
 
+def naive_cpu_loop(dtype) -> bool:
+    """XLA's CPU convolution of 64-bit elements (float64, complex128) is a generic loop
+    that skips the taps landing on padding and lets a grouped convolution read every
+    group (with zero weights): a NaN in one group reaches all of them. float32, float16,
+    bfloat16 and complex64 (Eigen), torch and the other lowerings do neither."""
+    return (
+        jax.default_backend() == "cpu"
+        and jnp.dtype(dtype).itemsize * (1 if jnp.issubdtype(dtype, jnp.floating) else 0.5) == 8
+    )
+
+
+def _local_groups(lhs, rhs, params: ConvParams, groups: int, padding):
+    """The grouped convolution with the groups moved into the batch
+    (``batch_group_count``), which XLA's generic CPU loop computes group by group."""
+    n, c, h, w = lhs.shape
+    stacked = jnp.swapaxes(lhs.reshape(n, groups, c // groups, h, w), 0, 1)
+    return lax.conv_general_dilated(
+        stacked.reshape(groups * n, c // groups, h, w),
+        rhs,
+        window_strides=params.stride,
+        padding=padding,
+        rhs_dilation=params.dilation,
+        dimension_numbers=NCHW,
+        batch_group_count=groups,
+        precision=params.precision,
+        preferred_element_type=params.preferred_element_type,
+    )
+
+
 def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
     """``lax.conv_general_dilated`` on ``(N, C, H, W)`` and ``(O, C/groups, kh, kw)``.
 
@@ -19,12 +48,21 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
     accumulate them in float32 (tested in tests/test_dtypes.py). Asking for a float32
     output by default was measured: it changed no result and cost 1.13-1.66x on an H100
     (an extra float32 write and a cast). ``preferred_element_type`` still chooses one.
+
+    Non-finite values follow one rule in every lowering (README, "Special values"): zero
+    padding is multiplied like any input, and a group reads only its own channels. For
+    64-bit elements on a CPU, where XLA's own loop does neither, the padding is made
+    explicit and the groups go through the batch (``naive_cpu_loop``).
     """
     padding = params.padding
-    if not is_static(*sum(padding, ())):  # jax.export's symbolic sizes
-        # lax refuses symbolic padding (its batching rule too, even for "SAME"): pad first.
+    naive = naive_cpu_loop(lhs.dtype)
+    if naive or not is_static(*sum(padding, ())):
+        # explicit zeros; symbolic padding (jax.export) also needs it: lax refuses it,
+        # its batching rule too, even for "SAME"
         lhs = lax.pad(lhs, jnp.zeros((), lhs.dtype), [(0, 0, 0)] * 2 + [(*p, 0) for p in padding])
         padding = ((0, 0), (0, 0))
+    if naive and groups > 1:
+        return _local_groups(lhs, rhs, params, groups, padding)
     return lax.conv_general_dilated(
         lhs,
         rhs,
