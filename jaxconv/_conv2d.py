@@ -31,7 +31,8 @@ def _one_image(x, w, params: ConvParams, groups: int, plan: Plan | None):
     o = w.shape[0]
     xg = x.reshape(groups, c // groups, h, wd)
     wg = w.reshape(groups, o // groups, *w.shape[1:])
-    y = jax.vmap(functools.partial(stack_over_kernels, params=params, plan=plan))(xg, wg)
+    stack = functools.partial(stack_over_kernels, params=params, plan=plan, outer=2)
+    y = jax.vmap(stack)(xg, wg)  # over groups, inside the vmap over images: 2 outer vmaps
     return y.reshape(o, *y.shape[2:])
 
 

@@ -42,24 +42,34 @@ def _sum_over_channels(X: jax.Array, K: jax.Array, params: ConvParams) -> jax.Ar
     return jnp.sum(per_channel, axis=0)
 
 
-def _dense(X: jax.Array, K: jax.Array, params: ConvParams, lowering: str, pass_: Pass) -> jax.Array:
+def _dense(
+    X: jax.Array,
+    K: jax.Array,
+    params: ConvParams,
+    lowering: str,
+    pass_: Pass,
+    depth: int | None = None,
+) -> jax.Array:
     """The same sum as one convolution with ``ci`` inputs and one output channel."""
-    return lower(lowering, pass_, X[None], K[None], params)[0, 0]
+    return lower(lowering, pass_, X[None], K[None], params, depth=depth)[0, 0]
 
 
 @functools.lru_cache(maxsize=1024)
-def multi_in_fn(params: ConvParams, plan: Plan | None) -> MultiIn:
+def multi_in_fn(params: ConvParams, plan: Plan | None, depth: int | None = None) -> MultiIn:
     """``(ci, H, W) x (ci, kh, kw) -> (mh, mw)`` for fixed hyperparameters.
 
     ``plan``: the lowering of each pass; ``None`` is ``impl="reference"``, the literal
-    sum left to JAX's generic rules.
+    sum left to JAX's generic rules. ``depth``: how many of jaxconv's vmaps enclose the
+    call, the batching rule's own included (``lowering/_fold.py``).
     """
     literal = functools.partial(_sum_over_channels, params=params)
     if plan is None:
         return literal
 
     batched = custom_vmap(literal)
-    forward = functools.partial(_dense, params=params, lowering=plan.forward, pass_="forward")
+    forward = functools.partial(
+        _dense, params=params, lowering=plan.forward, pass_="forward", depth=depth
+    )
 
     @batched.def_vmap
     def _batching_rule(axis_size, in_batched, X, K):
@@ -77,8 +87,12 @@ def multi_in_fn(params: ConvParams, plan: Plan | None) -> MultiIn:
 
 @functools.lru_cache(maxsize=1024)
 def _jitted(params: ConvParams, plan: Plan | None) -> MultiIn:
-    """``multi_in_fn`` for a call from outside: an eager call compiles once per shape."""
-    return jax.jit(multi_in_fn(params, plan))
+    """``multi_in_fn`` for a call from outside, as a batch of one sum (so that the
+    program holds the lowering itself, not an unbatched ``custom_vmap``, which
+    ``jax.linear_transpose`` could not transpose); jitted, so that an eager call
+    compiles once per shape."""
+    one = jax.vmap(multi_in_fn(params, plan, depth=1))
+    return jax.jit(lambda X, K: one(X[None], K[None])[0])
 
 
 def core_plan(

@@ -15,13 +15,14 @@ from .lowering._registry import check_impl
 
 
 def stack_over_kernels(
-    X: jax.Array, K: jax.Array, params: ConvParams, plan: Plan | None
+    X: jax.Array, K: jax.Array, params: ConvParams, plan: Plan | None, outer: int = 0
 ) -> jax.Array:
     """``(ci, H, W) x (co, ci, kh, kw) -> (co, mh, mw)``: ``jax.vmap`` over kernels.
 
-    ``plan``: the lowerings, ``None`` for the literal reference (see ``multi_in_fn``).
+    ``plan``: the lowerings, ``None`` for the literal reference (see ``multi_in_fn``);
+    ``outer``: how many of jaxconv's vmaps enclose the stack (over groups, images).
     """
-    return jax.vmap(multi_in_fn(params, plan), in_axes=(None, 0))(X, K)
+    return jax.vmap(multi_in_fn(params, plan, depth=outer + 1), in_axes=(None, 0))(X, K)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -120,3 +120,33 @@ def test_hessian_of_the_lesson_function():
     f = lambda K: jnp.sum(jaxconv.corr2d_multi_in(X, K) ** 2)
     g = lambda K: jnp.sum(jaxconv.corr2d_multi_in(X, K, impl="reference") ** 2)
     assert_close(jax.hessian(f)(K), jax.hessian(g)(K), RTOL["float64"])
+
+
+LINEAR = {  # each public function as a function of (X, K) on one image
+    "corr2d": lambda X, K, **kw: jaxconv.corr2d(X[0], K[0, 0], **kw),
+    "corr2d_multi_in": lambda X, K, **kw: jaxconv.corr2d_multi_in(X, K[0], **kw),
+    "corr2d_multi_in_out": jaxconv.corr2d_multi_in_out,
+    "conv2d": jaxconv.conv2d,
+}
+
+
+@pytest.mark.parametrize("impl", jaxconv.impls())
+@pytest.mark.parametrize("name", sorted(LINEAR))
+def test_linear_transpose_equals_the_vjp(name, impl):
+    """A convolution is linear in each operand: jax.linear_transpose works with respect
+    to X and K, directly and under vmap, and equals the VJP."""
+    rng = np.random.default_rng(0)
+    X, K = (
+        jnp.asarray(rng.standard_normal((3, 6, 5))),
+        jnp.asarray(rng.standard_normal((2, 3, 2, 3))),
+    )
+    kw = {} if name == "corr2d" else {"impl": impl}
+    f = functools.partial(LINEAR[name], padding=1, **kw)
+    ct = jnp.asarray(rng.standard_normal(f(X, K).shape))
+    for arg, fixed in ((0, K), (1, X)):
+        g = (lambda a: f(a, fixed)) if arg == 0 else (lambda a: f(fixed, a))
+        point = (X, K)[arg]
+        (got,) = jax.linear_transpose(g, point)(ct)
+        assert_close(got, jax.vjp(g, point)[1](ct)[0], RTOL["float64"])
+        batched = jax.vmap(lambda c: jax.linear_transpose(g, point)(c)[0])(jnp.stack([ct, 2 * ct]))
+        assert_close(batched[1], 2 * got, RTOL["float64"])

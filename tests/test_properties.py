@@ -84,9 +84,10 @@ def test_one_by_one_identity(ci, co, h, w, seed):
 
 @pytest.mark.parametrize("groups", [1, 4])
 def test_vmap_structure_lowers_to_one_convolution(groups):
-    """The custom batching rule removes the depthwise-plus-reduce lowering entirely."""
-    x = jnp.ones((2, 8, 9, 9))
-    w = jnp.ones((8, 8 // groups, 3, 3))
+    """The custom batching rule removes the depthwise-plus-reduce lowering entirely.
+    float32: in float64 on a CPU the literal lowering sums taps (see ``corr2d_impl``)."""
+    x = jnp.ones((2, 8, 9, 9), jnp.float32)
+    w = jnp.ones((8, 8 // groups, 3, 3), jnp.float32)
     fast = lowered_ops(lambda x, w: jaxconv.conv2d(x, w, groups=groups, impl="xla"), x, w)
     assert fast.count("convolution") == 1
     assert "reduce" not in fast
@@ -96,8 +97,9 @@ def test_vmap_structure_lowers_to_one_convolution(groups):
 
 @pytest.mark.parametrize("groups", [1, 4])
 def test_vmap_structure_compiles_like_lax(groups):
-    x = jnp.ones((2, 8, 9, 9))
-    w = jnp.ones((8, 8 // groups, 3, 3))
+    """float32 (float64 on a CPU is grouped through the batch, ``lowering/_xla.py``)."""
+    x = jnp.ones((2, 8, 9, 9), jnp.float32)
+    w = jnp.ones((8, 8 // groups, 3, 3), jnp.float32)
     fast = hlo_ops(lambda x, w: jaxconv.conv2d(x, w, groups=groups, impl="xla"), x, w)
     ref = hlo_ops(
         lambda x, w: lax.conv_general_dilated(x, w, (1, 1), "VALID", feature_group_count=groups),
@@ -118,8 +120,9 @@ def test_stack_over_kernels_is_one_dense_convolution():
 
 
 def test_grad_of_vmap_structure_compiles_like_lax():
-    x = jnp.ones((2, 4, 9, 9))
-    w = jnp.ones((6, 4, 3, 3))
+    """float32 (float64 on a CPU pads explicitly, ``lowering/_xla.py``)."""
+    x = jnp.ones((2, 4, 9, 9), jnp.float32)
+    w = jnp.ones((6, 4, 3, 3), jnp.float32)
     loss = lambda f: jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), (0, 1))
     ours = hlo_ops(loss(lambda x, w: jaxconv.conv2d(x, w, padding=1, impl="xla")), x, w)
     theirs = hlo_ops(

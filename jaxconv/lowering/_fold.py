@@ -15,6 +15,14 @@ The folded call is folded again under an outer ``vmap``, so the lowering runs on
 the full arrays. Gradient terms call the lowering directly: they are linear and JAX
 transposes them, so only transposable lowerings serve there (``_registry.py``), and
 those batch by JAX's rules. Every result is checked against the contract at trace time.
+
+``depth`` is how many of jaxconv's own vmaps enclose a call. jaxconv's entry points are
+jitted, so no caller's vmap encloses them while they are traced (a caller's vmap batches
+the traced program afterwards). Once the outermost of its own vmaps is folded, a
+transposable lowering is therefore called directly: the program then holds plain
+operations, which ``jax.linear_transpose`` can transpose (``custom_vmap`` has no
+transpose rule) and a caller's vmap batches by JAX's rules. A forward-only lowering keeps
+the folding call at the top, so that a caller's vmap is folded too.
 """
 
 from __future__ import annotations
@@ -30,12 +38,29 @@ from ._registry import Pass, get_lowering
 
 
 def lower(
-    name: str, pass_: Pass, x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1
+    name: str,
+    pass_: Pass,
+    x: jax.Array,
+    w: jax.Array,
+    params: ConvParams,
+    groups: int = 1,
+    depth: int | None = None,
 ) -> jax.Array:
-    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by lowering ``name``."""
+    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by lowering ``name``.
+
+    ``depth``: how many of jaxconv's vmaps enclose the call (``None``: unknown, fold
+    every enclosing vmap).
+    """
     if pass_ == "forward":
-        return _folded(name, params, groups)(x, w)
+        return _forward(name, params, groups, depth)(x, w)
     return _checked_call(name, pass_, x, w, params, groups)
+
+
+def _forward(name: str, params: ConvParams, groups: int, depth: int | None):
+    """The forward call under ``depth`` more of jaxconv's vmaps (see the module notes)."""
+    if depth == 0 and get_lowering(name).transposable:
+        return functools.partial(_checked_call, name, "forward", params=params, groups=groups)
+    return _folded(name, params, groups, depth if depth else None)
 
 
 def _checked_call(name, pass_, x, w, params, groups):
@@ -58,8 +83,9 @@ def _checked_call(name, pass_, x, w, params, groups):
 
 
 @functools.lru_cache(maxsize=1024)
-def _folded(name: str, params: ConvParams, groups: int):
+def _folded(name: str, params: ConvParams, groups: int, depth: int | None = None):
     """The forward call of lowering ``name`` with the folding batching rule."""
+    outer = None if depth is None else depth - 1  # the vmaps left once this one is folded
     call = custom_vmap(
         functools.partial(_checked_call, name, "forward", params=params, groups=groups)
     )
@@ -68,21 +94,21 @@ def _folded(name: str, params: ConvParams, groups: int):
     def _rule(b, in_batched, x, w):
         x_batched, w_batched = in_batched
         if not (x_batched or w_batched):
-            return call(x, w), False
+            return _forward(name, params, groups, outer)(x, w), False
         # sizes are spelled out (no -1): a batch may be empty
         o = w.shape[1]
         if x_batched and w_batched:  # pairs: B times the groups
             n, c = x.shape[1:3]
             xf = jnp.moveaxis(x, 0, 1).reshape(n, b * c, *x.shape[3:])
-            y = _folded(name, params, b * groups)(xf, w.reshape(b * o, *w.shape[2:]))
+            y = _forward(name, params, b * groups, outer)(xf, w.reshape(b * o, *w.shape[2:]))
             return jnp.moveaxis(y.reshape(n, b, o, *y.shape[2:]), 1, 0), True
         if x_batched:  # B times the images
             n = x.shape[1]
-            y = _folded(name, params, groups)(x.reshape(b * n, *x.shape[2:]), w)
+            y = _forward(name, params, groups, outer)(x.reshape(b * n, *x.shape[2:]), w)
             return y.reshape(b, n, *y.shape[1:]), True
         # B times the output channels, kept in their groups: (G, B, O/G) channel order
         wf = jnp.moveaxis(w.reshape(b, groups, o // groups, *w.shape[2:]), 0, 1)
-        y = _folded(name, params, groups)(x, wf.reshape(b * o, *w.shape[2:]))
+        y = _forward(name, params, groups, outer)(x, wf.reshape(b * o, *w.shape[2:]))
         n = y.shape[0]
         y = jnp.moveaxis(y.reshape(n, groups, b, o // groups, *y.shape[2:]), 2, 0)
         return y.reshape(b, n, o, *y.shape[4:]), True
