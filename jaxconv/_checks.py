@@ -113,7 +113,7 @@ def as_shape(fn: str, name: str, value: Any, ranks: tuple[int, ...]) -> tuple[in
         raise TypeError(
             f"{fn}: `{name}` must be a tuple of ints, got {type(value).__name__} {value!r:.60}"
         )
-    out = tuple(
+    out: tuple[Any, ...] = tuple(  # symbolic sizes behave as ints
         v if export.is_symbolic_dim(v) else as_int(fn, f"{name}[{i}]", v, minimum=0)
         for i, v in enumerate(value)
     )

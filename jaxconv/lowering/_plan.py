@@ -161,7 +161,7 @@ def resolve(
             f"{fn}: `impl` (={impl!r}) runs on {lowering.platforms}, not on {platform!r}"
         )
     if not _within(impl, REFUSED_MEMORY, REFUSED_BYTES, *call):
-        work, operands = _memory(impl, *call)  # type: ignore[misc]
+        work, operands = _memory(impl, *call)
         raise ValueError(
             f"{fn}: `impl` (={impl!r}) would need {work / 2**30:.3g} GiB of temporaries for "
             f"this call ({work / operands:.3g}x its operands and result: the padding or "
