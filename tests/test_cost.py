@@ -26,7 +26,11 @@ def test_channel_contributions_sum_to_the_multi_in_out_correlation(case):
     terms = jaxconv.channel_contributions(X, K, **kw)
     assert terms.shape[:2] == (case.co, case.ci)
     assert_close(terms.sum(axis=1), jaxconv.corr2d_multi_in_out(X, K, **kw), RTOL["float64"])
-    assert_close(terms[0, 0], jaxconv.corr2d(X[0], K[0, 0], **kw), 0.0)
+    # Each term is corr2d itself, up to rounding: the batched and the single program are
+    # compiled differently (bitwise equal only in XLA's float64 CPU convolution loop,
+    # which float64 no longer uses for its artefacts, README "Special values"; in
+    # float32 they differed in the last bit already).
+    assert_close(terms[0, 0], jaxconv.corr2d(X[0], K[0, 0], **kw), RTOL["float64"])
 
 
 def test_flops_reproduces_the_lesson():
