@@ -57,7 +57,7 @@ def _exported(fn, args, which, batched, case):
     return export.export(jax.jit(fn))(*specs).call
 
 
-@settings(max_examples=12)
+@settings(max_examples=8)
 @given(
     case=S.cases(batch=True, unbatched=False, max_channels=2),
     which=st.sampled_from(sorted(SYMBOLIC)),
@@ -125,7 +125,7 @@ def _lesson_kwargs(case):
     return dict(_plain(case), precision=lax.Precision.HIGHEST)
 
 
-@settings(max_examples=12)
+@settings(max_examples=8)
 @given(
     case=S.cases(batch=True, unbatched=False, max_channels=2, max_groups=1),
     which=st.sampled_from(sorted(SYMBOLIC)),
