@@ -120,7 +120,7 @@ def test_stack_over_kernels_is_one_dense_convolution():
 
 
 def test_grad_of_vmap_structure_compiles_like_lax():
-    """float32 (float64 on a CPU pads explicitly, ``lowering/_xla.py``)."""
+    """In float32, as a user runs it (the literal sums taps in float64 on a CPU)."""
     x = jnp.ones((2, 4, 9, 9), jnp.float32)
     w = jnp.ones((6, 4, 3, 3), jnp.float32)
     loss = lambda f: jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), (0, 1))

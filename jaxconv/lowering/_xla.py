@@ -14,9 +14,9 @@ NCHW = ("NCHW", "OIHW", "NCHW")
 
 def naive_cpu_loop(dtype) -> bool:
     """XLA's CPU convolution of 64-bit elements (float64, complex128) is a generic loop
-    that skips the taps landing on padding and lets a grouped convolution read every
-    group (with zero weights): a NaN in one group reaches all of them. float32, float16,
-    bfloat16 and complex64 (Eigen), torch and the other lowerings do neither."""
+    that lets a grouped convolution read every group (with zero weights): a NaN in one
+    group reaches all of them. float32, float16, bfloat16 and complex64 (Eigen), torch
+    and the other lowerings keep groups apart."""
     return (
         jax.default_backend() == "cpu"
         and jnp.dtype(dtype).itemsize * (1 if jnp.issubdtype(dtype, jnp.floating) else 0.5) == 8
@@ -49,19 +49,18 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
     output by default was measured: it changed no result and cost 1.13-1.66x on an H100
     (an extra float32 write and a cast). ``preferred_element_type`` still chooses one.
 
-    Non-finite values follow one rule in every lowering (README, "Special values"): zero
-    padding is multiplied like any input, and a group reads only its own channels. For
-    64-bit elements on a CPU, where XLA's own loop does neither, the padding is made
-    explicit and the groups go through the batch (``naive_cpu_loop``).
+    Non-finite inputs follow one rule in every lowering (README, "Special values"): a
+    group reads only its own channels. For 64-bit elements on a CPU, where XLA's own loop
+    reads every group, the groups go through the batch (``naive_cpu_loop``): measured
+    (2-core CPU, (4, 64, 28, 28), float64) 0.99x lax forward, 1.03x forward+backward at
+    4 groups, 3.4x and 1.55x depthwise (where ``"auto"`` uses ``"matmul"``).
     """
     padding = params.padding
-    naive = naive_cpu_loop(lhs.dtype)
-    if naive or not is_static(*sum(padding, ())):
-        # explicit zeros; symbolic padding (jax.export) also needs it: lax refuses it,
-        # its batching rule too, even for "SAME"
+    if not is_static(*sum(padding, ())):  # jax.export's symbolic sizes
+        # lax refuses symbolic padding (its batching rule too, even for "SAME"): pad first
         lhs = lax.pad(lhs, jnp.zeros((), lhs.dtype), [(0, 0, 0)] * 2 + [(*p, 0) for p in padding])
         padding = ((0, 0), (0, 0))
-    if naive and groups > 1:
+    if groups > 1 and naive_cpu_loop(lhs.dtype):
         return _local_groups(lhs, rhs, params, groups, padding)
     return lax.conv_general_dilated(
         lhs,
