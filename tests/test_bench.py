@@ -5,8 +5,11 @@ import math
 import subprocess
 import sys
 
+import jax
 import pytest
 
+import jaxconv
+import jaxconv.lowering
 from jaxconv import impls
 from jaxconv.cli import bench
 
@@ -95,3 +98,30 @@ def test_summary_is_the_median_ratio_of_auto_to_each_peer():
         ]
     ]
     assert bench.summarize(rows) == {"lax": {"median_ratio": 0.5, "max_ratio": 1.0, "cases": 3}}
+
+
+def test_a_failing_entry_is_reported_and_the_rest_is_timed(tmp_path, capsys):
+    """A lowering that cannot compile (as the matmul gradients on an H100 once did) is
+    one FAILED line; the other entries are timed, the JSON is valid, the exit status 1."""
+
+    def broken(x, w, params, groups):
+        raise RuntimeError("INTERNAL: RET_CHECK failure (a compiler bug)\nmore lines")
+
+    jaxconv.register_lowering("broken", broken, transposable=True)
+    try:
+        out = tmp_path / "b.json"
+        args = ["--tiny", "--cases", "1x1", "--no-torch", "--json", str(out)]
+        with jax.enable_x64(False), jax.numpy_dtype_promotion("standard"):  # a user's config
+            assert bench.main(args) == 1
+    finally:
+        jaxconv.lowering.unregister_lowering("broken")
+    result = json.loads(out.read_text())
+    failed = {(f["mode"], f["entry"]) for f in result["failures"]}
+    assert failed == {("fwd", "jaxconv broken"), ("fwd+bwd", "jaxconv broken")}
+    assert all(f["error"] == "RuntimeError: INTERNAL: RET_CHECK failure (a compiler bug)"
+               for f in result["failures"])  # fmt: skip
+    timed = {r["entry"] for r in result["rows"]}
+    assert {"lax", "jaxconv auto", "jaxconv xla"} <= timed and "jaxconv broken" not in timed
+    printed = capsys.readouterr()
+    assert "FAILED 1x1 float32 fwd jaxconv broken: RuntimeError: INTERNAL" in printed.out
+    assert "2 entries failed (jaxconv broken)" in printed.err

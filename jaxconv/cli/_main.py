@@ -190,8 +190,8 @@ def cmd_show(args) -> None:
 def cmd_bench(args) -> None:
     from . import bench
 
-    try:
-        bench.report(args)
+    try:  # failed entries are reported and the rest timed, then the exit status is 1
+        bench.failed(bench.report(args))
     except ValueError as err:
         raise _Fail(str(err)) from None
 

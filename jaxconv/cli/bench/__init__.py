@@ -7,6 +7,7 @@ prints the table.
 
 from ._report import build_parser as build_parser
 from ._report import default_impls as default_impls
+from ._report import failed as failed
 from ._report import main as main
 from ._report import report as report
 from ._report import run as run
@@ -24,6 +25,7 @@ __all__ = [
     "Case",
     "build_parser",
     "default_impls",
+    "failed",
     "main",
     "report",
     "run",

@@ -85,7 +85,8 @@ def run(
     device_kind = jax.devices()[0].device_kind
     dtypes = dtypes or (["float32", "bfloat16"] if on_gpu else ["float32"])
     impls = impls or default_impls(backend)
-    rows = []
+    rows: list[dict] = []
+    failures: list[dict] = []
     for dtype in dtypes:
         for case in cases:
             n = case.n_gpu if on_gpu else case.n_cpu
@@ -93,16 +94,26 @@ def run(
             for mode in ("fwd", "fwd+bwd"):
                 if progress:
                     progress(f"{dtype} {case.name} {mode}")
+                where = {"case": case.key, "dtype": dtype, "mode": mode}
                 runs, info = {}, {}
                 for name, (apply, params, x) in entries.items():
-                    runs[name], compile_s, temp = compile_entry(apply, params, x, mode)
+                    try:  # compiled and run once here: a failing entry is reported, not fatal
+                        runs[name], compile_s, temp = compile_entry(apply, params, x, mode)
+                        runs[name]()
+                    except Exception as err:
+                        runs.pop(name, None)
+                        failures.append({**where, "entry": name, "error": one_line(err)})
+                        continue
                     info[name] = {"compile_s": compile_s, "temp_bytes": temp}
                 medians = time_interleaved(runs, reps)
-                t = torch_entry(case, n, dtype, mode, on_gpu) if torch else None
-                if t is not None:  # timed on its own: torch's CPU threads spin after each
-                    # call and would slow whichever JAX entry ran next in an interleaving
-                    medians.update(time_interleaved({"torch.nn.Conv2d": t}, reps))
-                    info["torch.nn.Conv2d"] = {"compile_s": None, "temp_bytes": None}
+                try:
+                    t = torch_entry(case, n, dtype, mode, on_gpu) if torch else None
+                    if t is not None:  # timed on its own: torch's CPU threads spin after
+                        # each call and would slow whichever JAX entry ran next
+                        medians.update(time_interleaved({"torch.nn.Conv2d": t}, reps))
+                        info["torch.nn.Conv2d"] = {"compile_s": None, "temp_bytes": None}
+                except Exception as err:
+                    failures.append({**where, "entry": "torch.nn.Conv2d", "error": one_line(err)})
                 rows += _rows(case, n, dtype, mode, medians, info, device_kind)
     return {
         "device": device_kind,
@@ -113,8 +124,15 @@ def run(
         "date": time.strftime("%Y-%m-%d"),
         "reps": reps,
         "rows": rows,
+        "failures": failures,
         "summary": summarize(rows),
     }
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
 
 
 def _cpu_count() -> int | None:
@@ -124,7 +142,8 @@ def _cpu_count() -> int | None:
 def _rows(case, n, dtype, mode, medians, info, device_kind) -> list[dict]:
     work = case.flops(n) * (1 if mode == "fwd" else 3)
     peers = [v for k, v in medians.items() if k in PEERS]
-    best_peer = min(peers)
+    best_peer = min(peers) if peers else None  # every peer may have failed
+    lax_t = medians.get("lax")
     device_peak = peak(device_kind, dtype)
     rows = []
     for name, t in medians.items():
@@ -144,8 +163,8 @@ def _rows(case, n, dtype, mode, medians, info, device_kind) -> list[dict]:
                 "mode": mode,
                 "entry": name,
                 "median_ms": t * 1e3,
-                "ratio_to_lax": t / medians["lax"],
-                "ratio_to_best_peer": t / best_peer,
+                "ratio_to_lax": t / lax_t if lax_t else None,
+                "ratio_to_best_peer": t / best_peer if best_peer else None,
                 "gflops": work / t / 1e9,
                 "peak_share": work / t / device_peak if device_peak else None,
                 "compile_s": info[name]["compile_s"],
@@ -183,6 +202,10 @@ def summarize(rows: list[dict]) -> dict:
                 "cases": len(ratios),
             }
     return out
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _table(result: dict):
@@ -225,8 +248,8 @@ def _table(result: dict):
             r["mode"],
             r["entry"],
             f"{r['median_ms']:.2f}",
-            f"{r['ratio_to_lax']:.2f}",
-            f"{r['ratio_to_best_peer']:.2f}",
+            _fmt(r["ratio_to_lax"], ".2f"),
+            _fmt(r["ratio_to_best_peer"], ".2f"),
             f"{r['gflops']:.1f}",
             "-" if r["peak_share"] is None else f"{100 * r['peak_share']:.1f}",
             "-" if r["compile_s"] is None else f"{r['compile_s']:.2f}",
@@ -280,13 +303,24 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def main(argv=None) -> int:
-    """``python -m jaxconv.cli.bench [options]``: 0 on success, 1 with a one-line error."""
+    """``python -m jaxconv.cli.bench [options]``: 0 on success, 1 with a one-line error
+    (a bad argument, or entries that failed: reported, the rest still timed)."""
     try:
-        report(build_parser().parse_args(argv))
+        failed(report(build_parser().parse_args(argv)))
     except ValueError as err:
         print(f"jaxconv bench: error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def failed(result: dict) -> None:
+    """Raises ``ValueError`` naming the failed entries of a finished run, if any."""
+    if result["failures"]:
+        names = sorted({f["entry"] for f in result["failures"]})
+        raise ValueError(
+            f"{len(result['failures'])} entries failed ({', '.join(names)}); "
+            f"the others were timed, see FAILED above"
+        )
 
 
 def report(args: argparse.Namespace) -> dict:
@@ -340,6 +374,12 @@ def report(args: argparse.Namespace) -> dict:
             f"jaxconv auto / {peer}: median x{s['median_ratio']:.2f}, "
             f"worst x{s['max_ratio']:.2f} over {s['cases']} cases "
             f"(below 1 = jaxconv faster)"
+        )
+    for f in result["failures"]:
+        console.print(
+            f"FAILED {f['case']} {f['dtype']} {f['mode']} {f['entry']}: {f['error']}",
+            highlight=False,
+            markup=False,
         )
     if args.json:
         try:
