@@ -31,8 +31,16 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     patches slowly (2.9x). In bfloat16 the same plan was 1.73x, so half precision keeps
     ``"xla"`` here.
   - Otherwise the input gradient stays on ``"xla"``, which does it well; kernels of 5x5
-    or more use ``"matmul"`` for the forward pass and the weight gradient: 0.53x
-    forward, 0.51x forward+backward (100->100 5x5 at 64x64);
+    or more use ``"matmul"`` for the weight gradient (0.72-1.06x of all-``"xla"``
+    forward+backward over 12 shapes: 16-100 channels, 5x5 and 7x7, 32x32 and 64x64,
+    with and without padding) and, when the convolution is unpadded with at least 32
+    channels per group, for the forward pass too: 0.45-0.76x there (0.53x forward,
+    0.51x forward+backward on the lesson's 100->100 5x5 at 64x64). XLA's CPU
+    convolution is much faster on padded inputs of the same output size (the lesson's
+    layer with ``padding=2``: 91 ms against 245 ms unpadded), where ``"matmul"``
+    forward measured 1.1-4.3x, and on 16 channels it measured 1.5-3.7x unpadded: both
+    keep the ``"xla"`` forward. Taps with fewer than 1024 weights (16->16 9x9 at 96x96)
+    keep the ``"xla"`` weight gradient: ``"matmul"`` there was 1.85-2.46x.
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
     56x56) and use ``"gemm"`` for the weight gradient: 0.68x forward+backward
     (``"matmul"``: 0.78x).
@@ -65,6 +73,8 @@ REFUSED_MEMORY = 64  # an explicit impl is refused beyond 64x operands and resul
 REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
+WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
+THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 
 
 class Plan(NamedTuple):
@@ -95,7 +105,10 @@ def auto_plan(
         half = np.dtype(dtype).itemsize <= 2
         return Plan("xla", "xla", "xla") if half else Plan("xla", "gemm", "gemm")
     if kh * kw >= 25:
-        return Plan("matmul", "xla", "matmul")
+        unpadded = params.padding == ((0, 0), (0, 0))
+        thin = cg * weight_shape[0] // groups < THIN_TAP  # per-tap weight gradients too small
+        forward = "matmul" if unpadded and cg >= WIDE else "xla"
+        return Plan(forward, "xla", "xla" if thin else "matmul")
     return Plan("xla", "xla", "gemm")
 
 
