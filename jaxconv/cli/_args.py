@@ -31,3 +31,9 @@ def bounded_int(maximum: int):
 
 positive_int = bounded_int(MAX_INT)
 """An integer in ``[1, 2**53]``."""
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")

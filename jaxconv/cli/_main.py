@@ -10,7 +10,7 @@ import sys
 import time
 
 from .._extras import require
-from ._args import bounded_int, positive_int
+from ._args import bounded_int, one_line, positive_int
 
 MAX_DPI = 600  # a 5 x 11 inch figure: 6.6 x 3.3 kpixels at 600 dpi
 LESSON_CPU = 0.15e12  # the lesson's assumed rates, in operations per second
@@ -369,19 +369,14 @@ def main(argv=None) -> int:
         print(f"jaxconv {args.command}: error: {err}", file=sys.stderr)
         return 1
     except (MemoryError, OverflowError) as err:
-        print(f"jaxconv {args.command}: error: too large: {_first_line(err)}", file=sys.stderr)
+        print(f"jaxconv {args.command}: error: too large: {one_line(err)}", file=sys.stderr)
         return 1
     except Exception as err:
         if "RESOURCE_EXHAUSTED" not in str(err):  # a bug: keep its traceback
             raise
-        print(f"jaxconv {args.command}: error: out of memory: {_first_line(err)}", file=sys.stderr)
+        print(f"jaxconv {args.command}: error: out of memory: {one_line(err)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return (lines[0] if lines else type(err).__name__)[:200]
 
 
 if __name__ == "__main__":

@@ -17,28 +17,15 @@ def naive_cpu_loop(dtype) -> bool:
     that lets a grouped convolution read every group (with zero weights): a NaN in one
     group reaches all of them. float32, float16, bfloat16 and complex64 (Eigen), torch
     and the other lowerings keep groups apart."""
-    return (
-        jax.default_backend() == "cpu"
-        and jnp.dtype(dtype).itemsize * (1 if jnp.issubdtype(dtype, jnp.floating) else 0.5) == 8
-    )
+    return jax.default_backend() == "cpu" and jnp.dtype(dtype) in (jnp.float64, jnp.complex128)
 
 
-def _local_groups(lhs, rhs, params: ConvParams, groups: int, padding):
-    """The grouped convolution with the groups moved into the batch
-    (``batch_group_count``), which XLA's generic CPU loop computes group by group."""
+def _groups_in_batch(lhs: jax.Array, groups: int) -> jax.Array:
+    """``(N, G*C, H, W) -> (G*N, C, H, W)``, the layout of ``batch_group_count=G``, which
+    XLA's generic CPU loop computes group by group."""
     n, c, h, w = lhs.shape
     stacked = jnp.swapaxes(lhs.reshape(n, groups, c // groups, h, w), 0, 1)
-    return lax.conv_general_dilated(
-        stacked.reshape(groups * n, c // groups, h, w),
-        rhs,
-        window_strides=params.stride,
-        padding=padding,
-        rhs_dilation=params.dilation,
-        dimension_numbers=NCHW,
-        batch_group_count=groups,
-        precision=params.precision,
-        preferred_element_type=params.preferred_element_type,
-    )
+    return stacked.reshape(groups * n, c // groups, h, w)
 
 
 def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
@@ -60,8 +47,9 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
         # lax refuses symbolic padding (its batching rule too, even for "SAME"): pad first
         lhs = lax.pad(lhs, jnp.zeros((), lhs.dtype), [(0, 0, 0)] * 2 + [(*p, 0) for p in padding])
         padding = ((0, 0), (0, 0))
+    feature_groups, batch_groups = groups, 1
     if groups > 1 and naive_cpu_loop(lhs.dtype):
-        return _local_groups(lhs, rhs, params, groups, padding)
+        lhs, feature_groups, batch_groups = _groups_in_batch(lhs, groups), 1, groups
     return lax.conv_general_dilated(
         lhs,
         rhs,
@@ -69,7 +57,8 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
         padding=padding,
         rhs_dilation=params.dilation,
         dimension_numbers=NCHW,
-        feature_group_count=groups,
+        feature_group_count=feature_groups,
+        batch_group_count=batch_groups,
         precision=params.precision,
         preferred_element_type=params.preferred_element_type,
     )

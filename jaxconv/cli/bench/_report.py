@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from ...lowering import choose_plan, lowerings
-from .._args import positive_int
+from .._args import one_line, positive_int
 from ._peers import jax_entries, torch_entry
 from ._suite import PEERS, SUITE, TINY, Case, peak
 from ._timing import compile_entry, time_interleaved
@@ -127,12 +127,6 @@ def run(
         "failures": failures,
         "summary": summarize(rows),
     }
-
-
-def one_line(err: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
 
 
 def _cpu_count() -> int | None:
