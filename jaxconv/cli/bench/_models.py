@@ -1,0 +1,300 @@
+"""Whole networks: one training step of ResNet-18 and MobileNet-v1 in every library.
+
+A network is a list of convolutions (``Conv``) and the blocks that wire them
+(``Net.blocks``); each library builds the same convolutions in its own layer and runs
+the same wiring (``_body``), so the entries differ only in their convolution layer and
+layout. A step is forward, backward, softmax cross-entropy and an SGD-with-momentum
+update, jitted with its parameters and momenta donated, as a training loop runs it.
+
+* ResNet-18 in its CIFAR form: a 3x3 stem, four stages of two basic blocks (64, 128,
+  256, 512 channels; stride 2 from the second stage), 1x1 projection shortcuts where
+  the shape changes, no normalisation; global average pooling, a dense layer.
+* MobileNet-v1 for 32x32 inputs: a 3x3 stem (stride 1), then 13 pairs of a depthwise
+  3x3 and a pointwise 1x1 convolution, 32 to 1024 channels, four of them with stride 2.
+
+Every convolution has a bias and is followed by a ReLU (a residual block's second one
+after the sum).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+LR, MOMENTUM = 0.01, 0.9
+CLASSES, SIDE = 10, 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    """A ``k x k`` convolution, ``ci -> co``, padding ``k // 2``."""
+
+    ci: int
+    co: int
+    k: int = 3
+    stride: int = 1
+    groups: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Net:
+    """``convs`` in call order; ``blocks`` say how many each block takes: ``"conv"``
+    (conv, ReLU), ``"res"`` (two convs and the identity) or ``"proj"`` (two convs and a
+    1x1 shortcut)."""
+
+    name: str
+    convs: tuple[Conv, ...]
+    blocks: tuple[str, ...]
+
+    @property
+    def features(self) -> int:
+        return self.convs[-1].co
+
+
+def resnet18(width: int = 64) -> Net:
+    convs, blocks = [Conv(3, width)], ["conv"]
+    ci = width
+    for stage in range(4):
+        co = width * 2**stage
+        for block in range(2):
+            stride = 2 if stage and not block else 1
+            convs += [Conv(ci, co, 3, stride), Conv(co, co)]
+            if stride > 1 or ci != co:
+                convs.append(Conv(ci, co, 1, stride))
+                blocks.append("proj")
+            else:
+                blocks.append("res")
+            ci = co
+    return Net("resnet18", tuple(convs), tuple(blocks))
+
+
+def mobilenet(width: int = 32) -> Net:
+    convs = [Conv(3, width)]
+    ci = width
+    for mult, stride in [(2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2)] + [(16, 1)] * 5 + [
+        (32, 2),
+        (32, 1),
+    ]:
+        co = width * mult
+        convs += [Conv(ci, ci, 3, stride, groups=ci), Conv(ci, co, 1)]
+        ci = co
+    return Net("mobilenet", tuple(convs), ("conv",) * len(convs))
+
+
+MODELS: dict[str, Callable[..., Net]] = {"resnet18": resnet18, "mobilenet": mobilenet}
+
+
+def _body(net: Net, convs, x, relu: Callable, pool: Callable):
+    """The wiring every library shares: ``convs[i]`` is a callable for ``net.convs[i]``."""
+    layers = iter(convs)
+    for block in net.blocks:
+        if block == "conv":
+            x = relu(next(layers)(x))
+            continue
+        first, second = next(layers), next(layers)
+        shortcut = next(layers)(x) if block == "proj" else x
+        x = relu(second(relu(first(x))) + shortcut)
+    return pool(x)
+
+
+# ---------------------------------------------------------------------------- JAX entries
+
+
+def _jax_net(net: Net, convs, head, spatial: tuple[int, int]):
+    return lambda x: head(_body(net, convs, x, jax.nn.relu, lambda y: jnp.mean(y, spatial)))
+
+
+def _nnx_model(net: Net, conv: Callable, spatial):
+    from flax import nnx
+
+    class Model(nnx.Module):
+        def __init__(self, rngs):
+            self.convs = nnx.List([conv(c, rngs) for c in net.convs])
+            self.head = nnx.Linear(net.features, CLASSES, rngs=rngs)
+
+        def __call__(self, x):
+            return _jax_net(net, self.convs, self.head, spatial)(x)
+
+    graphdef, params = nnx.split(Model(nnx.Rngs(0)), nnx.Param)
+    return (lambda p, x: nnx.merge(graphdef, p)(x)), params
+
+
+def _jaxconv(net: Net, data_format: str):
+    import jaxconv.nn
+
+    def conv(c: Conv, rngs):
+        return jaxconv.nn.Conv2d(
+            c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups, data_format=data_format, rngs=rngs
+        )
+
+    return _nnx_model(net, conv, (2, 3) if data_format == "NCHW" else (1, 2))
+
+
+def _flax_nnx(net: Net):
+    from flax import nnx
+
+    def conv(c: Conv, rngs):
+        return nnx.Conv(
+            c.ci,
+            c.co,
+            (c.k, c.k),
+            strides=c.stride,
+            padding=c.k // 2,
+            feature_group_count=c.groups,
+            rngs=rngs,
+        )
+
+    return _nnx_model(net, conv, (1, 2))
+
+
+def _flax_linen(net: Net, x):
+    from flax import linen
+
+    class Model(linen.Module):
+        @linen.compact
+        def __call__(self, x):
+            convs = [
+                linen.Conv(
+                    c.co,
+                    (c.k, c.k),
+                    strides=c.stride,
+                    padding=c.k // 2,
+                    feature_group_count=c.groups,
+                )
+                for c in net.convs
+            ]
+            return _jax_net(net, convs, linen.Dense(CLASSES), (1, 2))(x)
+
+    model = Model()
+    return model.apply, model.init(jax.random.key(0), x)
+
+
+def _equinox(net: Net):
+    import equinox as eqx
+
+    keys = jax.random.split(jax.random.key(0), len(net.convs) + 1)
+    convs = [
+        eqx.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups, key=key)
+        for c, key in zip(net.convs, keys)
+    ]
+    model = (convs, eqx.nn.Linear(net.features, CLASSES, key=keys[-1]))
+    params, static = eqx.partition(model, eqx.is_array)
+
+    def apply(p, x):  # equinox layers take one image (C, H, W): vmap over the batch
+        convs, head = eqx.combine(p, static)
+        return jax.vmap(_jax_net(net, convs, head, (1, 2)))(x)
+
+    return apply, params
+
+
+def _train_step(apply: Callable) -> Callable:
+    """``(params, momenta, x, labels) -> (params, momenta, loss)``: SGD with momentum."""
+
+    def loss(params, x, labels):
+        logits = apply(params, x).astype(jnp.float32)
+        picked = jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1)
+        return -jnp.mean(picked)
+
+    def step(params, momenta, x, labels):
+        value, grads = jax.value_and_grad(loss)(params, x, labels)
+        momenta = jax.tree.map(lambda m, g: MOMENTUM * m + g, momenta, grads)
+        params = jax.tree.map(lambda p, m: p - LR * m, params, momenta)
+        return params, momenta, value
+
+    return step
+
+
+def compile_step(apply: Callable, params, x, labels) -> tuple[Callable[[], Any], float, Any]:
+    """A zero-argument runner of one training step, its compile seconds and temp bytes."""
+    momenta = jax.tree.map(jnp.zeros_like, params)
+    t0 = time.perf_counter()
+    compiled = (
+        jax.jit(_train_step(apply), donate_argnums=(0, 1))
+        .lower(params, momenta, x, labels)
+        .compile()
+    )
+    compile_s = time.perf_counter() - t0
+    mem = compiled.memory_analysis()
+    temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
+    state = [params, momenta]
+
+    def run():
+        state[0], state[1], value = compiled(state[0], state[1], x, labels)
+        jax.block_until_ready(value)
+
+    return run, compile_s, temp
+
+
+def jax_entries(net: Net, batch: int, equinox: bool = True) -> dict[str, tuple]:
+    """``{entry: (apply, params, x, labels)}`` for every JAX library, in its layout."""
+    rng = np.random.default_rng(0)
+    x_nchw = jnp.asarray(rng.standard_normal((batch, 3, SIDE, SIDE), np.float32))
+    x_nhwc = jnp.transpose(x_nchw, (0, 2, 3, 1))
+    labels = jnp.asarray(rng.integers(0, CLASSES, batch), jnp.int32)
+    out = {
+        "jaxconv.nn NCHW": (*_jaxconv(net, "NCHW"), x_nchw, labels),
+        "jaxconv.nn NHWC": (*_jaxconv(net, "NHWC"), x_nhwc, labels),
+        "flax.nnx.Conv": (*_flax_nnx(net), x_nhwc, labels),
+        "flax.linen.Conv": (*_flax_linen(net, x_nhwc), x_nhwc, labels),
+    }
+    if equinox:
+        try:
+            out["equinox Conv2d"] = (*_equinox(net), x_nchw, labels)
+        except ImportError:
+            pass
+    return out
+
+
+def param_count(params) -> int:
+    return sum(int(np.prod(a.shape)) for a in jax.tree.leaves(params))
+
+
+# --------------------------------------------------------------------------- torch entries
+
+
+def torch_entries(net: Net, batch: int) -> dict[str, Callable[[], None]]:
+    """``{entry: run}``: one eager training step of ``torch.nn.Conv2d`` networks, NCHW
+    and channels_last (empty when torch is not installed)."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = torch.nn.ModuleList(
+                torch.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups)
+                for c in net.convs
+            )
+            self.head = torch.nn.Linear(net.features, CLASSES)
+
+        def forward(self, x):
+            return self.head(_body(net, self.convs, x, torch.relu, lambda y: y.mean((2, 3))))
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((batch, 3, SIDE, SIDE), np.float32))
+    labels = torch.from_numpy(rng.integers(0, CLASSES, batch))
+    out = {}
+    for name, fmt in [
+        ("torch NCHW", torch.contiguous_format),
+        ("torch channels_last", torch.channels_last),
+    ]:
+        torch.manual_seed(0)
+        model = Model().to(memory_format=fmt)
+        opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+        xf = x.contiguous(memory_format=fmt)
+
+        def run(model=model, opt=opt, xf=xf):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xf), labels).backward()
+            opt.step()
+
+        out[name] = run
+    return out
