@@ -12,6 +12,8 @@ import jaxconv
 import jaxconv.lowering
 from jaxconv import impls
 from jaxconv.cli import bench
+from jaxconv.cli.bench import _models as bench_models
+from jaxconv.cli.bench import _networks as bench_networks
 
 CASES = ["1x1", "depthwise"]
 
@@ -125,3 +127,69 @@ def test_a_failing_entry_is_reported_and_the_rest_is_timed(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "FAILED 1x1 float32 fwd jaxconv broken: RuntimeError: INTERNAL" in printed.out
     assert "2 entries failed (jaxconv broken)" in printed.err
+
+
+def test_every_library_builds_the_same_networks():
+    """Same convolutions, same head: equal parameter counts in every entry, torch's too."""
+    torch = pytest.importorskip("torch")
+    for net in (bench_models.resnet18(8), bench_models.mobilenet(4)):
+        entries = bench_models.jax_entries(net, batch=2)
+        assert set(entries) == {
+            "jaxconv.nn NCHW", "jaxconv.nn NHWC", "flax.nnx.Conv", "flax.linen.Conv",
+            "equinox Conv2d",
+        }  # fmt: skip
+        expected = (
+            sum(c.co * (c.ci // c.groups * c.k * c.k + 1) for c in net.convs)
+            + (net.features + 1) * bench_models.CLASSES
+        )
+        counts = {name: bench_models.param_count(e[1]) for name, e in entries.items()}
+        assert set(counts.values()) == {expected}, counts
+        model = bench_models.torch_model(net)
+        assert sum(p.numel() for p in model.parameters()) == expected
+        assert isinstance(model(torch.zeros(2, 3, 32, 32)), torch.Tensor)
+    assert [c.stride for c in bench_models.resnet18().convs].count(2) == 6
+    assert len(bench_models.mobilenet().convs) == 27
+
+
+TOY = bench_models.Net(
+    "toy",
+    (
+        bench_models.Conv(3, 4),
+        bench_models.Conv(4, 4, 3, 2, groups=4),
+        bench_models.Conv(4, 8, 1),
+        bench_models.Conv(8, 8, 3, 2),
+        bench_models.Conv(8, 8),
+        bench_models.Conv(8, 8, 1, 2),
+    ),
+    ("conv", "conv", "conv", "proj"),
+)
+
+
+def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
+    entries = bench_models.jax_entries
+
+    def with_a_broken_entry(net, batch, equinox=True):
+        out = entries(net, batch, equinox)
+        apply, params, x, labels = out["flax.nnx.Conv"]
+
+        def broken(p, x):
+            raise RuntimeError("INTERNAL: a compiler bug\nmore")
+
+        return {**out, "broken": (broken, params, x, labels)}
+
+    monkeypatch.setattr(bench_networks, "jax_entries", with_a_broken_entry)
+    rows, failures = bench_networks.run_networks([TOY], batch=2, reps=1)
+    assert failures == [
+        {"model": "toy", "entry": "broken", "error": "RuntimeError: INTERNAL: a compiler bug"}
+    ]
+    by_entry = {r["entry"]: r for r in rows}
+    assert set(by_entry) == {
+        "jaxconv.nn NCHW", "jaxconv.nn NHWC", "flax.nnx.Conv", "flax.linen.Conv",
+        "equinox Conv2d", "torch NCHW", "torch channels_last",
+    }  # fmt: skip
+    base = by_entry["flax.nnx.Conv"]
+    assert base["ratio_to_flax_nnx"] == base["compile_ratio"] == base["temp_ratio"] == 1.0
+    for r in rows:
+        assert r["batch"] == 2 and r["median_ms"] > 0
+        assert math.isclose(r["ratio_to_flax_nnx"], r["median_ms"] / base["median_ms"])
+        assert (r["compile_s"] is None) == r["entry"].startswith("torch")

@@ -77,10 +77,14 @@ def resnet18(width: int = 64) -> Net:
 def mobilenet(width: int = 32) -> Net:
     convs = [Conv(3, width)]
     ci = width
-    for mult, stride in [(2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2)] + [(16, 1)] * 5 + [
-        (32, 2),
-        (32, 1),
-    ]:
+    for mult, stride in (
+        [(2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2)]
+        + [(16, 1)] * 5
+        + [
+            (32, 2),
+            (32, 1),
+        ]
+    ):
         co = width * mult
         convs += [Conv(ci, ci, 3, stride, groups=ci), Conv(ci, co, 1)]
         ci = co
@@ -106,6 +110,20 @@ def _body(net: Net, convs, x, relu: Callable, pool: Callable):
 # ---------------------------------------------------------------------------- JAX entries
 
 
+def _filled(shapes):
+    """float32 parameters for abstract ones, the same way in every library: normal,
+    scaled by ``sqrt(2 / fan)`` with ``fan`` the size over the largest axis (a kernel's
+    fan-in). Each library's own initialisers, run eagerly, take longer than the step."""
+    rng = np.random.default_rng(0)
+
+    def fill(a):
+        fan = max(int(np.prod(a.shape)) // max(a.shape, default=1), 1)
+        values = rng.standard_normal(a.shape) * np.sqrt(2 / fan)
+        return jnp.asarray(values, jnp.float32)
+
+    return jax.tree.map(fill, shapes)
+
+
 def _jax_net(net: Net, convs, head, spatial: tuple[int, int]):
     return lambda x: head(_body(net, convs, x, jax.nn.relu, lambda y: jnp.mean(y, spatial)))
 
@@ -121,8 +139,8 @@ def _nnx_model(net: Net, conv: Callable, spatial):
         def __call__(self, x):
             return _jax_net(net, self.convs, self.head, spatial)(x)
 
-    graphdef, params = nnx.split(Model(nnx.Rngs(0)), nnx.Param)
-    return (lambda p, x: nnx.merge(graphdef, p)(x)), params
+    graphdef, shapes = nnx.split(nnx.eval_shape(lambda: Model(nnx.Rngs(0))), nnx.Param)
+    return (lambda p, x: nnx.merge(graphdef, p)(x)), _filled(shapes)
 
 
 def _jaxconv(net: Net, data_format: str):
@@ -172,19 +190,23 @@ def _flax_linen(net: Net, x):
             return _jax_net(net, convs, linen.Dense(CLASSES), (1, 2))(x)
 
     model = Model()
-    return model.apply, model.init(jax.random.key(0), x)
+    return model.apply, _filled(jax.eval_shape(model.init, jax.random.key(0), x))
 
 
 def _equinox(net: Net):
     import equinox as eqx
 
-    keys = jax.random.split(jax.random.key(0), len(net.convs) + 1)
-    convs = [
-        eqx.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups, key=key)
-        for c, key in zip(net.convs, keys)
-    ]
-    model = (convs, eqx.nn.Linear(net.features, CLASSES, key=keys[-1]))
-    params, static = eqx.partition(model, eqx.is_array)
+    def model():
+        keys = jax.random.split(jax.random.key(0), len(net.convs) + 1)
+        convs = [
+            eqx.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups, key=key)
+            for c, key in zip(net.convs, keys)
+        ]
+        return convs, eqx.nn.Linear(net.features, CLASSES, key=keys[-1])
+
+    is_leaf = lambda a: isinstance(a, jax.ShapeDtypeStruct)  # noqa: E731
+    shapes, static = eqx.partition(eqx.filter_eval_shape(model), is_leaf)
+    params = _filled(shapes)
 
     def apply(p, x):  # equinox layers take one image (C, H, W): vmap over the batch
         convs, head = eqx.combine(p, static)
@@ -258,13 +280,9 @@ def param_count(params) -> int:
 # --------------------------------------------------------------------------- torch entries
 
 
-def torch_entries(net: Net, batch: int) -> dict[str, Callable[[], None]]:
-    """``{entry: run}``: one eager training step of ``torch.nn.Conv2d`` networks, NCHW
-    and channels_last (empty when torch is not installed)."""
-    try:
-        import torch
-    except ImportError:
-        return {}
+def torch_model(net: Net):
+    """The network built of ``torch.nn.Conv2d`` layers (NCHW)."""
+    import torch
 
     class Model(torch.nn.Module):
         def __init__(self):
@@ -278,16 +296,30 @@ def torch_entries(net: Net, batch: int) -> dict[str, Callable[[], None]]:
         def forward(self, x):
             return self.head(_body(net, self.convs, x, torch.relu, lambda y: y.mean((2, 3))))
 
+    return Model()
+
+
+def torch_entries(net: Net, batch: int, cuda: bool = False) -> dict[str, Callable[[], None]]:
+    """``{entry: run}``: one eager training step of ``torch.nn.Conv2d`` networks, NCHW
+    and channels_last, on the CPU or with ``cuda`` on a GPU (empty when torch, or its
+    CUDA build, is not installed)."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    if cuda and not torch.cuda.is_available():
+        return {}
+    device = "cuda" if cuda else "cpu"
     rng = np.random.default_rng(0)
-    x = torch.from_numpy(rng.standard_normal((batch, 3, SIDE, SIDE), np.float32))
-    labels = torch.from_numpy(rng.integers(0, CLASSES, batch))
-    out = {}
+    x = torch.from_numpy(rng.standard_normal((batch, 3, SIDE, SIDE), np.float32)).to(device)
+    labels = torch.from_numpy(rng.integers(0, CLASSES, batch)).to(device)
+    out: dict[str, Callable[[], None]] = {}
     for name, fmt in [
         ("torch NCHW", torch.contiguous_format),
         ("torch channels_last", torch.channels_last),
     ]:
         torch.manual_seed(0)
-        model = Model().to(memory_format=fmt)
+        model = torch_model(net).to(device, memory_format=fmt)
         opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         xf = x.contiguous(memory_format=fmt)
 
@@ -295,6 +327,8 @@ def torch_entries(net: Net, batch: int) -> dict[str, Callable[[], None]]:
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xf), labels).backward()
             opt.step()
+            if cuda:
+                torch.cuda.synchronize()
 
         out[name] = run
     return out

@@ -43,6 +43,8 @@ import jax.numpy as jnp
 
 from ...lowering import choose_plan, lowerings
 from .._args import one_line, positive_int
+from ._models import MODELS
+from ._networks import network_table, run_networks
 from ._peers import jax_entries, torch_entry
 from ._suite import PEERS, SUITE, TINY, Case, peak
 from ._timing import compile_entry, time_interleaved
@@ -115,17 +117,19 @@ def run(
                 except Exception as err:
                     failures.append({**where, "entry": "torch.nn.Conv2d", "error": one_line(err)})
                 rows += _rows(case, n, dtype, mode, medians, info, device_kind)
+    return {**_machine(reps), "rows": rows, "failures": failures, "summary": summarize(rows)}
+
+
+def _machine(reps: int) -> dict:
+    """What a result was measured on (the head of its JSON document)."""
     return {
-        "device": device_kind,
-        "backend": backend,
+        "device": jax.devices()[0].device_kind,
+        "backend": jax.default_backend(),
         "jax": jax.__version__,
         "machine": _platform.processor() or _platform.machine(),
         "cpus": _cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
         "reps": reps,
-        "rows": rows,
-        "failures": failures,
-        "summary": summarize(rows),
     }
 
 
@@ -291,6 +295,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         action="store_true",
         help="also time impl='reference' (the literal, 10-170x slower lowering)",
     )
+    p.add_argument(
+        "--model",
+        nargs="+",
+        choices=sorted(MODELS),
+        help="time one training step of whole networks instead of the layer suite",
+    )
+    p.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="--model's batch (default 32 on a CPU, 128 on a GPU)",
+    )
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p
@@ -323,13 +339,51 @@ def report(args: argparse.Namespace) -> dict:
     Raises ``ValueError`` if the JSON file cannot be written.
     """
     from rich.console import Console
-    from rich.progress import Progress
 
     if args.json:
         try:  # fail before the run, not after it
             open(args.json, "a").close()
         except OSError as err:
             raise ValueError(f"cannot write {args.json}: {err.strerror or err}") from None
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    result = _networks(args, console) if args.model else _layers(args, console)
+    for f in result["failures"]:
+        where = f.get("model") or f"{f['case']} {f['dtype']} {f['mode']}"
+        console.print(f"FAILED {where} {f['entry']}: {f['error']}", highlight=False, markup=False)
+    if args.json:
+        try:
+            with open(args.json, "w") as fh:
+                json.dump(result, fh, indent=1)
+        except OSError as err:
+            raise ValueError(f"cannot write {args.json}: {err.strerror or err}") from None
+        console.print(f"wrote {args.json}")
+    return result
+
+
+def _networks(args: argparse.Namespace, console) -> dict:
+    """``--model``: whole-network training steps (``_networks.py``)."""
+    from rich.progress import Progress
+
+    reps = args.reps or (2 if args.tiny else 3 if args.quick else 7)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("benchmarking", total=len(args.model))
+        rows, failures = run_networks(
+            args.model,
+            batch=args.batch,
+            reps=reps,
+            tiny=args.tiny,
+            torch=not args.no_torch,
+            progress=lambda label: bar.update(task, description=label, advance=1),
+        )
+    result = {**_machine(reps), "rows": rows, "failures": failures}
+    console.print(network_table(result))
+    return result
+
+
+def _layers(args: argparse.Namespace, console) -> dict:
+    """The single-layer suite."""
+    from rich.progress import Progress
 
     cases: tuple[Case, ...] = TINY if args.tiny else SUITE
     if args.quick:
@@ -341,7 +395,6 @@ def report(args: argparse.Namespace) -> dict:
         cases = tuple(c for c in cases if c.key in args.cases)
     reps = args.reps or (2 if args.tiny else 3 if args.quick else 7)
     impls = default_impls(jax.default_backend(), args.reference)
-    console = Console(width=None if sys.stdout.isatty() else 160)
     steps = (
         len(cases)
         * 2
@@ -369,19 +422,6 @@ def report(args: argparse.Namespace) -> dict:
             f"worst x{s['max_ratio']:.2f} over {s['cases']} cases "
             f"(below 1 = jaxconv faster)"
         )
-    for f in result["failures"]:
-        console.print(
-            f"FAILED {f['case']} {f['dtype']} {f['mode']} {f['entry']}: {f['error']}",
-            highlight=False,
-            markup=False,
-        )
-    if args.json:
-        try:
-            with open(args.json, "w") as fh:
-                json.dump(result, fh, indent=1)
-        except OSError as err:
-            raise ValueError(f"cannot write {args.json}: {err.strerror or err}") from None
-        console.print(f"wrote {args.json}")
     return result
 
 

@@ -1,0 +1,120 @@
+"""``jaxconv bench --model``: whole-network training steps, every library in one run.
+
+Each JAX entry is compiled (tracing included, after ``jax.clear_caches()`` so that no
+entry reuses another's traces) and run once; a failure is reported and the rest still
+timed. The JAX entries are then timed in turns, and torch's two entries in turns right
+after (torch's CPU threads keep spinning after a call and would slow a JAX entry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+
+from .._args import one_line
+from ._models import MODELS, Net, compile_step, jax_entries, param_count, torch_entries
+from ._timing import time_interleaved
+
+BASE = "flax.nnx.Conv"
+TINY_WIDTH = {"resnet18": 8, "mobilenet": 4}
+
+
+def run_networks(
+    models: Sequence[str | Net],
+    *,
+    batch: int | None = None,
+    reps: int = 5,
+    tiny: bool = False,
+    torch: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """``(rows, failures)`` of one training step of each network in every library.
+
+    ``models``: names in ``MODELS`` or ``Net``s. ``batch``: default 128 on a GPU, 32
+    elsewhere. ``tiny``: narrow networks, a harness check, not a speed measurement.
+    """
+    on_gpu = jax.default_backend() == "gpu"
+    batch = batch or (128 if on_gpu else 32)
+    rows: list[dict] = []
+    failures: list[dict] = []
+    for net in models:
+        if isinstance(net, str):
+            net = MODELS[net](TINY_WIDTH[net]) if tiny else MODELS[net]()
+        model = net.name
+        if progress:
+            progress(f"{model}, batch {batch}")
+        runs, info = {}, {}
+        for name, (apply, params, x, labels) in jax_entries(net, batch).items():
+            jax.clear_caches()  # each entry traces and compiles from scratch
+            try:
+                runs[name], compile_s, temp = compile_step(apply, params, x, labels)
+                runs[name]()
+            except Exception as err:
+                runs.pop(name, None)
+                failures.append({"model": model, "entry": name, "error": one_line(err)})
+                continue
+            info[name] = {"params": param_count(params), "compile_s": compile_s, "temp": temp}
+        medians = time_interleaved(runs, reps)
+        if torch:
+            try:
+                medians.update(time_interleaved(torch_entries(net, batch, on_gpu), reps))
+            except Exception as err:
+                failures.append({"model": model, "entry": "torch", "error": one_line(err)})
+        base, base_info = medians.get(BASE), info.get(BASE, {})
+        for name, t in medians.items():
+            entry = info.get(name, {})
+            temp = entry.get("temp")
+            rows.append(
+                {
+                    "model": model,
+                    "batch": batch,
+                    "entry": name,
+                    "median_ms": t * 1e3,
+                    "ratio_to_flax_nnx": t / base if base else None,
+                    "compile_s": entry.get("compile_s"),
+                    "compile_ratio": _ratio(entry.get("compile_s"), base_info, "compile_s"),
+                    "temp_mib": None if temp is None else temp / 2**20,
+                    "temp_ratio": _ratio(temp, base_info, "temp"),
+                    "params": entry.get("params"),
+                }
+            )
+    return rows, failures
+
+
+def _ratio(value, base: dict, key: str):
+    return value / base[key] if value is not None and base.get(key) else None
+
+
+def network_table(result: dict):
+    from rich.table import Table
+
+    table = Table(
+        title=f"one training step, {result['device']} ({result['backend']}), jax "
+        f"{result['jax']}, {result['date']}, median of {result['reps']}"
+    )
+    columns = ("model", "batch", "entry", "ms", "x flax.nnx", "compile s", "x", "temp MiB", "x")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("model", "entry") else "right")
+    last = None
+    for r in result["rows"]:
+        if last is not None and r["model"] != last:
+            table.add_section()
+        last = r["model"]
+        table.add_row(
+            r["model"],
+            str(r["batch"]),
+            r["entry"],
+            f"{r['median_ms']:.1f}",
+            *(
+                "-" if r[k] is None else format(r[k], spec)
+                for k, spec in [
+                    ("ratio_to_flax_nnx", ".2f"),
+                    ("compile_s", ".2f"),
+                    ("compile_ratio", ".2f"),
+                    ("temp_mib", ".1f"),
+                    ("temp_ratio", ".2f"),
+                ]
+            ),
+        )
+    return table
