@@ -20,6 +20,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._checks import ConvParams
@@ -52,16 +53,19 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
     xp = jnp.pad(xg, ((0, 0),) * 3 + ((top, bottom), (left, right)))
     span = ((mh - 1) * sh + 1, (mw - 1) * sw + 1)
     w_taps = jnp.moveaxis(wg.reshape(*wg.shape[:3], kh * kw), -1, 0)  # (T, G, O, C)
+    # Each tap's offsets are data the loop reads, not arithmetic on its counter: XLA's
+    # GPU emitter failed to compile a fused dynamic slice whose start was `t % kw`.
+    tap_ij = np.indices((kh, kw)).reshape(2, -1).T * np.array([dh, dw])  # (T, 2)
 
     @jax.checkpoint
-    def tap(y, t_and_w):
-        t, w_tap = t_and_w
-        start = (0, 0, 0, (t // kw) * dh, (t % kw) * dw)
+    def tap(y, offsets_and_w):
+        offsets, w_tap = offsets_and_w
+        start = (0, 0, 0, offsets[0], offsets[1])
         window = lax.dynamic_slice(xp, start, (n, g, cg, *span))[..., ::sh, ::sw]
         return y + _one_by_one(window, w_tap, acc, params.precision), None
 
     y0 = jnp.zeros((n, g, wg.shape[1], mh, mw), acc)
-    return lax.scan(tap, y0, (jnp.arange(kh * kw), w_taps))[0]
+    return lax.scan(tap, y0, (jnp.asarray(tap_ij, jnp.int32), w_taps))[0]
 
 
 def matmul_conv(

@@ -1,0 +1,65 @@
+"""Every lowering at realistic sizes, forward and gradients, against lax.
+
+Small test shapes never reach the programs XLA's GPU compiler once failed on (the
+``matmul`` gradient's loop over taps at any realistic size, issue 12). On a GPU these
+run the issue's shapes at their batch, in float32 and bfloat16; on a CPU, with one
+image and in float32, to keep the suite's time.
+"""
+
+import jax
+import jax.numpy as jnp
+import pytest
+from helpers import ON_GPU, assert_close
+from jax import lax
+
+import jaxconv
+
+# x shape (batch on a GPU), w shape, padding: the shapes that failed on an H100
+SHAPES = {
+    "lesson k5": ((16, 100, 68, 68), (100, 100, 5, 5), 0),
+    "3x3 pad 1": ((4, 64, 56, 56), (64, 64, 3, 3), 1),
+    "stem 7x7": ((4, 3, 229, 229), (64, 3, 7, 7), 0),
+}
+DTYPES = ["float32", "bfloat16"] if ON_GPU else ["float32"]
+RTOL = {"float32": 2e-5, "bfloat16": 2e-2}
+
+
+def _outputs(conv, x, w):
+    y, vjp = jax.vjp(conv, x, w)
+    return (y, *vjp(y))  # the output and the gradients of 0.5 * sum(y ** 2)
+
+
+def _lax(padding):
+    def conv(x, w):
+        x, w = x.astype(jnp.float32), w.astype(jnp.float32)
+        pads = [(padding, padding)] * 2
+        return lax.conv_general_dilated(x, w, (1, 1), pads, precision=lax.Precision.HIGHEST)
+
+    return conv
+
+
+def _jaxconv(impl, padding):
+    def conv(x, w):
+        precision = lax.Precision.HIGHEST if x.dtype == jnp.float32 else None
+        return jaxconv.conv2d(x, w, padding=padding, precision=precision, impl=impl)
+
+    return conv
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("impl", ["matmul", "gemm", "xla"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_every_lowering_compiles_and_agrees_at_realistic_sizes(shape, impl, dtype):
+    x_shape, w_shape, padding = SHAPES[shape]
+    if not ON_GPU:
+        x_shape = (1, *x_shape[1:])
+    kx, kw = jax.random.split(jax.random.key(0))
+    x = jax.random.normal(kx, x_shape, dtype)
+    w = (jax.random.normal(kw, w_shape) / (w_shape[1] * w_shape[2] * w_shape[3]) ** 0.5).astype(
+        dtype
+    )
+    expected = jax.jit(lambda x, w: _outputs(_lax(padding), x, w))(x, w)
+    actual = jax.jit(lambda x, w: _outputs(_jaxconv(impl, padding), x, w))(x, w)
+    for a, e in zip(actual, expected):
+        assert a.dtype == x.dtype
+        assert_close(a.astype(jnp.float32), e, RTOL[dtype])
