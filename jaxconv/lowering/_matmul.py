@@ -60,7 +60,8 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
     @jax.checkpoint
     def tap(y, offsets_and_w):
         offsets, w_tap = offsets_and_w
-        start = (0, 0, 0, offsets[0], offsets[1])
+        zero = jnp.zeros((), offsets.dtype)  # index dtypes must agree (x64 or not)
+        start = (zero, zero, zero, offsets[0], offsets[1])
         window = lax.dynamic_slice(xp, start, (n, g, cg, *span))[..., ::sh, ::sw]
         return y + _one_by_one(window, w_tap, acc, params.precision), None
 
