@@ -9,10 +9,10 @@ image and in float32, to keep the suite's time.
 import jax
 import jax.numpy as jnp
 import pytest
-from helpers import ON_GPU, assert_close
 from jax import lax
 
 import jaxconv
+from tests.helpers import ON_GPU, assert_close
 
 # x shape (batch on a GPU), w shape, padding: the shapes that failed on an H100
 SHAPES = {
