@@ -2,8 +2,9 @@
 
 Small test shapes never reach the programs XLA's GPU compiler once failed on (the
 ``matmul`` gradient's loop over taps at any realistic size, issue 12). On a GPU these
-run the issue's shapes at their batch, in float32 and bfloat16; on a CPU, with one
-image and in float32, to keep the suite's time.
+run the issue's shapes at their batch; on a CPU with one image, to keep the suite's
+time. In bfloat16 they found gradients summed over taps and blocks in bfloat16 (1.4-5.8%
+errors, lax 0.3-0.6%), now summed in float32 (``_taps.summed_in_accumulator``).
 """
 
 import jax
@@ -20,8 +21,8 @@ SHAPES = {
     "3x3 pad 1": ((4, 64, 56, 56), (64, 64, 3, 3), 1),
     "stem 7x7": ((4, 3, 229, 229), (64, 3, 7, 7), 0),
 }
-DTYPES = ["float32", "bfloat16"] if ON_GPU else ["float32"]
-RTOL = {"float32": 2e-5, "bfloat16": 2e-2}
+DTYPES = ["float32", "bfloat16"]
+RTOL = {"float32": 2e-5, "bfloat16": 1e-2}  # lax itself: 0.3-0.6% in bfloat16
 
 
 def _outputs(conv, x, w):

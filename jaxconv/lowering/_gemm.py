@@ -21,7 +21,7 @@ from jax import lax
 
 from .._checks import ConvParams, is_static
 from ._registry import register_builtin
-from ._taps import accumulator, padded_copy_bytes, result_dtype, taps
+from ._taps import accumulator, padded_copy_bytes, result_dtype, summed_in_accumulator, taps
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
@@ -118,6 +118,7 @@ register_builtin(
     "gemm",
     gemm_conv,
     transposable=True,
+    gradient_conv=summed_in_accumulator(gemm_conv),
     workspace=padded_copy_bytes,
     description="im2col in blocks of images or output rows, then one GEMM",
 )

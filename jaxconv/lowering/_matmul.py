@@ -25,7 +25,7 @@ from jax import lax
 
 from .._checks import ConvParams
 from ._registry import register_builtin
-from ._taps import accumulator, padded_copy_bytes, result_dtype, taps
+from ._taps import accumulator, padded_copy_bytes, result_dtype, summed_in_accumulator, taps
 
 # Depthwise forward taps are unrolled into one fused loop up to 9x9. Measured on the
 # 2-core CPU, (8, 64, 56, 56), float32, compile / run: 9x9 unrolled 0.84 s / 9.3 ms,
@@ -101,6 +101,6 @@ register_builtin(
     matmul_conv,
     transposable=True,
     workspace=padded_copy_bytes,
-    gradient_conv=functools.partial(matmul_conv, gradient=True),
+    gradient_conv=summed_in_accumulator(functools.partial(matmul_conv, gradient=True)),
     description="kh*kw shifted 1x1 convolutions, each a matmul over channels",
 )
