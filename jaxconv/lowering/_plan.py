@@ -21,6 +21,11 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
 * CPU, one input channel per group (depthwise): ``"matmul"``, which is then an
   elementwise multiply-add per tap, fused into one loop. XLA's CPU convolution runs
   this case slowly: 0.04x forward, 0.14x forward+backward (3x3, 128 channels, 28x28).
+  In a whole MobileNet-v1 training step (batch 32, ``jaxconv bench --model``) the
+  gradients matter as much: 0.20x flax's time with ``"matmul"`` for every pass, 0.50x
+  with the input gradient on ``"xla"``, 0.63x with the weight gradient on ``"xla"``,
+  0.83x with both (which compiled in 6.5 s instead of 8.7 s), although single layers
+  of the network timed alone read 0.75-1.25x for those plans.
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one channels-last
   matmul: 0.47x forward, 0.35x forward+backward (256->64, 56x56); ``"matmul"`` (the
   same matmul, channels first) was 0.61x / 0.41x.
@@ -51,7 +56,11 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
 * Symbolic sizes (``jax.export``): the rules above that do not depend on sizes, and
   ``"xla"`` where a rule would compare an unknown size.
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
-  gradient was 1.35-2.2x), other grouped convolutions (not measured).
+  gradient was 1.35-2.2x), other grouped convolutions (not measured). The ResNet-18
+  layers below 32x32 output pixels (batch 32, forward+backward, one pass moved to
+  ``"gemm"`` or ``"matmul"``): 128->128 at 16x16 0.91-1.01x, 256->256 at 8x8 0.98-1.02x,
+  512->512 at 4x4 1.05-1.16x; the stride-2 64->128 at 32x32 input 0.98-1.04x. None is a
+  clear gain, so they stay on ``"xla"``.
 """
 
 from __future__ import annotations
