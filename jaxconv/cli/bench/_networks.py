@@ -32,10 +32,11 @@ def run_networks(
     """``(rows, failures)`` of one training step of each network in every library.
 
     ``models``: names in ``MODELS`` or ``Net``s. ``batch``: default 128 on a GPU, 32
-    elsewhere. ``tiny``: narrow networks, a harness check, not a speed measurement.
+    elsewhere. ``tiny``: narrow networks and a batch of 2, a harness check, not a speed
+    measurement.
     """
     on_gpu = jax.default_backend() == "gpu"
-    batch = batch or (128 if on_gpu else 32)
+    batch = batch or (2 if tiny else 128 if on_gpu else 32)
     rows: list[dict] = []
     failures: list[dict] = []
     for net in models:

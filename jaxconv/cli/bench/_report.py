@@ -274,7 +274,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument(
         "--tiny",
         action="store_true",
-        help="scaled-down shapes, 2 repetitions: checks the harness, not speed",
+        help="scaled-down shapes (with --model: narrow networks, batch 2), 2 repetitions: "
+        "checks the harness, not speed",
     )
     p.add_argument("--reps", type=positive_int, default=None, help="timed repetitions (default 7)")
     p.add_argument(
