@@ -48,7 +48,8 @@ def _jaxconv(impl, padding):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("impl", ["matmul", "gemm", "xla"])
+# on a CPU, "xla" is lax's own program: only a GPU's compiler can fail it here
+@pytest.mark.parametrize("impl", ["matmul", "gemm", "xla"] if ON_GPU else ["matmul", "gemm"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_every_lowering_compiles_and_agrees_at_realistic_sizes(shape, impl, dtype):
     x_shape, w_shape, padding = SHAPES[shape]
