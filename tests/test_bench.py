@@ -193,3 +193,12 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
         assert r["batch"] == 2 and r["median_ms"] > 0
         assert math.isclose(r["ratio_to_flax_nnx"], r["median_ms"] / base["median_ms"])
         assert (r["compile_s"] is None) == r["entry"].startswith("torch")
+
+
+def test_layer_suite_options_are_refused_with_model(capsys):
+    assert bench.main(["--model", "resnet18", "--dtype", "bfloat16", "--cases", "1x1"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "jaxconv bench: error: --cases, --dtype apply to the layer suite; --model times "
+        "float32 training steps of whole networks\n"
+    )

@@ -341,6 +341,14 @@ def report(args: argparse.Namespace) -> dict:
     """
     from rich.console import Console
 
+    if args.model:
+        layer_only = [f"--{k}" for k in ("cases", "dtype", "reference") if getattr(args, k)]
+        if layer_only:
+            raise ValueError(
+                f"{', '.join(layer_only)} {'apply' if len(layer_only) > 1 else 'applies'} "
+                f"to the layer suite; --model times float32 "
+                f"training steps of whole networks"
+            )
     if args.json:
         try:  # fail before the run, not after it
             open(args.json, "a").close()
