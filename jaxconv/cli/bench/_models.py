@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._timing import temp_bytes
+
 LR, MOMENTUM = 0.01, 0.9
 CLASSES, SIDE = 10, 32
 
@@ -74,17 +76,18 @@ def resnet18(width: int = 64) -> Net:
     return Net("resnet18", tuple(convs), tuple(blocks))
 
 
+# (output channels / width, stride) of each depthwise + pointwise pair
+MOBILENET_PAIRS = (
+    *((2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2)),
+    *((16, 1),) * 5,
+    *((32, 2), (32, 1)),
+)
+
+
 def mobilenet(width: int = 32) -> Net:
     convs = [Conv(3, width)]
     ci = width
-    for mult, stride in (
-        [(2, 1), (4, 2), (4, 1), (8, 2), (8, 1), (16, 2)]
-        + [(16, 1)] * 5
-        + [
-            (32, 2),
-            (32, 1),
-        ]
-    ):
+    for mult, stride in MOBILENET_PAIRS:
         co = width * mult
         convs += [Conv(ci, ci, 3, stride, groups=ci), Conv(ci, co, 1)]
         ci = co
@@ -242,15 +245,13 @@ def compile_step(apply: Callable, params, x, labels) -> tuple[Callable[[], Any],
         .compile()
     )
     compile_s = time.perf_counter() - t0
-    mem = compiled.memory_analysis()
-    temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
-    state = [params, momenta]
+    state = [params, momenta]  # donated to each step: the runner keeps the new ones
 
     def run():
         state[0], state[1], value = compiled(state[0], state[1], x, labels)
         jax.block_until_ready(value)
 
-    return run, compile_s, temp
+    return run, compile_s, temp_bytes(compiled)
 
 
 def jax_entries(net: Net, batch: int, equinox: bool = True) -> dict[str, tuple]:

@@ -48,6 +48,7 @@ def run_networks(
         runs, info = {}, {}
         for name, (apply, params, x, labels) in jax_entries(net, batch).items():
             jax.clear_caches()  # each entry traces and compiles from scratch
+            count = param_count(params)  # before the first step donates them
             try:
                 runs[name], compile_s, temp = compile_step(apply, params, x, labels)
                 runs[name]()
@@ -55,7 +56,7 @@ def run_networks(
                 runs.pop(name, None)
                 failures.append({"model": model, "entry": name, "error": one_line(err)})
                 continue
-            info[name] = {"params": param_count(params), "compile_s": compile_s, "temp": temp}
+            info[name] = {"params": count, "compile_s": compile_s, "temp": temp}
         medians = time_interleaved(runs, reps)
         if torch:
             try:

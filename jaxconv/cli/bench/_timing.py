@@ -24,9 +24,13 @@ def compile_entry(apply, params, x, mode: str):
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(params, x).compile()
     compile_s = time.perf_counter() - t0
+    return (lambda: jax.block_until_ready(compiled(params, x))), compile_s, temp_bytes(compiled)
+
+
+def temp_bytes(compiled) -> int | None:
+    """XLA's temporary buffer size of a compiled program, where the backend reports it."""
     mem = compiled.memory_analysis()
-    temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
-    return (lambda: jax.block_until_ready(compiled(params, x))), compile_s, temp
+    return getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
 
 
 def time_interleaved(
