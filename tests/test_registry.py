@@ -190,11 +190,11 @@ def test_a_lowering_that_breaks_the_contract_is_named_at_trace_time():
         with pytest.raises(
             ValueError,
             match=re.escape(
-                "jaxconv: lowering 'swapped' (forward pass) returned shape (1, 1, 9, 4) and "
-                "dtype float64 for x (1, 2, 9, 8), w (1, 2, 3, 2), groups=1; the contract is "
-                "shape (1, 1, 4, 9), dtype float64"
+                "jaxconv: lowering 'swapped' (forward pass) returned shape (3, 6, 9, 4) and "
+                "dtype float64 for x (3, 4, 9, 8), w (6, 2, 3, 2), groups=2; the contract is "
+                "shape (3, 6, 4, 9), dtype float64"
             ),
-        ):  # traced first at one group's shapes
+        ):  # traced once, at the call's own shapes, once the vmaps are folded
             jax.jit(lambda x, w: jaxconv.conv2d(x, w, **KW, impl="swapped")).trace(x, w)
 
 

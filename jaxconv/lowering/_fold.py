@@ -86,8 +86,13 @@ def _checked_call(name, pass_, x, w, params, groups):
 def _folded(name: str, params: ConvParams, groups: int, depth: int | None = None):
     """The forward call of lowering ``name`` with the folding batching rule."""
     outer = None if depth is None else depth - 1  # the vmaps left once this one is folded
+    # custom_vmap traces the unbatched body at every call, only to type it unless no
+    # input is batched. Under jaxconv's own vmaps (depth known) some input always is, as
+    # each of them maps x or w, so JAX runs the rule and never the body: lax's
+    # convolution types it in one operation instead of a trace of the lowering per level.
+    body = name if depth is None else "xla"
     call = custom_vmap(
-        functools.partial(_checked_call, name, "forward", params=params, groups=groups)
+        functools.partial(_checked_call, body, "forward", params=params, groups=groups)
     )
 
     @call.def_vmap
