@@ -2,6 +2,7 @@
 
 import json
 import math
+import statistics
 import subprocess
 import sys
 
@@ -178,7 +179,7 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
         return {**out, "broken": (broken, params, x, labels)}
 
     monkeypatch.setattr(bench_networks, "jax_entries", with_a_broken_entry)
-    rows, failures = bench_networks.run_networks([TOY], batch=2, reps=1)
+    rows, failures = bench_networks.run_networks([TOY], batch=2, reps=1, compiles=2)
     assert failures == [
         {"model": "toy", "entry": "broken", "error": "RuntimeError: INTERNAL: a compiler bug"}
     ]
@@ -193,6 +194,9 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
         assert r["batch"] == 2 and r["median_ms"] > 0
         assert math.isclose(r["ratio_to_flax_nnx"], r["median_ms"] / base["median_ms"])
         assert (r["compile_s"] is None) == r["entry"].startswith("torch")
+        if r["compile_s"] is not None:  # the median of the two rounds
+            assert len(r["compile_s_runs"]) == 2
+            assert r["compile_s"] == statistics.median(r["compile_s_runs"])
 
 
 def test_layer_suite_options_are_refused_with_model(capsys):

@@ -1,13 +1,16 @@
 """``jaxconv bench --model``: whole-network training steps, every library in one run.
 
 Each JAX entry is compiled (tracing included, after ``jax.clear_caches()`` so that no
-entry reuses another's traces) and run once; a failure is reported and the rest still
-timed. The JAX entries are then timed in turns, and torch's two entries in turns right
-after (torch's CPU threads keep spinning after a call and would slow a JAX entry).
+entry reuses another's traces) in ``compiles`` rounds taken in turns, whose median is
+reported: one compile's time moved by 30-50% between runs on the 2-core machine. Each is
+then run once; a failure is reported and the rest still timed. The JAX entries are then
+timed in turns, and torch's two entries in turns right after (torch's CPU threads keep
+spinning after a call and would slow a JAX entry).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 
 import jax
@@ -25,6 +28,7 @@ def run_networks(
     *,
     batch: int | None = None,
     reps: int = 5,
+    compiles: int = 3,
     tiny: bool = False,
     torch: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -32,8 +36,8 @@ def run_networks(
     """``(rows, failures)`` of one training step of each network in every library.
 
     ``models``: names in ``MODELS`` or ``Net``s. ``batch``: default 128 on a GPU, 32
-    elsewhere. ``tiny``: narrow networks and a batch of 2, a harness check, not a speed
-    measurement.
+    elsewhere. ``compiles``: rounds of compiling every JAX entry (the median is reported).
+    ``tiny``: narrow networks and a batch of 2, a harness check, not a speed measurement.
     """
     on_gpu = jax.default_backend() == "gpu"
     batch = batch or (2 if tiny else 128 if on_gpu else 32)
@@ -45,18 +49,7 @@ def run_networks(
         model = net.name
         if progress:
             progress(f"{model}, batch {batch}")
-        runs, info = {}, {}
-        for name, (apply, params, x, labels) in jax_entries(net, batch).items():
-            jax.clear_caches()  # each entry traces and compiles from scratch
-            count = param_count(params)  # before the first step donates them
-            try:
-                runs[name], compile_s, temp = compile_step(apply, params, x, labels)
-                runs[name]()
-            except Exception as err:
-                runs.pop(name, None)
-                failures.append({"model": model, "entry": name, "error": one_line(err)})
-                continue
-            info[name] = {"params": count, "compile_s": compile_s, "temp": temp}
+        runs, info = _compiled(jax_entries(net, batch), compiles, model, failures)
         medians = time_interleaved(runs, reps)
         if torch:
             try:
@@ -75,6 +68,7 @@ def run_networks(
                     "median_ms": t * 1e3,
                     "ratio_to_flax_nnx": t / base if base else None,
                     "compile_s": entry.get("compile_s"),
+                    "compile_s_runs": entry.get("compile_s_runs"),
                     "compile_ratio": _ratio(entry.get("compile_s"), base_info, "compile_s"),
                     "temp_mib": None if temp is None else temp / 2**20,
                     "temp_ratio": _ratio(temp, base_info, "temp"),
@@ -82,6 +76,40 @@ def run_networks(
                 }
             )
     return rows, failures
+
+
+def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
+    """``(runs, info)``: a runner of each entry that compiled and ran, and its parameter
+    count, temp bytes, median compile seconds and each round's; failures are appended."""
+    runs: dict[str, Callable[[], None]] = {}
+    info: dict[str, dict] = {}
+    broken: set[str] = set()
+
+    def fail(name, err):
+        broken.add(name)
+        runs.pop(name, None)
+        failures.append({"model": model, "entry": name, "error": one_line(err)})
+
+    for _ in range(compiles):
+        for name, (apply, params, x, labels) in entries.items():
+            if name in broken:
+                continue
+            jax.clear_caches()  # each entry traces and compiles from scratch
+            try:
+                runs[name], compile_s, temp = compile_step(apply, params, x, labels)
+            except Exception as err:
+                fail(name, err)
+                continue
+            entry = info.setdefault(name, {"params": param_count(params), "compile_s_runs": []})
+            entry["temp"] = temp
+            entry["compile_s_runs"].append(compile_s)
+    for name in list(runs):
+        info[name]["compile_s"] = statistics.median(info[name]["compile_s_runs"])
+        try:
+            runs[name]()  # the first step donates the parameters: after every compile
+        except Exception as err:
+            fail(name, err)
+    return runs, info
 
 
 def _ratio(value, base: dict, key: str):

@@ -381,6 +381,7 @@ def _networks(args: argparse.Namespace, console) -> dict:
             args.model,
             batch=args.batch,
             reps=reps,
+            compiles=1 if args.tiny or args.quick else 3,
             tiny=args.tiny,
             torch=not args.no_torch,
             progress=lambda label: bar.update(task, description=label, advance=1),
