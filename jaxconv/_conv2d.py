@@ -55,9 +55,8 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan | None):
     The primal and both terms are jitted, the rule itself is not: an eager call compiles
     once per shape, and inside a caller's ``jit`` the vmap structure is traced once per
     signature. A jitted rule made JAX trace it twice (once for the primal, once more when
-    linearising the ``jit``), and that tracing was most of a network's extra compile time:
-    the MobileNet-v1 training step of ``jaxconv bench --model`` traced in 2.47 s, now
-    1.89 s (flax.nnx: 0.3 s); ResNet-18 1.25 s, now 0.70 s.
+    linearising the ``jit``), which was most of a network's extra tracing time
+    (BENCHMARKS.md, whole networks).
     """
     if plan is None:
         return jax.jit(functools.partial(_batched, params=params, groups=groups, plan=None))

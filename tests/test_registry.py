@@ -163,6 +163,38 @@ def test_a_forward_only_lowering_without_batching_rules_runs_once_on_the_full_ar
         )
 
 
+@pytest.mark.parametrize("transposable", [False, True])
+def test_the_named_lowering_computes_every_call_not_the_folds_stand_in(transposable):
+    """Folded calls under jaxconv's own vmaps are typed by lax's convolution, which must
+    never run: a lowering that returns twice the convolution is seen doubled through every
+    entry point, a caller's vmaps and (when transposable) the input gradient."""
+    doubled = lambda x, w, params, groups: 2 * _lax(x, w, params, groups)
+    with registered("doubled", doubled, transposable=transposable):
+        x, w = _data()
+        f = lambda x, w: jaxconv.conv2d(x, w, **KW, impl="doubled")
+        assert_close(f(x, w), 2 * _ref(x, w), RTOL["float64"])
+        assert_close(jax.jit(f)(x, w), 2 * _ref(x, w), RTOL["float64"])
+        xs, ws = jnp.stack([x, -x]), jnp.stack([w, 3 * w])
+        ref = 2 * jax.vmap(_ref, (0, None))(xs, w)
+        assert_close(jax.vmap(f, (0, None))(xs, w), ref, RTOL["float64"])
+        assert_close(jax.vmap(f)(xs, ws), 2 * jax.vmap(_ref)(xs, ws), RTOL["float64"])
+        X, K = x[0, :2], w[:, :2]
+        conv = lambda X, K: lax.conv_general_dilated(X[None], K, (1, 1), "VALID")[0]
+        assert_close(
+            jaxconv.corr2d_multi_in_out(X, K, impl="doubled"), 2 * conv(X, K), RTOL["float64"]
+        )
+        assert_close(
+            jaxconv.corr2d_multi_in(X, K[0], impl="doubled"),
+            2 * conv(X, K[:1])[0],
+            RTOL["float64"],
+        )
+        if transposable:  # the input gradient is the lowering's transpose: doubled too
+            ct = jnp.ones_like(_ref(x, w))
+            (ours,) = jax.linear_transpose(lambda x: f(x, w), x)(ct)
+            (ref,) = jax.linear_transpose(lambda x: _ref(x, w), x)(ct)
+            assert_close(ours, 2 * ref, RTOL["float64"])
+
+
 @pytest.mark.parametrize("name", ["xla", "matmul", "gemm"])
 def test_the_fold_rule_matches_lax_for_every_kind_of_batch(name):
     """vmap over inputs, over weights, over both (groups), nested, with groups: each is

@@ -16,13 +16,21 @@ the full arrays. Gradient terms call the lowering directly: they are linear and 
 transposes them, so only transposable lowerings serve there (``_registry.py``), and
 those batch by JAX's rules. Every result is checked against the contract at trace time.
 
-``depth`` is how many of jaxconv's own vmaps enclose a call. jaxconv's entry points are
-jitted, so no caller's vmap encloses them while they are traced (a caller's vmap batches
-the traced program afterwards). Once the outermost of its own vmaps is folded, a
-transposable lowering is therefore called directly: the program then holds plain
-operations, which ``jax.linear_transpose`` can transpose (``custom_vmap`` has no
-transpose rule) and a caller's vmap batches by JAX's rules. A forward-only lowering keeps
-the folding call at the top, so that a caller's vmap is folded too.
+``depth`` is how many of jaxconv's own vmaps enclose a call. Every function that calls a
+lowering is traced inside a ``jit`` of its own (``planned_fn``'s primal and gradient
+terms, ``_multi_in._jitted``, ``_multi_out._jitted``), so no caller's vmap encloses it
+while it is traced (a caller's vmap batches the traced program afterwards). Once the
+outermost of its own vmaps is folded, a transposable lowering is therefore called
+directly: the program then holds plain operations, which ``jax.linear_transpose`` can
+transpose (``custom_vmap`` has no transpose rule) and a caller's vmap batches by JAX's
+rules. A forward-only lowering keeps the folding call at the top, so that a caller's vmap
+is folded too.
+
+``custom_vmap`` traces its function's unbatched body at every call, to type it. Each of
+jaxconv's own vmaps maps ``x`` or ``w``, so under them (depth known) some input is always
+batched and JAX runs the rule, never the body: there the body is lax's convolution, one
+operation to trace, and the lowering is traced once, at the call's full shapes. Where the
+depth is unknown (a forward-only lowering under a caller's vmap), the body is the lowering.
 """
 
 from __future__ import annotations
@@ -86,9 +94,7 @@ def _checked_call(name, pass_, x, w, params, groups):
 def _folded(name: str, params: ConvParams, groups: int, depth: int | None = None):
     """The forward call of lowering ``name`` with the folding batching rule."""
     outer = None if depth is None else depth - 1  # the vmaps left once this one is folded
-    # custom_vmap traces the unbatched body at every call, only to type it unless no
-    # input is batched. Under jaxconv's own vmaps (depth known) some input always is, as
-    # each of them maps x or w, so JAX runs the rule and never the body: lax's
+    # Under jaxconv's own vmaps the body only types the call (module notes): lax's
     # convolution types it in one operation instead of a trace of the lowering per level.
     body = name if depth is None else "xla"
     call = custom_vmap(

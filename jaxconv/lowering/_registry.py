@@ -5,8 +5,9 @@ takes ``x`` ``(N, C, H, W)``, ``w`` ``(O, C // groups, kh, kw)``, the canonical
 :class:`~jaxconv.lowering.ConvParams` and ``groups``, and returns ``(N, O, mh, mw)`` in
 the input's dtype (``params.preferred_element_type`` when set). jaxconv calls it once
 per pass with the full arrays of the call (``jax.vmap`` over the lesson's structure is
-folded into the batch, channel and group axes first, ``_fold.py``; JAX may still trace
-it at smaller shapes on the way) and checks the result's shape and dtype at trace time.
+folded into the batch, channel and group axes first, ``_fold.py``; only a forward-only
+lowering under a caller's vmap is also traced at smaller shapes on the way) and checks
+the result's shape and dtype at trace time.
 
 What a lowering may serve is declared here, not guessed:
 
@@ -102,7 +103,8 @@ def register_lowering(
         ``(N, O, mh, mw)`` in ``x``'s dtype (or ``params.preferred_element_type``).
         It never runs under ``jax.vmap``: jaxconv folds every vmap into the batch,
         channel and group axes, so the compiled program calls it once per pass on the
-        full arrays (JAX may trace it at smaller shapes on the way).
+        full arrays (a forward-only one under a caller's vmap is also traced at
+        smaller shapes on the way).
       transposable: ``True`` if ``conv`` is linear in each operand and JAX can transpose
         it (pure ``jax.numpy``/``lax`` code): it may then serve the gradient passes too.
         ``False`` (the default, e.g. a ``pallas_call`` or an FFI kernel): forward only;

@@ -39,6 +39,8 @@ def run_networks(
     elsewhere. ``compiles``: rounds of compiling every JAX entry (the median is reported).
     ``tiny``: narrow networks and a batch of 2, a harness check, not a speed measurement.
     """
+    if compiles < 1:
+        raise ValueError(f"run_networks: `compiles` (={compiles}) must be at least 1")
     on_gpu = jax.default_backend() == "gpu"
     batch = batch or (2 if tiny else 128 if on_gpu else 32)
     rows: list[dict] = []
@@ -88,6 +90,7 @@ def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
     def fail(name, err):
         broken.add(name)
         runs.pop(name, None)
+        info.pop(name, None)  # no ratios against an entry reported as failed
         failures.append({"model": model, "entry": name, "error": one_line(err)})
 
     for _ in range(compiles):
