@@ -199,6 +199,14 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
             assert r["compile_s"] == statistics.median(r["compile_s_runs"])
 
 
+def test_model_options_are_refused_without_model(capsys):
+    assert bench.main(["--quick", "--batch", "8", "--compiles", "2"]) == 1
+    assert capsys.readouterr().err == (
+        "jaxconv bench: error: --batch, --compiles apply to --model; the layer suite has "
+        "its own batches and compiles each program once\n"
+    )
+
+
 def test_layer_suite_options_are_refused_with_model(capsys):
     assert bench.main(["--model", "resnet18", "--dtype", "bfloat16", "--cases", "1x1"]) == 1
     err = capsys.readouterr().err

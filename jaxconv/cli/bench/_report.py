@@ -308,6 +308,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=None,
         help="--model's batch (default 32 on a CPU, 128 on a GPU)",
     )
+    p.add_argument(
+        "--compiles",
+        type=positive_int,
+        default=None,
+        help="--model's rounds of compiling each JAX entry, median reported "
+        "(default 3; 1 with --quick or --tiny)",
+    )
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p
@@ -349,6 +356,14 @@ def report(args: argparse.Namespace) -> dict:
                 f"to the layer suite; --model times float32 "
                 f"training steps of whole networks"
             )
+    else:
+        model_only = [f"--{k}" for k in ("batch", "compiles") if getattr(args, k)]
+        if model_only:
+            raise ValueError(
+                f"{', '.join(model_only)} {'apply' if len(model_only) > 1 else 'applies'} "
+                f"to --model; the layer suite has its own batches and compiles each "
+                f"program once"
+            )
     if args.json:
         try:  # fail before the run, not after it
             open(args.json, "a").close()
@@ -381,7 +396,7 @@ def _networks(args: argparse.Namespace, console) -> dict:
             args.model,
             batch=args.batch,
             reps=reps,
-            compiles=1 if args.tiny or args.quick else 3,
+            compiles=args.compiles or (1 if args.tiny or args.quick else 3),
             tiny=args.tiny,
             torch=not args.no_torch,
             progress=lambda label: bar.update(task, description=label, advance=1),
