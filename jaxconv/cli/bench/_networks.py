@@ -103,9 +103,10 @@ def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
             except Exception as err:
                 fail(name, err)
                 continue
-            entry = info.setdefault(name, {"params": param_count(params), "compile_s_runs": []})
-            entry["temp"] = temp
-            entry["compile_s_runs"].append(compile_s)
+            if name not in info:  # counted once, before the first step donates them
+                info[name] = {"params": param_count(params), "compile_s_runs": []}
+            info[name]["temp"] = temp
+            info[name]["compile_s_runs"].append(compile_s)
     for name in list(runs):
         info[name]["compile_s"] = statistics.median(info[name]["compile_s_runs"])
         try:

@@ -341,6 +341,15 @@ def failed(result: dict) -> None:
         )
 
 
+def _refuse(args: argparse.Namespace, options: tuple[str, ...], belongs_to: str) -> None:
+    """One ``ValueError`` naming every given option of ``options``, which apply to
+    ``belongs_to`` only."""
+    given = [f"--{k.replace('_', '-')}" for k in options if getattr(args, k)]
+    if given:
+        verb = "apply" if len(given) > 1 else "applies"
+        raise ValueError(f"{', '.join(given)} {verb} to {belongs_to}")
+
+
 def report(args: argparse.Namespace) -> dict:
     """Runs the benchmark for parsed options, prints the table, writes ``--json``.
 
@@ -349,21 +358,17 @@ def report(args: argparse.Namespace) -> dict:
     from rich.console import Console
 
     if args.model:
-        layer_only = [f"--{k}" for k in ("cases", "dtype", "reference") if getattr(args, k)]
-        if layer_only:
-            raise ValueError(
-                f"{', '.join(layer_only)} {'apply' if len(layer_only) > 1 else 'applies'} "
-                f"to the layer suite; --model times float32 "
-                f"training steps of whole networks"
-            )
+        _refuse(
+            args,
+            ("cases", "dtype", "reference"),
+            "the layer suite; --model times float32 training steps of whole networks",
+        )
     else:
-        model_only = [f"--{k}" for k in ("batch", "compiles") if getattr(args, k)]
-        if model_only:
-            raise ValueError(
-                f"{', '.join(model_only)} {'apply' if len(model_only) > 1 else 'applies'} "
-                f"to --model; the layer suite has its own batches and compiles each "
-                f"program once"
-            )
+        _refuse(
+            args,
+            ("batch", "compiles"),
+            "--model; the layer suite has its own batches and compiles each program once",
+        )
     if args.json:
         try:  # fail before the run, not after it
             open(args.json, "a").close()
