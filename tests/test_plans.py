@@ -113,6 +113,36 @@ def test_depthwise_matmul_lowering_is_elementwise_and_exact():
     assert "convolution" not in hlo and "dot_general" not in hlo
 
 
+@pytest.mark.parametrize(
+    "stride, padding, dilation, kernel",
+    [(1, (1, 1), 1, 3), (2, (1, 1), 1, 3), (3, (0, 2), 2, 3), (2, (4, 0), 1, 4), (1, (0, 0), 3, 2)],
+)
+def test_depthwise_matmul_input_gradient_is_a_fused_forward_pass(stride, padding, dilation, kernel):
+    """The depthwise input gradient (spread, padded, flipped: `matmul_input_grad`) equals
+    lax's at every stride, padding (a crop when it exceeds the kernel), dilation and
+    channel multiplier, to second order; and the backward pass has no loop."""
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal((2, 3, 11, 10)))
+    w = jnp.asarray(rng.standard_normal((6, 1, kernel, kernel)))  # channel multiplier 2
+    params = ConvParams((stride,) * 2, (padding, padding), (dilation,) * 2, HIGHEST)
+    conv = planned_fn(params, 3, Plan("matmul", "matmul", "xla"))
+    y, vjp = jax.vjp(conv, x, w)
+    ct = jnp.asarray(rng.standard_normal(y.shape))
+    oracle = functools.partial(
+        lax.conv_general_dilated,
+        window_strides=params.stride,
+        padding=params.padding,
+        rhs_dilation=params.dilation,
+        feature_group_count=3,
+        precision=HIGHEST,
+    )
+    _, lax_vjp = jax.vjp(lambda x: oracle(x, w), x)
+    assert_close(vjp(ct)[0], lax_vjp(ct)[0], RTOL["float64"])
+    check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+    input_grad = jax.jit(jax.grad(lambda x: jnp.vdot(conv(x, w), ct))).lower(x).as_text()
+    assert "while" not in input_grad and "convolution" not in input_grad
+
+
 def test_one_by_one_matmul_lowering_is_one_dot():
     x, w = jnp.ones((2, 8, 5, 5)), jnp.ones((4, 8, 1, 1))
     hlo = jax.jit(lambda x, w: jaxconv.conv2d(x, w, impl="matmul")).lower(x, w).as_text()

@@ -96,11 +96,56 @@ def matmul_conv(
     return y.reshape(n, o, *y.shape[-2:]).astype(result_dtype(x.dtype, params))
 
 
+def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype):
+    """The input gradient of a depthwise convolution as a forward pass: the cotangent
+    ``(N, O, mh, mw)``, spread by the stride and padded, correlated with the flipped
+    kernel, tap by tap in one fused loop, and summed over each group's outputs."""
+    n, o, mh, mw = ct.shape
+    kh, kw = w.shape[-2:]
+    acc = accumulator(dtype, params)
+    config = [(0, 0, 0)] * 3
+    for size, m, k, (lo, _), s, d in zip(
+        in_size, (mh, mw), (kh, kw), params.padding, params.stride, params.dilation
+    ):  # the spread cotangent, padded so that a stride-1 correlation covers the input
+        config.append(((k - 1) * d - lo, size - 1 + lo - (m - 1) * s, s - 1))
+    ctp = lax.pad(ct.reshape(n, groups, o // groups, mh, mw), jnp.zeros((), ct.dtype), config)
+    flipped = w.reshape(groups, o // groups, kh, kw)[..., ::-1, ::-1]
+    unit = ConvParams((1, 1), ((0, 0), (0, 0)), params.dilation, params.precision)
+    terms = (
+        window.astype(acc) * flipped[None, :, :, i, j, None, None].astype(acc)
+        for i, j, window in taps(ctp, (kh, kw), unit)
+    )
+    return jnp.sum(functools.reduce(jnp.add, terms), axis=2).astype(dtype)
+
+
+def matmul_input_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
+    """``matmul_conv`` for input-gradient terms, which JAX transposes.
+
+    Depthwise (fused taps): written as the transpose of the fused forward pass above,
+    so that JAX's transpose of it is that forward pass. JAX transposing the scan over
+    taps instead compiled 1.1-1.9x slower, and transposing the fused taps ran up to 1.8x
+    slower (a sum of nine zero-padded windows; BENCHMARKS.md).
+    """
+    o, cg, kh, kw = w.shape
+    if cg != 1 or kh * kw > MAX_UNROLLED_TAPS:
+        return matmul_conv(x, w, params, groups, gradient=True)
+    n, _, h, wd = x.shape
+    out = jax.ShapeDtypeStruct(
+        (n, o, *params.output_size((h, wd), (kh, kw))), result_dtype(x.dtype, params)
+    )
+    transposed = functools.partial(
+        _transposed_depthwise, w=w, params=params, groups=groups, in_size=(h, wd), dtype=x.dtype
+    )
+    (y,) = jax.linear_transpose(transposed, out)(x)
+    return y
+
+
 register_builtin(
     "matmul",
     matmul_conv,
     transposable=True,
     workspace=padded_copy_bytes,
     gradient_conv=summed_in_accumulator(functools.partial(matmul_conv, gradient=True)),
+    input_grad_conv=summed_in_accumulator(matmul_input_grad),
     description="kh*kw shifted 1x1 convolutions, each a matmul over channels",
 )

@@ -48,6 +48,9 @@ class Lowering:
     ``conv`` computes the forward pass; ``gradient_conv`` (when transposable) is the
     form JAX transposes inside gradient terms, ``conv`` unless the lowering registered a
     variant (the ``"matmul"`` lowering loops over taps there to bound memory).
+    ``input_grad_conv``, a built-in's own, replaces it in input-gradient terms (the
+    ``"matmul"`` lowering's depthwise input gradient, written so that its transpose is a
+    fused forward pass).
     ``workspace`` estimates the bytes of temporaries a call needs beyond its operands
     and result (``None``: about their size); ``impl="auto"`` does not pick a lowering
     whose temporaries would exceed twice the operands and result.
@@ -60,6 +63,7 @@ class Lowering:
     gradient_conv: ConvFn | None
     description: str
     workspace: Workspace | None = None
+    input_grad_conv: ConvFn | None = None
 
     @property
     def passes(self) -> tuple[Pass, ...]:
@@ -75,7 +79,11 @@ class Lowering:
                 f"jaxconv: lowering {self.name!r} cannot serve the {pass_} pass: "
                 f"it is not transposable"
             )
-        return self.conv if pass_ == "forward" else (self.gradient_conv or self.conv)
+        if pass_ == "forward":
+            return self.conv
+        if pass_ == "input_grad" and self.input_grad_conv is not None:
+            return self.input_grad_conv
+        return self.gradient_conv or self.conv
 
 
 _REGISTRY: dict[str, Lowering] = {}
@@ -166,9 +174,13 @@ def register_lowering(
     return record
 
 
-def register_builtin(name: str, conv: ConvFn, **kwargs) -> Lowering:
+def register_builtin(
+    name: str, conv: ConvFn, input_grad_conv: ConvFn | None = None, **kwargs
+) -> Lowering:
     """A lowering of jaxconv's own: registered once, never replaced."""
     record = register_lowering(name, conv, **kwargs)
+    if input_grad_conv is not None:
+        record = _REGISTRY[name] = dataclasses.replace(record, input_grad_conv=input_grad_conv)
     _BUILTIN.add(name)
     return record
 
