@@ -26,6 +26,11 @@ transpose (``custom_vmap`` has no transpose rule) and a caller's vmap batches by
 rules. A forward-only lowering keeps the folding call at the top, so that a caller's vmap
 is folded too.
 
+``"xla"`` needs no rule of ours: ``lax.conv_general_dilated``'s own batching rule folds
+the same way, so under jaxconv's vmaps it is called directly and JAX folds it. That skips
+a ``custom_vmap`` trace per level: a convolution's training step traced in 19 ms
+instead of 28 ms (lax alone: 7 ms), which matters where every plan is ``"xla"`` (GPUs).
+
 ``custom_vmap`` traces its function's unbatched body at every call, to type it. Each of
 jaxconv's own vmaps maps ``x`` or ``w``, so under them (depth known) some input is always
 batched and JAX runs the rule, never the body: there the body is lax's convolution, one
@@ -43,6 +48,8 @@ from jax.custom_batching import custom_vmap
 
 from .._checks import ConvParams, is_static
 from ._registry import Pass, get_lowering
+
+REFERENCE_FOLD = "xla"  # folded by lax's own batching rule, which is this module's rule
 
 
 def lower(
@@ -66,7 +73,8 @@ def lower(
 
 def _forward(name: str, params: ConvParams, groups: int, depth: int | None):
     """The forward call under ``depth`` more of jaxconv's vmaps (see the module notes)."""
-    if depth == 0 and get_lowering(name).transposable:
+    transposable = depth == 0 and get_lowering(name).transposable
+    if transposable or (depth is not None and name == REFERENCE_FOLD):
         return functools.partial(_checked_call, name, "forward", params=params, groups=groups)
     return _folded(name, params, groups, depth if depth else None)
 
