@@ -25,7 +25,8 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   gradients matter as much: 0.20x flax's time with ``"matmul"`` for every pass, 0.50x
   with the input gradient on ``"xla"``, 0.63x with the weight gradient on ``"xla"``,
   0.83x with both (which compiled in 6.5 s instead of 8.7 s), although single layers
-  of the network timed alone read 0.75-1.25x for those plans.
+  of the network timed alone read 0.75-1.25x for those plans. With the depthwise input
+  gradient written as a fused forward pass (``_matmul.py``): 0.13-0.16x.
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one channels-last
   matmul: 0.47x forward, 0.35x forward+backward (256->64, 56x56); ``"matmul"`` (the
   same matmul, channels first) was 0.61x / 0.41x.
@@ -48,7 +49,9 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     keep the ``"xla"`` weight gradient: ``"matmul"`` there was 1.85-2.46x.
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
     56x56) and use ``"gemm"`` for the weight gradient: 0.68x forward+backward
-    (``"matmul"``: 0.78x).
+    (``"matmul"``: 0.78x). It costs compile time (about 1 s of XLA compile in a
+    ResNet-18 step) and buys more run time: that step ran 1582 ms with it and 4085 ms
+    (median; min 1452 against 2251) with an ``"xla"`` weight gradient.
 * Memory: a lowering whose temporaries (a padded copy of the input for ``"matmul"`` and
   ``"gemm"``) would exceed twice the operands and result, and 16 MiB, is replaced by
   ``"xla"``. Measured: depthwise 3x3 at dilation 18, ``"same"``, (8, 256, 33, 33):
