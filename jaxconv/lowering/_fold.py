@@ -49,7 +49,7 @@ from jax.custom_batching import custom_vmap
 from .._checks import ConvParams, is_static
 from ._registry import Pass, get_lowering
 
-REFERENCE_FOLD = "xla"  # folded by lax's own batching rule, which is this module's rule
+LAX_FOLDED = "xla"  # the lowering that lax's own batching rule folds as this module would
 
 
 def lower(
@@ -74,7 +74,7 @@ def lower(
 def _forward(name: str, params: ConvParams, groups: int, depth: int | None):
     """The forward call under ``depth`` more of jaxconv's vmaps (see the module notes)."""
     transposable = depth == 0 and get_lowering(name).transposable
-    if transposable or (depth is not None and name == REFERENCE_FOLD):
+    if transposable or (depth is not None and name == LAX_FOLDED):
         return functools.partial(_checked_call, name, "forward", params=params, groups=groups)
     return _folded(name, params, groups, depth if depth else None)
 

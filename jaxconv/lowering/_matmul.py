@@ -129,9 +129,10 @@ def matmul_input_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
     """``matmul_conv`` for input-gradient terms, which JAX transposes.
 
     Depthwise (fused taps): written as the transpose of the fused forward pass above,
-    so that JAX's transpose of it is that forward pass. JAX transposing the scan over
-    taps instead compiled 1.1-1.9x slower, and transposing the fused taps ran up to 1.8x
-    slower (a sum of nine zero-padded windows; BENCHMARKS.md).
+    so that JAX's transpose of it is that forward pass. JAX's transpose of the scan over
+    taps ran 2-3x slower and compiled up to 1.4x slower; its transpose of the fused taps
+    (a sum of nine zero-padded windows) ran up to 1.8x slower than the scan
+    (BENCHMARKS.md).
     """
     o, cg, kh, kw = w.shape
     if cg != 1 or kh * kw > MAX_UNROLLED_TAPS:
