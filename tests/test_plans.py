@@ -113,6 +113,14 @@ def test_depthwise_matmul_lowering_is_elementwise_and_exact():
     assert "convolution" not in hlo and "dot_general" not in hlo
 
 
+def _depthwise_input_grad_case(stride, padding, dilation, kernel, shape=(2, 3, 11, 10)):
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal(shape))
+    w = jnp.asarray(rng.standard_normal((2 * shape[1], 1, kernel, kernel)))  # multiplier 2
+    params = ConvParams((stride,) * 2, (padding, padding), (dilation,) * 2, HIGHEST)
+    return x, w, params, planned_fn(params, shape[1], Plan("matmul", "matmul", "xla"))
+
+
 @pytest.mark.parametrize(
     "stride, padding, dilation, kernel",
     [(1, (1, 1), 1, 3), (2, (1, 1), 1, 3), (3, (0, 2), 2, 3), (2, (4, 0), 1, 4), (1, (0, 0), 3, 2)],
@@ -120,27 +128,29 @@ def test_depthwise_matmul_lowering_is_elementwise_and_exact():
 def test_depthwise_matmul_input_gradient_is_a_fused_forward_pass(stride, padding, dilation, kernel):
     """The depthwise input gradient (spread, padded, flipped: `matmul_input_grad`) equals
     lax's at every stride, padding (a crop when it exceeds the kernel), dilation and
-    channel multiplier, to second order; and the backward pass has no loop."""
-    rng = np.random.default_rng(2)
-    x = jnp.asarray(rng.standard_normal((2, 3, 11, 10)))
-    w = jnp.asarray(rng.standard_normal((6, 1, kernel, kernel)))  # channel multiplier 2
-    params = ConvParams((stride,) * 2, (padding, padding), (dilation,) * 2, HIGHEST)
-    conv = planned_fn(params, 3, Plan("matmul", "matmul", "xla"))
+    channel multiplier; and it has no loop."""
+    x, w, params, conv = _depthwise_input_grad_case(stride, padding, dilation, kernel)
     y, vjp = jax.vjp(conv, x, w)
-    ct = jnp.asarray(rng.standard_normal(y.shape))
+    ct = jnp.asarray(np.random.default_rng(3).standard_normal(y.shape))
     oracle = functools.partial(
         lax.conv_general_dilated,
         window_strides=params.stride,
         padding=params.padding,
         rhs_dilation=params.dilation,
-        feature_group_count=3,
+        feature_group_count=x.shape[1],
         precision=HIGHEST,
     )
     _, lax_vjp = jax.vjp(lambda x: oracle(x, w), x)
     assert_close(vjp(ct)[0], lax_vjp(ct)[0], RTOL["float64"])
-    check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
     input_grad = jax.jit(jax.grad(lambda x: jnp.vdot(conv(x, w), ct))).lower(x).as_text()
     assert "while" not in input_grad and "convolution" not in input_grad
+
+
+def test_depthwise_matmul_input_gradient_to_second_order():
+    """Forward mode and second order through the input gradient written as a transpose
+    (stride 2, a crop, an even kernel, a channel multiplier)."""
+    x, w, _, conv = _depthwise_input_grad_case(2, (4, 0), 1, 4, shape=(1, 2, 9, 8))
+    check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
 
 
 def test_one_by_one_matmul_lowering_is_one_dot():
