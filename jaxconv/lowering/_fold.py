@@ -73,8 +73,8 @@ def lower(
 
 def _forward(name: str, params: ConvParams, groups: int, depth: int | None):
     """The forward call under ``depth`` more of jaxconv's vmaps (see the module notes)."""
-    transposable = depth == 0 and get_lowering(name).transposable
-    if transposable or (depth is not None and name == LAX_FOLDED):
+    direct = depth == 0 and get_lowering(name).transposable  # every vmap folded
+    if direct or (depth is not None and name == LAX_FOLDED):
         return functools.partial(_checked_call, name, "forward", params=params, groups=groups)
     return _folded(name, params, groups, depth if depth else None)
 

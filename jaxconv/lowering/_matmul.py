@@ -105,24 +105,19 @@ def matmul_conv(
 
 def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype):
     """The input gradient of a depthwise convolution as a forward pass: the cotangent
-    ``(N, O, mh, mw)``, spread by the stride and padded, correlated with the flipped
-    kernel, tap by tap in one fused loop, and summed over each group's outputs."""
+    ``(N, O, mh, mw)``, spread by the stride and padded, through the fused depthwise taps
+    of ``matmul_conv`` with the flipped kernel, then summed over each group's outputs."""
     n, o, mh, mw = ct.shape
     kh, kw = w.shape[-2:]
-    acc = accumulator(dtype, params)
-    config = [(0, 0, 0)] * 3
+    config = [(0, 0, 0)] * 2
     for size, m, k, (lo, _), s, d in zip(
         in_size, (mh, mw), (kh, kw), params.padding, params.stride, params.dilation
     ):  # the spread cotangent, padded so that a stride-1 correlation covers the input
         config.append(((k - 1) * d - lo, size - 1 + lo - (m - 1) * s, s - 1))
-    ctp = lax.pad(ct.reshape(n, groups, o // groups, mh, mw), jnp.zeros((), ct.dtype), config)
-    flipped = w.reshape(groups, o // groups, kh, kw)[..., ::-1, ::-1]
+    spread = lax.pad(ct, jnp.zeros((), ct.dtype), config)
     unit = ConvParams((1, 1), ((0, 0), (0, 0)), params.dilation, params.precision)
-    terms = (
-        window.astype(acc) * flipped[None, :, :, i, j, None, None].astype(acc)
-        for i, j, window in taps(ctp, (kh, kw), unit)
-    )
-    return jnp.sum(functools.reduce(jnp.add, terms), axis=2).astype(dtype)
+    per_output = matmul_conv(spread, w[..., ::-1, ::-1], unit, groups=o)  # (N, O, H, W)
+    return jnp.sum(per_output.reshape(n, groups, o // groups, *in_size), axis=2).astype(dtype)
 
 
 def matmul_input_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
