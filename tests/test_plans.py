@@ -159,6 +159,25 @@ def test_one_by_one_matmul_lowering_is_one_dot():
     assert hlo.count("dot_general") == 1 and "convolution" not in hlo
 
 
+def test_gemm_patches_are_looped_except_where_transposed_with_respect_to_the_input():
+    """The forward pass and the weight gradient write the im2col patches in a loop over taps
+    (one kernel for XLA to compile, not one per tap); the input gradient, which JAX
+    transposes with respect to the input, stacks the windows (``_gemm.py``)."""
+    x, w = jnp.ones((2, 8, 6, 6)), jnp.ones((4, 8, 3, 3))
+    conv = functools.partial(jaxconv.conv2d, padding=1, impl="gemm")
+    loss = lambda x, w: jnp.sum(conv(x, w) ** 2)
+    programs = {
+        "forward": jax.jit(conv).lower(x, w).as_text(),
+        "weight_grad": jax.jit(jax.grad(loss, 1)).lower(x, w).as_text(),
+        "input_grad": jax.jit(jax.grad(loss, 0)).lower(x, w).as_text(),
+    }
+    for pass_ in ("forward", "weight_grad"):
+        assert "dynamic_update_slice" in programs[pass_], pass_
+        assert "concatenate" not in programs[pass_], pass_
+    # transposed, each stacked window is a zero padding of its cotangent back to the input
+    assert programs["input_grad"].count("stablehlo.pad") >= 9
+
+
 @given(st.integers(0, 12), st.integers(0, 40), st.integers(1, 10**6), st.integers(1, 10**8))
 def test_gemm_blocks_are_the_largest_that_fit(n, mh, row_bytes, budget):
     b, rows = blocks(n, mh, row_bytes, budget)

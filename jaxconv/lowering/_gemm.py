@@ -11,9 +11,20 @@ rows) inside a ``lax.map``: each block gathers the input rows it needs, zero pad
 included, so no padded copy of the whole input exists either. Blocks are
 rematerialised (``jax.checkpoint``), so the backward pass does not keep all patches
 alive.
+
+Within a block the patches are written one tap at a time by a loop. Stacked instead
+(``kh*kw`` windows and a concatenation), each window became a kernel of its own, and
+XLA's CPU backend spends about 20 ms compiling each kernel: a 64->64 3x3 layer's weight
+gradient (batch 32, 32x32) compiled in 541 ms stacked against 357 ms looped (all-``"xla"``:
+163 ms), and ran in the same time (79 against 84 ms; 15 interleaved runs, min of 5
+compiles). The input gradient keeps the stacked windows: JAX's transpose of the loop
+(each tap's window added back into the input one at a time) ran 1.8x slower on a 3->64
+7x7 stride-2 stem (302 against 168 ms).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +32,14 @@ from jax import lax
 
 from .._checks import ConvParams, is_static
 from ._registry import register_builtin
-from ._taps import accumulator, padded_copy_bytes, result_dtype, summed_in_accumulator, taps
+from ._taps import (
+    accumulator,
+    padded_copy_bytes,
+    result_dtype,
+    summed_in_accumulator,
+    tap_offsets,
+    taps,
+)
 
 
 def _largest_divisor(n: int, at_most: int) -> int:
@@ -52,7 +70,36 @@ def _matmul(patches, w_mat, params: ConvParams, acc, tap_minor: bool = False):
     return jnp.einsum(spec, patches, w_mat, precision=params.precision, preferred_element_type=acc)
 
 
-def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int, tap_minor: bool):
+def _looped_patches(xb, kernel, params: ConvParams):
+    """``(b, span, W, G, C) -> (b, rows, mw, kh*kw, G, C)``: the windows of every tap,
+    each written into the patch matrix by one step of a loop (padding on ``W`` only)."""
+    (left, right) = params.padding[1]
+    config = [(0, 0, 0)] * xb.ndim
+    config[2] = (left, right, 0)
+    xp = lax.pad(xb, jnp.zeros((), xb.dtype), config)
+    b, span_h, span_w, g, c = xp.shape
+    unpadded = params._replace(padding=((0, 0), (0, 0)))
+    rows, mw = unpadded.output_size((span_h, span_w), kernel)
+    sh, sw = params.stride
+    window_span = ((rows - 1) * sh + 1, (mw - 1) * sw + 1)
+
+    def put(patches, tap):
+        t, offsets = tap
+        zero = jnp.zeros((), offsets.dtype)
+        start = (zero, offsets[0], offsets[1], zero, zero)
+        window = lax.dynamic_slice(xp, start, (b, *window_span, g, c))[:, ::sh, ::sw]
+        at = (zero, zero, zero, t, zero, zero)
+        return lax.dynamic_update_slice(patches, window[:, :, :, None], at), None
+
+    n_taps = kernel[0] * kernel[1]
+    patches = jnp.zeros((b, rows, mw, n_taps, g, c), xb.dtype)
+    tap_index = jnp.arange(n_taps, dtype=jnp.int32)
+    return lax.scan(put, patches, (tap_index, tap_offsets(kernel, params)))[0]
+
+
+def _in_blocks(
+    x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int, tap_minor: bool, looped: bool
+):
     """``lax.map`` over blocks of ``b`` images and ``rows`` output rows of ``x``
     ``(N, G, C, H, W)``. Each block gathers its input rows (zero padding included) and
     turns only them channels-last, so no whole-input copy is made."""
@@ -71,8 +118,11 @@ def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int, tap
         index = jnp.where(index < 0, h, index)  # above the image: out of range, so zero
         xb = jnp.take(images, index, axis=3, mode="fill", fill_value=0)
         xb = jnp.transpose(xb, (0, 3, 4, 1, 2))  # (b, span, W, G, C)
-        windows = [win for _, _, win in taps(xb, kernel, inner, spatial=(1, 2))]
-        patches = jnp.stack(windows, axis=-1 if tap_minor else 3)
+        if looped and not tap_minor:
+            patches = _looped_patches(xb, kernel, inner)
+        else:  # tap-minor patches would be written one element per tap: stacked
+            windows = [win for _, _, win in taps(xb, kernel, inner, spatial=(1, 2))]
+            patches = jnp.stack(windows, axis=-1 if tap_minor else 3)
         y = _matmul(patches, w_mat, params, acc, tap_minor)  # (b, rows, mw, G, O)
         return jnp.transpose(y, (0, 3, 4, 1, 2))  # (b, G, O, rows, mw)
 
@@ -83,8 +133,14 @@ def _in_blocks(x, w_mat, kernel, params: ConvParams, acc, b: int, rows: int, tap
     return jnp.transpose(ys, (0, 2, 3, 4, 1, 5, 6)).reshape(n, g, -1, mh, mw)
 
 
-def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
-    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by im2col and a GEMM."""
+def gemm_conv(
+    x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1, input_grad: bool = False
+) -> jax.Array:
+    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)`` by im2col and a GEMM.
+
+    ``input_grad``: the call computes an input-gradient term, which JAX transposes with
+    respect to ``x``; the patches are then stacked rather than looped (module notes).
+    """
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     mh, mw = params.output_size((h, wd), (kh, kw))
@@ -109,7 +165,8 @@ def gemm_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
         row_bytes = 2 * mw * kh * kw * c * itemsize  # the windows, then the patches
         # symbolic sizes (jax.export): one block, whose size is not known here
         b, rows = blocks(n, mh, row_bytes, in_out_bytes // 2) if static else (n, mh)
-        y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows, tap_minor)
+        looped = not input_grad
+        y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows, tap_minor, looped)
         y = y.reshape(n, o, mh, mw)
     return y.astype(result_dtype(x.dtype, params))
 
@@ -119,6 +176,7 @@ register_builtin(
     gemm_conv,
     transposable=True,
     gradient_conv=summed_in_accumulator(gemm_conv),
+    input_grad_conv=summed_in_accumulator(functools.partial(gemm_conv, input_grad=True)),
     workspace=padded_copy_bytes,
     description="im2col in blocks of images or output rows, then one GEMM",
 )

@@ -27,12 +27,18 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from .._checks import ConvParams
 from ._registry import register_builtin
-from ._taps import accumulator, padded_copy_bytes, result_dtype, summed_in_accumulator, taps
+from ._taps import (
+    accumulator,
+    padded_copy_bytes,
+    result_dtype,
+    summed_in_accumulator,
+    tap_offsets,
+    taps,
+)
 
 # Depthwise forward taps are unrolled into one fused loop up to 9x9. Measured on the
 # 2-core CPU, (8, 64, 56, 56), float32, compile / run: 9x9 unrolled 0.84 s / 9.3 ms,
@@ -56,13 +62,10 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
     kh, kw = wg.shape[-2:]
     mh, mw = params.output_size((h, wd), (kh, kw))
     (top, bottom), (left, right) = params.padding
-    (sh, sw), (dh, dw) = params.stride, params.dilation
+    sh, sw = params.stride
     xp = jnp.pad(xg, ((0, 0),) * 3 + ((top, bottom), (left, right)))
     span = ((mh - 1) * sh + 1, (mw - 1) * sw + 1)
     w_taps = jnp.moveaxis(wg.reshape(*wg.shape[:3], kh * kw), -1, 0)  # (T, G, O, C)
-    # Each tap's offsets are data the loop reads, not arithmetic on its counter: XLA's
-    # GPU emitter failed to compile a fused dynamic slice whose start was `t % kw`.
-    tap_ij = np.indices((kh, kw)).reshape(2, -1).T * np.array([dh, dw])  # (T, 2)
 
     @jax.checkpoint
     def tap(y, offsets_and_w):
@@ -73,7 +76,7 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
         return y + _one_by_one(window, w_tap, acc, params.precision), None
 
     y0 = jnp.zeros((n, g, wg.shape[1], mh, mw), acc)
-    return lax.scan(tap, y0, (jnp.asarray(tap_ij, jnp.int32), w_taps))[0]
+    return lax.scan(tap, y0, (tap_offsets((kh, kw), params), w_taps))[0]
 
 
 def matmul_conv(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._checks import ConvParams
@@ -39,6 +40,16 @@ def taps(
             for a, t, m, s, d in zip(axes, (i, j), (mh, mw), params.stride, params.dilation):
                 start[a], limit[a], step[a] = t * d, t * d + (m - 1) * s + 1, s
             yield i, j, lax.slice(x, start, limit, step)
+
+
+def tap_offsets(kernel, params: ConvParams) -> jax.Array:
+    """``(kh*kw, 2)`` int32: each tap's row and column offset into the padded input.
+
+    Loops over taps read these as data rather than computing them from the loop counter:
+    XLA's GPU emitter failed to compile a fused dynamic slice whose start was ``t % kw``.
+    """
+    ij = np.indices(kernel).reshape(2, -1).T * np.array(params.dilation)
+    return jnp.asarray(ij, jnp.int32)
 
 
 def accumulator(dtype, params: ConvParams):
