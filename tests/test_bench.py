@@ -200,6 +200,29 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
             assert r["compile_s"] == statistics.median(r["compile_s_runs"])
             assert r["compile_s_min"] == min(r["compile_s_runs"])  # robust to interference
             assert math.isclose(r["compile_ratio_min"], r["compile_s_min"] / base["compile_s_min"])
+        even = r["steps_to_even"]
+        if even is not None:  # by then compile + steps take no longer than flax's
+            total = lambda row, k: row["compile_s"] + k * row["median_ms"] / 1e3
+            assert total(r, even) <= total(base, even) + 1e-9
+            assert even == 0 or total(r, even - 1) > total(base, even - 1)
+        elif r["compile_s"] is not None:  # never: a step no faster than flax's
+            assert r["median_ms"] >= base["median_ms"]
+
+
+@pytest.mark.parametrize(
+    "compile_s, step_s, expected",
+    [
+        (3.0, 1.0, 2),  # 1 s more to compile, 0.5 s less per step: even after 2 steps
+        (2.5, 1.0, 1),
+        (2.6, 1.0, 2),  # a step short of even after 1: rounded up
+        (1.0, 1.5, 0),  # no slower anywhere: ahead from the start
+        (1.0, 2.0, None),  # a slower step: behind for good once its compile lead is spent
+        (3.0, 1.5, None),  # slower to compile, no faster to run
+    ],
+)
+def test_steps_to_even(compile_s, step_s, expected):
+    assert bench_networks.steps_to_even(compile_s, step_s, 2.0, 1.5) == expected
+    assert bench_networks.steps_to_even(None, step_s, 2.0, 1.5) is None  # torch: no compile time
 
 
 def test_model_options_are_refused_without_model(capsys):

@@ -4,13 +4,16 @@ Each JAX entry is compiled (tracing included, after ``jax.clear_caches()`` so th
 entry reuses another's traces) in ``compiles`` rounds taken in turns, whose median is
 reported, and their minimum, the least disturbed by the machine's other work (one
 compile's time moved by 30-60% between runs on the 2-core machine). Each is
-then run once; a failure is reported and the rest still timed. The JAX entries are then
+then run once; a failure is reported and the rest still timed. ``steps_to_even``
+(the table's "even after") is how many steps it takes an entry's faster step to repay
+its longer compile, against flax. The JAX entries are then
 timed in turns, and torch's two entries in turns right after (torch's CPU threads keep
 spinning after a call and would slow a JAX entry).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Sequence
 
@@ -77,6 +80,9 @@ def run_networks(
                     "compile_ratio_min": _ratio(
                         entry.get("compile_s_min"), base_info, "compile_s_min"
                     ),
+                    "steps_to_even": steps_to_even(
+                        entry.get("compile_s"), t, base_info.get("compile_s"), base
+                    ),
                     "temp_mib": None if temp is None else temp / 2**20,
                     "temp_ratio": _ratio(temp, base_info, "temp"),
                     "params": entry.get("params"),
@@ -122,6 +128,24 @@ def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
     return runs, info
 
 
+def steps_to_even(compile_s, step_s, base_compile_s, base_step_s) -> int | None:
+    """The fewest training steps after which compiling and running them takes an entry no
+    longer than it takes flax: 0 when it compiles and runs no slower; ``None`` when a
+    compile time is missing (torch) or its step is slower (it never catches up).
+
+    >>> steps_to_even(3.0, 1.0, 2.0, 1.5)  # 1 s more to compile, 0.5 s less per step
+    2
+    """
+    if None in (compile_s, base_compile_s, base_step_s):
+        return None
+    extra = compile_s - base_compile_s
+    if extra <= 0 and step_s <= base_step_s:
+        return 0
+    if step_s >= base_step_s:
+        return None
+    return math.ceil(extra / (base_step_s - step_s))
+
+
 def _ratio(value, base: dict, key: str):
     return value / base[key] if value is not None and base.get(key) else None
 
@@ -134,7 +158,7 @@ def network_table(result: dict):
         f"{result['jax']}, {result['date']}, median of {result['reps']}"
     )
     step = ("model", "batch", "entry", "ms", "x flax.nnx")
-    columns = (*step, "compile s", "x", "x min", "temp MiB", "x")
+    columns = (*step, "compile s", "x", "x min", "even after", "temp MiB", "x")
     for col in columns:
         table.add_column(col, justify="left" if col in ("model", "entry") else "right")
     last = None
@@ -154,6 +178,7 @@ def network_table(result: dict):
                     ("compile_s", ".2f"),
                     ("compile_ratio", ".2f"),
                     ("compile_ratio_min", ".2f"),
+                    ("steps_to_even", "d"),
                     ("temp_mib", ".1f"),
                     ("temp_ratio", ".2f"),
                 ]
