@@ -64,10 +64,14 @@ def blocks(n: int, mh: int, row_bytes: int, budget_bytes: int) -> tuple[int, int
 
 
 def _matmul(patches, w_mat, params: ConvParams, acc, tap_minor: bool = False):
-    """``(b, mh, mw, T, G, C) x (T, G, C, O) -> (b, mh, mw, G, O)``; with ``tap_minor``,
-    ``(b, mh, mw, G, C, T) x (G, O, C, T)``, the weights' own memory order."""
-    spec = "nhwgct,goct->nhwgo" if tap_minor else "nhwtgc,tgco->nhwgo"
-    return jnp.einsum(spec, patches, w_mat, precision=params.precision, preferred_element_type=acc)
+    """``(b, mh, mw, T, G, C) x (T, G, C, O) -> (G, b, mh, mw, O)``; with ``tap_minor``,
+    ``(b, mh, mw, G, C, T) x (G, O, C, T)``, the weights' own memory order. One
+    ``dot_general`` batched over groups (``jnp.einsum`` traced the same dot in several
+    times the operations)."""
+    dims = (((4, 5), (2, 3)), ((3,), (0,))) if tap_minor else (((3, 5), (0, 2)), ((4,), (1,)))
+    return lax.dot_general(
+        patches, w_mat, dims, precision=params.precision, preferred_element_type=acc
+    )
 
 
 def _looped_patches(xb, kernel, params: ConvParams):
@@ -113,18 +117,23 @@ def _in_blocks(
 
     @jax.checkpoint
     def block(k):
-        images = lax.dynamic_slice_in_dim(x, (k // row_blocks) * b, b, axis=0)
-        index = (k % row_blocks) * rows * sh - top + jnp.arange(span)
-        index = jnp.where(index < 0, h, index)  # above the image: out of range, so zero
-        xb = jnp.take(images, index, axis=3, mode="fill", fill_value=0)
+        if row_blocks == 1:  # whole images: their rows, zero padded (or cropped) to span
+            images = lax.dynamic_slice_in_dim(x, k * b, b, axis=0)
+            config = [(0, 0, 0)] * 3 + [(top, span - h - top, 0), (0, 0, 0)]
+            xb = lax.pad(images, jnp.zeros((), x.dtype), config)
+        else:
+            images = lax.dynamic_slice_in_dim(x, (k // row_blocks) * b, b, axis=0)
+            index = (k % row_blocks) * rows * sh - top + jnp.arange(span)
+            index = jnp.where(index < 0, h, index)  # above the image: out of range, so zero
+            xb = jnp.take(images, index, axis=3, mode="fill", fill_value=0)
         xb = jnp.transpose(xb, (0, 3, 4, 1, 2))  # (b, span, W, G, C)
         if looped and not tap_minor:
             patches = _looped_patches(xb, kernel, inner)
         else:  # tap-minor patches would be written one element per tap: stacked
             windows = [win for _, _, win in taps(xb, kernel, inner, spatial=(1, 2))]
             patches = jnp.stack(windows, axis=-1 if tap_minor else 3)
-        y = _matmul(patches, w_mat, params, acc, tap_minor)  # (b, rows, mw, G, O)
-        return jnp.transpose(y, (0, 3, 4, 1, 2))  # (b, G, O, rows, mw)
+        y = _matmul(patches, w_mat, params, acc, tap_minor)  # (G, b, rows, mw, O)
+        return jnp.transpose(y, (1, 0, 4, 2, 3))  # (b, G, O, rows, mw)
 
     if (b, rows) == (n, mh):
         return block(0)
@@ -159,8 +168,9 @@ def gemm_conv(
         y = jnp.zeros((n, o, mh, mw), acc)
     elif kh * kw == 1:  # the patches are the (subsampled) input: one matmul
         ((_, _, window),) = taps(xg, (1, 1), params)
-        y = _matmul(jnp.transpose(window, (0, 3, 4, 1, 2))[:, :, :, None], w_mat, params, acc)
-        y = jnp.transpose(y.reshape(n, mh, mw, o), (0, 3, 1, 2))
+        patches = jnp.transpose(window, (0, 3, 4, 1, 2))[:, :, :, None]  # one tap
+        y = jnp.transpose(_matmul(patches, w_mat, params, acc), (1, 0, 4, 2, 3))
+        y = y.reshape(n, o, mh, mw)
     else:
         row_bytes = 2 * mw * kh * kw * c * itemsize  # the windows, then the patches
         # symbolic sizes (jax.export): one block, whose size is not known here
