@@ -36,6 +36,7 @@ from ._taps import (
     accumulator,
     padded_copy_bytes,
     result_dtype,
+    strided_window,
     summed_in_accumulator,
     tap_offsets,
     taps,
@@ -91,9 +92,10 @@ def _looped_patches(xb, kernel, params: ConvParams):
         t, offsets = tap
         zero = jnp.zeros((), offsets.dtype)
         start = (zero, offsets[0], offsets[1], zero, zero)
-        window = lax.dynamic_slice(xp, start, (b, *window_span, g, c))[:, ::sh, ::sw]
+        window = strided_window(xp, start, (b, *window_span, g, c), (sh, sw), (1, 2))
         at = (zero, zero, zero, t, zero, zero)
-        return lax.dynamic_update_slice(patches, window[:, :, :, None], at), None
+        update = lax.expand_dims(window, (3,))
+        return lax.dynamic_update_slice(patches, update, at, allow_negative_indices=False), None
 
     n_taps = kernel[0] * kernel[1]
     patches = jnp.zeros((b, rows, mw, n_taps, g, c), xb.dtype)
@@ -118,7 +120,7 @@ def _in_blocks(
     @jax.checkpoint
     def block(k):
         if row_blocks == 1:  # whole images: their rows, zero padded (or cropped) to span
-            images = lax.dynamic_slice_in_dim(x, k * b, b, axis=0)
+            images = lax.dynamic_slice_in_dim(x, k * b, b, allow_negative_indices=False)
             config = [(0, 0, 0)] * 3 + [(top, span - h - top, 0), (0, 0, 0)]
             xb = lax.pad(images, jnp.zeros((), x.dtype), config)
         else:

@@ -35,6 +35,7 @@ from ._taps import (
     accumulator,
     padded_copy_bytes,
     result_dtype,
+    strided_window,
     summed_in_accumulator,
     tap_offsets,
     taps,
@@ -97,7 +98,7 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
         offsets, w_tap = offsets_and_w
         zero = jnp.zeros((), offsets.dtype)  # index dtypes must agree (x64 or not)
         start = (zero, zero, zero, offsets[0], offsets[1])
-        window = lax.dynamic_slice(xp, start, (n, g, cg, *span))[..., ::sh, ::sw]
+        window = strided_window(xp, start, (n, g, cg, *span), (sh, sw), (3, 4))
         return y + _one_by_one(window, w_tap, acc, params.precision), None
 
     y0 = jnp.zeros((n, g, wg.shape[1], mh, mw), acc)

@@ -52,6 +52,20 @@ def tap_offsets(kernel, params: ConvParams) -> jax.Array:
     return jnp.asarray(ij, jnp.int32)
 
 
+def strided_window(x: jax.Array, start, size, strides, axes) -> jax.Array:
+    """``x[start : start + size]`` (``start`` traced, never negative), then every
+    ``strides``-th element along ``axes``: one ``dynamic_slice`` and at most one strided
+    ``slice`` (``jnp``'s indexing and negative-index handling traced a dozen operations
+    more per loop body)."""
+    window = lax.dynamic_slice(x, start, size, allow_negative_indices=False)
+    if all(s == 1 for s in strides):
+        return window
+    steps = [1] * x.ndim
+    for a, s in zip(axes, strides):
+        steps[a] = s
+    return lax.slice(window, [0] * x.ndim, window.shape, steps)
+
+
 def accumulator(dtype, params: ConvParams):
     """The dtype partial sums are kept in: ``preferred_element_type``, or float32 for
     half-precision inputs (as XLA's convolution accumulates them), else ``dtype``."""
