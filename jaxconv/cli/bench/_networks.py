@@ -129,9 +129,10 @@ def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
 
 
 def steps_to_even(compile_s, step_s, base_compile_s, base_step_s) -> int | None:
-    """The fewest training steps after which compiling and running them takes an entry no
-    longer than it takes flax: 0 when it compiles and runs no slower; ``None`` when a
-    compile time is missing (torch) or its step is slower (it never catches up).
+    """The fewest training steps from which on compiling and running them takes an entry
+    no longer than it takes flax, for that many steps and every longer run: 0 when it
+    compiles and runs no slower; ``None`` when a compile time is missing (torch) or its
+    step is no faster (a longer run ends behind flax, whatever its compile).
 
     >>> steps_to_even(3.0, 1.0, 2.0, 1.5)  # 1 s more to compile, 0.5 s less per step
     2
