@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 import jaxconv
@@ -15,6 +16,7 @@ from jaxconv import impls
 from jaxconv.cli import bench
 from jaxconv.cli.bench import _models as bench_models
 from jaxconv.cli.bench import _networks as bench_networks
+from jaxconv.cli.bench import _timing as bench_timing
 
 CASES = ["1x1", "depthwise"]
 
@@ -200,6 +202,11 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
             assert r["compile_s"] == statistics.median(r["compile_s_runs"])
             assert r["compile_s_min"] == min(r["compile_s_runs"])  # robust to interference
             assert math.isclose(r["compile_ratio_min"], r["compile_s_min"] / base["compile_s_min"])
+        if r["compile_s"] is None:  # torch: nothing compiled, nothing counted
+            assert r["kernels"] is None and r["kernel_ratio"] is None
+        else:
+            assert r["kernels"] > 0
+            assert math.isclose(r["kernel_ratio"], r["kernels"] / base["kernels"])
         even = r["steps_to_even"]
         if even is not None:  # by then compile + steps take no longer than flax's
             total = lambda row, k: row["compile_s"] + k * row["median_ms"] / 1e3
@@ -207,6 +214,16 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
             assert even == 0 or total(r, even - 1) > total(base, even - 1)
         elif r["compile_s"] is not None:  # never: a step no faster than flax's
             assert r["median_ms"] >= base["median_ms"]
+
+
+def test_kernel_count_counts_the_compiled_programs_kernels():
+    """More independent kernels, a higher count; one elementwise kernel counts once."""
+    x = jnp.ones((16, 8, 4))
+    one = jax.jit(lambda x: jnp.sin(x) * 2).lower(x).compile()
+    several = jax.jit(lambda x: [jnp.sin(x[i:]).transpose(2, 0, 1) for i in range(5)])
+    count = bench_timing.kernel_count
+    assert count(one) == 1
+    assert count(several.lower(x).compile()) >= 5
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._timing import temp_bytes
+from ._timing import kernel_count, temp_bytes
 
 LR, MOMENTUM = 0.01, 0.9
 CLASSES, SIDE = 10, 32
@@ -235,8 +235,9 @@ def _train_step(apply: Callable) -> Callable:
     return step
 
 
-def compile_step(apply: Callable, params, x, labels) -> tuple[Callable[[], Any], float, Any]:
-    """A zero-argument runner of one training step, its compile seconds and temp bytes."""
+def compile_step(apply: Callable, params, x, labels) -> tuple[Callable[[], Any], float, Any, int]:
+    """A zero-argument runner of one training step, its compile seconds, temp bytes and
+    kernel count."""
     momenta = jax.tree.map(jnp.zeros_like, params)
     t0 = time.perf_counter()
     compiled = (
@@ -251,7 +252,7 @@ def compile_step(apply: Callable, params, x, labels) -> tuple[Callable[[], Any],
         state[0], state[1], value = compiled(state[0], state[1], x, labels)
         jax.block_until_ready(value)
 
-    return run, compile_s, temp_bytes(compiled)
+    return run, compile_s, temp_bytes(compiled), kernel_count(compiled)
 
 
 def jax_entries(net: Net, batch: int, equinox: bool = True) -> dict[str, tuple]:
