@@ -137,12 +137,16 @@ def _derivatives(f: Callable) -> Callable:
 
 
 def _check_case(run: _Run, props: Sequence[str]) -> None:
+    """The properties ``props`` on one drawn case. The checker's own arithmetic (test
+    inputs, combinations, inner products) runs on the host in NumPy and its oracle is one
+    jitted program: a device operation outside ``jit`` compiles a program for every
+    drawn shape, which made up most of a case's time."""
     case, fn = run.case, run.fn
     x, w, b = case.arrays(run.dtype)
     conv = functools.partial(case.call, fn, b=b)
-    oracle = functools.partial(case.oracle, b=b)
+    oracle = jax.jit(case.oracle)
     y = run.call("values", conv, x, w)
-    expected = oracle(x, w)
+    expected = np.asarray(oracle(x, w, b))
     if "shape" in props:
         run.checked["shape"] = run.checked.get("shape", 0) + 1
         if np.shape(y) != expected.shape:
@@ -156,36 +160,39 @@ def _check_case(run: _Run, props: Sequence[str]) -> None:
     if "one_by_one" in props and case.is_one_by_one:
         run.close("one_by_one", y, case.matmul(x, w, b), "output against the matmul")
     rng = np.random.default_rng(case.seed + 1)
-    rand = lambda a: jnp.asarray(rng.standard_normal(np.shape(a)), run.dtype)
+    host = lambda a: np.asarray(a)
+    rand = lambda a: rng.standard_normal(np.shape(a)).astype(host(a).dtype)
     nobias_conv = functools.partial(case.call, fn, b=None)
     nobias_oracle = functools.partial(case.oracle, b=None)
     if "linearity" in props:
         x2, w2 = rand(x), rand(w)
-        f = nobias_conv
+        f = lambda x, w: host(nobias_conv(jnp.asarray(x), jnp.asarray(w)))
+        fxw = f(x, w)
         run.close(
             "linearity",
-            run.call("linearity", f, 2 * x - 3 * x2, w),
-            2 * f(x, w) - 3 * f(x2, w),
+            run.call("linearity", f, 2 * host(x) - 3 * x2, w),
+            2 * fxw - 3 * f(x2, w),
             "f(2x - 3x2, w)",
             10,
         )
         run.close(
             "linearity",
-            run.call("linearity", f, x, 2 * w - 3 * w2),
-            2 * f(x, w) - 3 * f(x, w2),
+            run.call("linearity", f, x, 2 * host(w) - 3 * w2),
+            2 * fxw - 3 * f(x, w2),
             "f(x, 2w - 3w2)",
             10,
         )
     if "jit" in props:  # before the derivatives, which are computed under jit
         run.close("jit", run.call("jit", jax.jit(conv), x, w), y, "jax.jit(f)")
     if any(p in props for p in ("adjoint", "vjp", "jvp")):
-        ct, tx, tw = rand(expected), rand(x), rand(w)
+        ct, tx, tw = (jnp.asarray(rand(a)) for a in (expected, x, w))
         out, dx, dw, dy = run.call("vjp", _derivatives(nobias_conv), x, w, ct, tx, tw)
         _, ref_dx, ref_dw, ref_dy = _derivatives(nobias_oracle)(x, w, ct, tx, tw)
         if "adjoint" in props:
-            lhs = jnp.vdot(out, ct)
-            run.close("adjoint", jnp.vdot(x, dx), lhs, "<x, vjp_x(y)> against <conv(x, w), y>", 100)
-            run.close("adjoint", jnp.vdot(w, dw), lhs, "<w, vjp_w(y)> against <conv(x, w), y>", 100)
+            inner = lambda a, c: np.vdot(host(a).astype(np.float64), host(c))
+            lhs = inner(out, ct)
+            run.close("adjoint", inner(x, dx), lhs, "<x, vjp_x(y)> against <conv(x, w), y>", 100)
+            run.close("adjoint", inner(w, dw), lhs, "<w, vjp_w(y)> against <conv(x, w), y>", 100)
         if "vjp" in props:
             run.close("vjp", dx, ref_dx, "the input gradient", 10)
             run.close("vjp", dw, ref_dw, "the weight gradient", 10)
@@ -200,21 +207,24 @@ def _check_case(run: _Run, props: Sequence[str]) -> None:
         except Exception as err:
             run.fail("check_grads", f"the function raised {type(err).__name__}: {err}", err)
     if "vmap" in props:
-        xs = jnp.stack([x, 2 * x + 1])
-        ys = run.call("vmap", jax.jit(jax.vmap(conv, in_axes=(0, None))), xs, w)
-        run.close("vmap", ys, jnp.stack([y, conv(2 * x + 1, w)]), "jax.vmap(f)")
+        xs = np.stack([host(x), 2 * host(x) + 1])
+        ys = run.call("vmap", jax.jit(jax.vmap(conv, in_axes=(0, None))), jnp.asarray(xs), w)
+        y1 = host(conv(jnp.asarray(xs[1]), w))
+        run.close("vmap", ys, np.stack([host(y), y1]), "jax.vmap(f)")
     if "unbatched" in props and case.can_unbatch:
         one = run.call("unbatched", case.call_unbatched, fn, x, w, b)
-        run.close("unbatched", one, case.first_image(y), "f(x[0]) against f(x)[0]")
+        run.close("unbatched", one, case.first_image(host(y)), "f(x[0]) against f(x)[0]")
     if "nan" in props:
-        xn = x.at[(0,) * x.ndim].set(jnp.nan)
-        ours = np.isnan(np.asarray(run.call("nan", conv, xn, w)))
+        xn = host(x).copy()
+        xn[(0,) * x.ndim] = np.nan
+        ours = np.isnan(host(run.call("nan", conv, jnp.asarray(xn), w)))
         # The rule (README, "Special values"): NaN reaches exactly the outputs whose
         # window reads it, whatever the weight (0 x NaN = NaN), within its group. A float32
         # count of those windows states it (lax's own float64 CPU loop spreads NaN over
         # groups, so lax's NaN positions are not the oracle here).
-        marked = jnp.zeros(x.shape, jnp.float32).at[(0,) * x.ndim].set(1.0)
-        theirs = np.asarray(case.oracle(marked, jnp.ones(w.shape, jnp.float32))) > 0
+        marked = np.zeros(x.shape, np.float32)
+        marked[(0,) * x.ndim] = 1.0
+        theirs = np.asarray(oracle(marked, np.ones(w.shape, np.float32))) > 0
         run.checked["nan"] = run.checked.get("nan", 0) + 1
         if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
             run.fail(

@@ -153,8 +153,9 @@ LAX_LAYOUTS = (
 
 
 def _to(arr, canonical: str, spec: str):
-    """``arr`` in the ``canonical`` axis order, transposed to ``spec``."""
-    return jax.numpy.transpose(arr, [canonical.index(c) for c in spec])
+    """``arr`` in the ``canonical`` axis order, transposed to ``spec`` (on the host: a
+    device transpose would compile a program for every drawn shape)."""
+    return np.transpose(np.asarray(arr), [canonical.index(c) for c in spec])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,12 +195,11 @@ class ConvCase:
         )
         w = rng.standard_normal((self.co, self.ci // self.groups, *self.kernel))
         b = rng.standard_normal((self.co,)) if self.bias else None
-        x, w = jax.numpy.asarray(x, dtype), jax.numpy.asarray(w, dtype)
-        b = jax.numpy.asarray(b, dtype) if b is not None else None
         if self.convention == "lax":
             lhs, rhs, _ = self._specs
             x, w = _to(x, "NCHW", lhs), _to(w, "OIHW", rhs)
-        return x, w, b
+        put = lambda a: jax.numpy.asarray(np.asarray(a).astype(dtype), dtype)  # host cast
+        return put(x), put(w), (put(b) if b is not None else None)
 
     def _lax_args(self, x, w):
         dims = self.layout
@@ -271,29 +271,27 @@ class ConvCase:
         )
 
     def matmul(self, x, w, b=None):
-        """The 1x1 convolution as ``(co, ci) @ (ci, pixels)``, in the output's layout."""
+        """The 1x1 convolution as ``(co, ci) @ (ci, pixels)``, in the output's layout,
+        computed on the host in float64 (an exact reference, no device program per shape)
+        and returned in ``x``'s dtype."""
+        dtype = np.asarray(x).dtype
+        x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
         lhs, rhs, out = self._specs if self.convention == "lax" else ("NCHW", "OIHW", "NCHW")
-        xc = (
-            _to(x if x.ndim == 4 else x[None], lhs, "NCHW")
-            if self.convention == "lax"
-            else (x if x.ndim == 4 else x[None])
-        )
-        wc = _to(w, rhs, "OIHW") if self.convention == "lax" else w
-        y = jax.numpy.einsum(
-            "oc,nchw->nohw", wc[:, :, 0, 0], xc, precision=jax.lax.Precision.HIGHEST
-        )
+        xc = _to(x if x.ndim == 4 else x[None], lhs, "NCHW")
+        wc = _to(w, rhs, "OIHW")
+        y = np.einsum("oc,nchw->nohw", wc[:, :, 0, 0], xc)
         if b is not None:
-            y = y + b.reshape(1, -1, 1, 1)
+            y = y + np.asarray(b, np.float64).reshape(1, -1, 1, 1)
         if self.convention == "lax":
-            return _to(y, "NCHW", out)
-        return y if x.ndim == 4 else y[0]
+            return _to(y, "NCHW", out).astype(dtype)
+        return (y if x.ndim == 4 else y[0]).astype(dtype)
 
     @property
     def can_unbatch(self) -> bool:
         return self.convention == "torch" and self.n is not None
 
     def call_unbatched(self, fn, x, w, b=None):
-        return self.call(fn, x[0], w, b)
+        return self.call(fn, jax.numpy.asarray(np.asarray(x)[0]), w, b)
 
     @staticmethod
     def first_image(y):
