@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from . import _checks
 from ._bilinear import bilinear
 from ._checks import PADDING_MODES, ConvParams
+from ._eager import once
 from ._multi_in import core_plan
 from ._multi_out import stack_over_kernels
 from ._typing import ArrayLike, DTypeLike, Impl, Padding, PaddingMode, PrecisionLike, Size2
@@ -72,13 +73,21 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan | None):
     )
 
 
-def conv2d_nchw(fn: str, x, w, b, params: ConvParams, groups: int, impl: str):
+def nchw(x, w, b, *, params: ConvParams, groups: int, plan: Plan | None):
     """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments."""
-    plan = core_plan(fn, impl, x.shape, w.shape, params, groups, x.dtype)
     y = planned_fn(params, groups, plan)(x, w)
     if b is not None:
         y = y + b.astype(y.dtype).reshape(1, -1, 1, 1)
     return y
+
+
+def _conv2d_body(x, w, b, *, params, groups, plan, pad_mode, unbatched):
+    """:func:`conv2d` after its checks: the padding mode, a batch of one, the conv."""
+    if pad_mode is not None:
+        mode, widths = pad_mode
+        x = jnp.pad(x, widths, mode=mode)
+    y = nchw(x[None] if unbatched else x, w, b, params=params, groups=groups, plan=plan)
+    return y[0] if unbatched else y
 
 
 def check_weight(fn: str, x, w, groups, names=("input", "weight")) -> int:
@@ -193,22 +202,36 @@ def checked_conv2d(
         preferred_element_type=preferred_element_type,
         dtype=x.dtype,
     )
-    x, params = _pad_with_mode(fn, x, params, padding_mode)
-    if x.ndim == 3:
-        return conv2d_nchw(fn, x[None], w, bias, params, groups, impl)[0]
-    return conv2d_nchw(fn, x, w, bias, params, groups, impl)
+    pad_mode, params, x_shape = _pad_with_mode(fn, x.shape, params, padding_mode)
+    unbatched = x.ndim == 3
+    batched_shape = (1, *x_shape) if unbatched else x_shape
+    plan = core_plan(fn, impl, batched_shape, w.shape, params, groups, x.dtype)
+    return once(
+        _conv2d_body,
+        x,
+        w,
+        bias,
+        params=params,
+        groups=groups,
+        plan=plan,
+        pad_mode=pad_mode,
+        unbatched=unbatched,
+    )
 
 
-def _pad_with_mode(fn: str, x, params: ConvParams, padding_mode: str):
-    """Applies non-zero padding modes explicitly; zero padding stays inside the conv."""
+def _pad_with_mode(fn: str, x_shape, params: ConvParams, padding_mode: str):
+    """``(pad_mode, params, padded shape)``: a non-zero padding mode becomes an explicit
+    ``jnp.pad`` (``(mode, widths)``) before a convolution with no padding of its own;
+    zero padding stays inside the convolution (``pad_mode`` ``None``)."""
     mode = PADDING_MODES[padding_mode]
     if mode is None or params.padding == ((0, 0), (0, 0)):
-        return x, params
+        return None, params, tuple(x_shape)
     if mode == "reflect":
-        for axis, size, pads in zip(("height", "width"), x.shape[-2:], params.padding):
+        for axis, size, pads in zip(("height", "width"), x_shape[-2:], params.padding):
             if max(pads) >= size:
                 raise ValueError(
                     f"{fn}: reflect padding {pads} must be smaller than the input {axis} (={size})"
                 )
-    widths = [(0, 0)] * (x.ndim - 2) + list(params.padding)
-    return jnp.pad(x, widths, mode=mode), params._replace(padding=((0, 0), (0, 0)))
+    widths = ((0, 0),) * (len(x_shape) - 2) + params.padding
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x_shape, widths))
+    return (mode, widths), params._replace(padding=((0, 0), (0, 0))), padded

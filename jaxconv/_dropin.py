@@ -17,7 +17,9 @@ from jax import lax
 
 from . import _checks
 from ._checks import Padding
-from ._conv2d import conv2d_nchw
+from ._conv2d import nchw
+from ._eager import once
+from ._multi_in import core_plan
 from ._typing import ArrayLike, Impl
 from .lowering._registry import check_impl
 
@@ -116,9 +118,9 @@ def conv_general_dilated(
     )
     if routable:
         dn = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
-        x = jnp.transpose(lhs, dn.lhs_spec)
-        w = jnp.transpose(rhs, dn.rhs_spec)
-        routable = _output_is_nonempty(x.shape[2:], w.shape[2:], core_padding, rhs_dilation)
+        x_shape = tuple(lhs.shape[a] for a in dn.lhs_spec)  # NCHW
+        w_shape = tuple(rhs.shape[a] for a in dn.rhs_spec)  # OIHW
+        routable = _output_is_nonempty(x_shape[2:], w_shape[2:], core_padding, rhs_dilation)
     if not routable:  # lax's semantics, including its empty outputs and its errors
         return lax.conv_general_dilated(
             lhs,
@@ -136,8 +138,8 @@ def conv_general_dilated(
         )
     groups = _checks.check_weight_shape(  # in the caller's terms: argument names, layouts
         fn,
-        x.shape,
-        w.shape,
+        x_shape,
+        w_shape,
         feature_group_count,
         ("lhs", "rhs"),
         groups_name="feature_group_count",
@@ -146,14 +148,23 @@ def conv_general_dilated(
     )
     params = _checks.conv_params(  # lax's argument names in the messages
         fn,
-        x.shape[2:],
-        w.shape[2:],
+        x_shape[2:],
+        w_shape[2:],
         stride=_checks.as_pair(fn, "window_strides", window_strides),
         padding=core_padding,
         dilation=_checks.as_pair(fn, "rhs_dilation", rhs_dilation or (1, 1)),
         precision=precision,
         preferred_element_type=preferred_element_type,
-        dtype=x.dtype,
+        dtype=lhs.dtype,
     )
-    y = conv2d_nchw(fn, x, w, None, params, groups, impl)
-    return jnp.transpose(y, tuple(int(a) for a in np.argsort(dn.out_spec)))
+    plan = core_plan(fn, impl, x_shape, w_shape, params, groups, lhs.dtype)
+    specs = (tuple(dn.lhs_spec), tuple(dn.rhs_spec), tuple(int(a) for a in np.argsort(dn.out_spec)))
+    return once(_in_layouts, lhs, rhs, specs=specs, params=params, groups=groups, plan=plan)
+
+
+def _in_layouts(lhs, rhs, *, specs, params, groups, plan):
+    """The NCHW convolution between transposes from and to the caller's layouts."""
+    lhs_spec, rhs_spec, out_perm = specs
+    x, w = jnp.transpose(lhs, lhs_spec), jnp.transpose(rhs, rhs_spec)
+    y = nchw(x, w, None, params=params, groups=groups, plan=plan)
+    return jnp.transpose(y, out_perm)

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks
+from ._eager import once
 from ._typing import ArrayLike, DTypeLike, PrecisionLike
 
 
@@ -43,14 +44,25 @@ def corr2d_multi_in_out_1x1(
             f"(use corr2d_multi_in_out for larger kernels)"
         )
     _checks.check_channels(fn, X, K, k_axis=1)
+    return once(
+        _matmul_over_channels,
+        X,
+        K,
+        precision=_checks.check_precision(fn, precision),
+        preferred_element_type=_checks.check_preferred_element_type(
+            fn, preferred_element_type, X.dtype
+        ),
+    )
+
+
+def _matmul_over_channels(X, K, *, precision, preferred_element_type):
+    """``(co, ci) @ (ci, H*W)``, reshaped back to ``(co, H, W)``."""
     ci, h, w = X.shape
     co = K.shape[0]
     Y = jnp.matmul(
         K.reshape(co, ci),
         X.reshape(ci, h * w),
-        precision=_checks.check_precision(fn, precision),
-        preferred_element_type=_checks.check_preferred_element_type(
-            fn, preferred_element_type, X.dtype
-        ),
+        precision=precision,
+        preferred_element_type=preferred_element_type,
     )
     return Y.reshape(co, h, w)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import jax
@@ -35,14 +36,20 @@ def assert_close(actual, expected, rtol):
 
 def lax_conv2d(x, w, case, precision=lax.Precision.HIGHEST):
     """The oracle: lax.conv_general_dilated on (N, C, H, W) or unbatched (C, H, W)."""
+    return _lax_conv2d(x, w, case.stride, case.lax_padding, case.dilation, case.groups, precision)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6))
+def _lax_conv2d(x, w, stride, padding, dilation, groups, precision):
+    """One program per shape (each eager operation would compile one of its own)."""
     batched = x.ndim == 4
     y = lax.conv_general_dilated(
         x if batched else x[None],
         w,
-        case.stride,
-        case.lax_padding,
-        rhs_dilation=case.dilation,
-        feature_group_count=case.groups,
+        stride,
+        padding,
+        rhs_dilation=dilation,
+        feature_group_count=groups,
         precision=precision,
         dimension_numbers=("NCHW", "OIHW", "NCHW"),
     )
