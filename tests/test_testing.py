@@ -119,7 +119,7 @@ MUTANTS = {
     "output one column short": ["values", "shape"],
     "half precision": ["values", "one_by_one", "linearity"],
     "batch of one squeezed": ["values", "shape"],
-    "unbatched input as a batch": ["values", "shape"],
+    "unbatched input as a batch": ["values", "shape", "unbatched"],
 }
 
 

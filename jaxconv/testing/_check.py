@@ -48,7 +48,9 @@ DERIVATIVES = ("adjoint", "jvp", "vjp", "check_grads")
 
 class ConvCheckError(AssertionError):
     """A property failed: the message names it, the minimal case, the error and the
-    tolerance, and says how to rebuild the arrays."""
+    tolerance, and says how to rebuild the arrays. ``prop`` is the property's name."""
+
+    prop: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +107,9 @@ class _Run:
             f"  arrays: jaxconv.testing.strategies.{self.case!r}.arrays("
             f"jnp.{np.dtype(self.dtype).name})"
         )
-        raise ConvCheckError(message) from cause
+        error = ConvCheckError(message)
+        error.prop = prop
+        raise error from cause
 
     def call(self, prop: str, f: Callable, *args):
         try:
@@ -276,7 +280,8 @@ def check_conv(
     Raises:
       ConvCheckError: (an ``AssertionError``) naming the failed property, the minimal
         case, the error and the tolerance; an exception of ``fn`` on a valid case is a
-        failure too, chained.
+        failure too, chained. The minimal case is searched for the first property found
+        failing, checked alone.
 
     >>> import jaxconv
     >>> report = check_conv(jaxconv.conv2d, max_examples=3)
@@ -308,6 +313,9 @@ def check_conv(
     )
     count = [0]
     checked: dict[str, int] = {p: 0 for p in props}
+    # Once a property fails, the search for a smaller failing case checks that property
+    # alone: a candidate that passes it need not run the rest (derivatives above all).
+    focus: list[str] = []
 
     @hypothesis_seed(seed)
     @settings(
@@ -323,7 +331,11 @@ def check_conv(
     @given(strategy)
     def run(case):
         count[0] += 1
-        _check_case(_Run(fn, case, dtype, tol, checked), props)
+        try:
+            _check_case(_Run(fn, case, dtype, tol, checked), focus or props)
+        except ConvCheckError as err:
+            focus[:] = focus or [err.prop]
+            raise
 
     run()
     skipped = {p: "no drawn case applies" for p, n in checked.items() if n == 0}
