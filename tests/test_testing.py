@@ -281,6 +281,7 @@ def test_same_seed_draws_the_same_cases(float32):
     assert seen[0] == seen[1]
 
 
+@functools.partial(jax.jit, static_argnames=("stride", "padding", "dilation", "groups"))
 def _groups_as_masked_dense(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Right values, wrong NaNs: a grouped convolution as a dense one whose weights are
     zero outside each group's block, so a NaN reaches every group (0 x NaN = NaN), as

@@ -113,15 +113,13 @@ class Conv2d(nnx.Module):
         ``param_dtype`` is the torch weight's dtype.
         """
         kwargs, weight, bias = _layer.from_torch_module("Conv2d.from_torch", module)
-        layer = cls(
+        return cls(  # the torch tensors as initialisers: no random draw to overwrite
             **kwargs,
             data_format=data_format,
             dtype=dtype,
             precision=precision,
             param_dtype=weight.dtype,
+            kernel_init=lambda key, shape, dtype: jnp.asarray(weight, dtype),
+            bias_init=lambda key, shape, dtype: jnp.asarray(bias, dtype),
             rngs=nnx.Rngs(0),
         )
-        layer.weight[...] = jnp.asarray(weight)
-        if bias is not None and layer.bias is not None:
-            layer.bias[...] = jnp.asarray(bias)
-        return layer

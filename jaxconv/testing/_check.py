@@ -205,7 +205,9 @@ def _check_case(run: _Run, props: Sequence[str]) -> None:
     if "check_grads" in props and run.dtype == jnp.float64:
         run.checked["check_grads"] = run.checked.get("check_grads", 0) + 1
         try:
-            check_grads(nobias_conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+            check_grads(
+                jax.jit(nobias_conv), (x, w), order=2, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6
+            )
         except AssertionError as err:
             run.fail("check_grads", str(err).splitlines()[0] if str(err) else "mismatch", err)
         except Exception as err:
@@ -223,12 +225,12 @@ def _check_case(run: _Run, props: Sequence[str]) -> None:
         xn[(0,) * x.ndim] = np.nan
         ours = np.isnan(host(run.call("nan", conv, jnp.asarray(xn), w)))
         # The rule (README, "Special values"): NaN reaches exactly the outputs whose
-        # window reads it, whatever the weight (0 x NaN = NaN), within its group. A float32
-        # count of those windows states it (lax's own float64 CPU loop spreads NaN over
-        # groups, so lax's NaN positions are not the oracle here).
-        marked = np.zeros(x.shape, np.float32)
-        marked[(0,) * x.ndim] = 1.0
-        theirs = np.asarray(oracle(marked, np.ones(w.shape, np.float32))) > 0
+        # window reads it, whatever the weight (0 x NaN = NaN), within its group. A count
+        # of those windows (a convolution of ones) states it (lax's own float64 CPU loop
+        # spreads NaN over groups, so lax's NaN positions are not the oracle here).
+        marked = np.zeros(x.shape, host(x).dtype)
+        marked[(0,) * x.ndim] = 1
+        theirs = np.asarray(oracle(marked, np.ones(w.shape, marked.dtype), None)) > 0
         run.checked["nan"] = run.checked.get("nan", 0) + 1
         if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
             run.fail(
