@@ -204,9 +204,11 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
             assert math.isclose(r["compile_ratio_min"], r["compile_s_min"] / base["compile_s_min"])
         if r["compile_s"] is None:  # torch: nothing compiled, nothing counted
             assert r["kernels"] is None and r["kernel_ratio"] is None
+            assert r["operations"] is None and r["operation_ratio"] is None
         else:
-            assert r["kernels"] > 0
+            assert r["kernels"] > 0 and r["operations"] > r["kernels"]
             assert math.isclose(r["kernel_ratio"], r["kernels"] / base["kernels"])
+            assert math.isclose(r["operation_ratio"], r["operations"] / base["operations"])
         even = r["steps_to_even"]
         if even is not None:  # by then compile + steps take no longer than flax's
             total = lambda row, k: row["compile_s"] + k * row["median_ms"] / 1e3
@@ -224,6 +226,19 @@ def test_kernel_count_counts_the_compiled_programs_kernels():
     count = bench_timing.kernel_count
     assert count(one) == 1
     assert count(several.lower(x).compile()) >= 5
+
+
+def test_operation_count_counts_each_subprogram_once():
+    """A nested jit called twice is traced (and lowered) once: its operations count once;
+    the same function inlined twice counts twice. Loop bodies are counted."""
+    inner = lambda x: jnp.sin(x) * 2 + 1  # 3 operations
+    count = lambda f: bench_timing.operation_count(jax.jit(f).trace(jnp.ones(3)))
+    assert count(inner) == 3
+    assert count(lambda x: inner(x) * inner(x)) == 7
+    shared = jax.jit(inner)
+    assert count(lambda x: shared(x) * shared(x + 1)) == 3 + 4  # 2 calls, add, mul
+    looped = lambda x: jax.lax.fori_loop(0, 4, lambda i, x: inner(x), x)
+    assert count(looped) > 3
 
 
 @pytest.mark.parametrize(

@@ -21,13 +21,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._timing import kernel_count, temp_bytes
+from ._timing import kernel_count, operation_count, temp_bytes
 
 LR, MOMENTUM = 0.01, 0.9
 CLASSES, SIDE = 10, 32
@@ -235,16 +235,22 @@ def _train_step(apply: Callable) -> Callable:
     return step
 
 
-def compile_step(apply: Callable, params, x, labels) -> tuple[Callable[[], Any], float, Any, int]:
-    """A zero-argument runner of one training step, its compile seconds, temp bytes and
-    kernel count."""
+class Step(NamedTuple):
+    """One compiled training step: a zero-argument runner, and what compiling it took."""
+
+    run: Callable[[], Any]
+    compile_s: float  # trace + lower + compile
+    temp: Any  # XLA's temporary bytes, where the backend reports them
+    kernels: int  # _timing.kernel_count
+    operations: int  # _timing.operation_count
+
+
+def compile_step(apply: Callable, params, x, labels) -> Step:
+    """One training step of ``apply`` on ``(params, x, labels)``, compiled and counted."""
     momenta = jax.tree.map(jnp.zeros_like, params)
     t0 = time.perf_counter()
-    compiled = (
-        jax.jit(_train_step(apply), donate_argnums=(0, 1))
-        .lower(params, momenta, x, labels)
-        .compile()
-    )
+    traced = jax.jit(_train_step(apply), donate_argnums=(0, 1)).trace(params, momenta, x, labels)
+    compiled = traced.lower().compile()
     compile_s = time.perf_counter() - t0
     state = [params, momenta]  # donated to each step: the runner keeps the new ones
 
@@ -252,7 +258,9 @@ def compile_step(apply: Callable, params, x, labels) -> tuple[Callable[[], Any],
         state[0], state[1], value = compiled(state[0], state[1], x, labels)
         jax.block_until_ready(value)
 
-    return run, compile_s, temp_bytes(compiled), kernel_count(compiled)
+    return Step(
+        run, compile_s, temp_bytes(compiled), kernel_count(compiled), operation_count(traced)
+    )
 
 
 def jax_entries(net: Net, batch: int, equinox: bool = True) -> dict[str, tuple]:

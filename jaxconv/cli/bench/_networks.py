@@ -4,12 +4,13 @@ Each JAX entry is compiled (tracing included, after ``jax.clear_caches()`` so th
 entry reuses another's traces) in ``compiles`` rounds taken in turns, whose median is
 reported, and their minimum, the least disturbed by the machine's other work (one
 compile's time moved by 30-60% between runs on the 2-core machine). ``kernels`` counts
-the compiled step's kernels, a compile-time measure that noise cannot move
-(``_timing.kernel_count``). Each entry is then run once; a failure is reported and the
-rest still timed. The JAX entries are then timed in turns, and torch's two entries in
-turns right after (torch's CPU threads keep spinning after a call and would slow a JAX
-entry). ``steps_to_even`` (the table's "even after") is how many steps it takes an
-entry's faster step to repay its longer compile, against flax.
+the compiled step's kernels and ``operations`` its traced operations, measures of
+compile time and of trace and lower time that noise cannot move (``_timing``). Each
+entry is then run once; a failure is reported and the rest still timed. The JAX entries
+are then timed in turns, and torch's two entries in turns right after (torch's CPU
+threads keep spinning after a call and would slow a JAX entry). ``steps_to_even`` (the
+table's "even after") is how many steps it takes an entry's faster step to repay its
+longer compile, against flax.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def run_networks(
                     ),
                     "kernels": entry.get("kernels"),
                     "kernel_ratio": _ratio(entry.get("kernels"), base_info, "kernels"),
+                    "operations": entry.get("operations"),
+                    "operation_ratio": _ratio(entry.get("operations"), base_info, "operations"),
                     "steps_to_even": steps_to_even(
                         entry.get("compile_s"), t, base_info.get("compile_s"), base
                     ),
@@ -113,15 +116,17 @@ def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
                 continue
             jax.clear_caches()  # each entry traces and compiles from scratch
             try:
-                runs[name], compile_s, temp, kernels = compile_step(apply, params, x, labels)
+                step = compile_step(apply, params, x, labels)
             except Exception as err:
                 fail(name, err)
                 continue
+            runs[name] = step.run
             if name not in info:  # counted once, before the first step donates them
                 info[name] = {"params": param_count(params), "compile_s_runs": []}
-            info[name]["temp"] = temp
-            info[name]["kernels"] = kernels
-            info[name]["compile_s_runs"].append(compile_s)
+            info[name]["temp"] = step.temp
+            info[name]["kernels"] = step.kernels
+            info[name]["operations"] = step.operations
+            info[name]["compile_s_runs"].append(step.compile_s)
     for name in list(runs):
         info[name]["compile_s"] = statistics.median(info[name]["compile_s_runs"])
         info[name]["compile_s_min"] = min(info[name]["compile_s_runs"])
@@ -163,7 +168,10 @@ def network_table(result: dict):
         f"{result['jax']}, {result['date']}, median of {result['reps']}"
     )
     step = ("model", "batch", "entry", "ms", "x flax.nnx")
-    columns = (*step, "compile s", "x", "x min", "kernels", "x", "even after", "temp MiB", "x")
+    columns = (
+        *step,
+        *("compile s", "x", "x min", "kernels", "x", "ops", "x", "even after", "temp MiB", "x"),
+    )
     for col in columns:
         table.add_column(col, justify="left" if col in ("model", "entry") else "right")
     last = None
@@ -185,6 +193,8 @@ def network_table(result: dict):
                     ("compile_ratio_min", ".2f"),
                     ("kernels", "d"),
                     ("kernel_ratio", ".2f"),
+                    ("operations", "d"),
+                    ("operation_ratio", ".2f"),
                     ("steps_to_even", "d"),
                     ("temp_mib", ".1f"),
                     ("temp_ratio", ".2f"),

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.extend as jex
 import jax.numpy as jnp
 
 
@@ -40,6 +41,30 @@ def kernel_count(compiled) -> int:
     kernels compiled in 247 ms, 40 in 698 ms), so the count measures compile time in a way
     the machine's other work cannot move."""
     return len(re.findall(r"\s(?:fusion|custom-call)\(", compiled.as_text()))
+
+
+def operation_count(traced) -> int:
+    """Operations of a traced program (``jax.jit(f).trace(...)``), each sub-program (a
+    nested ``jit``, a loop body, a branch) counted once however often it is called. JAX
+    traces, differentiates and lowers each, so the count measures tracing and lowering
+    time in a way the machine's other work cannot move, as ``kernel_count`` does for
+    XLA's compile."""
+    subprograms = (jex.core.Jaxpr, jex.core.ClosedJaxpr)
+    seen: set[int] = set()
+    todo = [traced.jaxpr]
+    total = 0
+    while todo:
+        jaxpr = todo.pop()
+        jaxpr = getattr(jaxpr, "jaxpr", jaxpr)  # a ClosedJaxpr's own Jaxpr
+        if id(jaxpr) in seen:
+            continue
+        seen.add(id(jaxpr))
+        total += len(jaxpr.eqns)
+        for eqn in jaxpr.eqns:
+            for value in eqn.params.values():
+                values = value if isinstance(value, (tuple, list)) else (value,)
+                todo.extend(v for v in values if isinstance(v, subprograms))
+    return total
 
 
 def time_interleaved(
