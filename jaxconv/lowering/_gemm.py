@@ -34,6 +34,7 @@ from .._checks import ConvParams, is_static
 from ._registry import register_builtin
 from ._taps import (
     accumulator,
+    pad_zeros,
     padded_copy_bytes,
     result_dtype,
     strided_window,
@@ -81,7 +82,7 @@ def _looped_patches(xb, kernel, params: ConvParams):
     (left, right) = params.padding[1]
     config = [(0, 0, 0)] * xb.ndim
     config[2] = (left, right, 0)
-    xp = lax.pad(xb, jnp.zeros((), xb.dtype), config)
+    xp = pad_zeros(xb, config)
     b, span_h, span_w, g, c = xp.shape
     unpadded = params._replace(padding=((0, 0), (0, 0)))
     rows, mw = unpadded.output_size((span_h, span_w), kernel)
@@ -122,7 +123,7 @@ def _in_blocks(
         if row_blocks == 1:  # whole images: their rows, zero padded (or cropped) to span
             images = lax.dynamic_slice_in_dim(x, k * b, b, allow_negative_indices=False)
             config = [(0, 0, 0)] * 3 + [(top, span - h - top, 0), (0, 0, 0)]
-            xb = lax.pad(images, jnp.zeros((), x.dtype), config)
+            xb = pad_zeros(images, config)
         else:
             images = lax.dynamic_slice_in_dim(x, (k // row_blocks) * b, b, axis=0)
             index = (k % row_blocks) * rows * sh - top + jnp.arange(span)

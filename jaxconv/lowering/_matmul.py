@@ -33,6 +33,7 @@ from .._checks import ConvParams
 from ._registry import register_builtin
 from ._taps import (
     accumulator,
+    pad_zeros,
     padded_copy_bytes,
     result_dtype,
     strided_window,
@@ -89,7 +90,7 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
     mh, mw = params.output_size((h, wd), (kh, kw))
     (top, bottom), (left, right) = params.padding
     sh, sw = params.stride
-    xp = jnp.pad(xg, ((0, 0),) * 3 + ((top, bottom), (left, right)))
+    xp = pad_zeros(xg, ((0, 0, 0),) * 3 + ((top, bottom, 0), (left, right, 0)))
     span = ((mh - 1) * sh + 1, (mw - 1) * sw + 1)
     w_taps = jnp.moveaxis(wg.reshape(*wg.shape[:3], kh * kw), -1, 0)  # (T, G, O, C)
 
@@ -142,7 +143,7 @@ def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype
         in_size, (mh, mw), (kh, kw), params.padding, params.stride, params.dilation
     ):  # the spread cotangent, padded so that a stride-1 correlation covers the input
         config.append(((k - 1) * d - lo, size - 1 + lo - (m - 1) * s, s - 1))
-    spread = lax.pad(ct, jnp.zeros((), ct.dtype), config)
+    spread = pad_zeros(ct, config)
     unit = ConvParams((1, 1), ((0, 0), (0, 0)), params.dilation, params.precision)
     per_output = matmul_conv(spread, lax.rev(w, (2, 3)), unit, groups=o)  # (N, O, H, W)
     return jnp.sum(per_output.reshape(n, groups, o // groups, *in_size), axis=2).astype(dtype)

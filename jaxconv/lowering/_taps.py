@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._checks import ConvParams
+from .._checks import ConvParams, is_static
 
 HALF = (jnp.bfloat16, jnp.float16)
 
@@ -31,7 +31,7 @@ def taps(
     config = [(0, 0, 0)] * x.ndim
     for a, (lo, hi) in zip(axes, params.padding):
         config[a] = (lo, hi, 0)
-    x = lax.pad(x, jnp.zeros((), x.dtype), config)
+    x = pad_zeros(x, config)
     unpadded = params._replace(padding=((0, 0), (0, 0)))
     mh, mw = unpadded.output_size(tuple(x.shape[a] for a in axes), kernel)
     for i in range(kernel[0]):
@@ -39,7 +39,28 @@ def taps(
             start, limit, step = [0] * x.ndim, list(x.shape), [1] * x.ndim
             for a, t, m, s, d in zip(axes, (i, j), (mh, mw), params.stride, params.dilation):
                 start[a], limit[a], step[a] = t * d, t * d + (m - 1) * s + 1, s
-            yield i, j, lax.slice(x, start, limit, step)
+            yield i, j, slice_of(x, start, limit, step)
+
+
+def pad_zeros(x: jax.Array, config) -> jax.Array:
+    """``lax.pad`` with zeros, or ``x`` itself where ``config`` pads nothing: a no-op pad
+    or slice is still an operation to trace, differentiate and lower, and transposed it
+    becomes a no-op of the other kind (a depthwise layer's training step held 20 of them)."""
+    if all(_is_zero(v) for c in config for v in c):
+        return x
+    return lax.pad(x, jnp.zeros((), x.dtype), config)
+
+
+def slice_of(x: jax.Array, start, limit, strides) -> jax.Array:
+    """``lax.slice``, or ``x`` itself where the slice takes all of ``x``."""
+    whole = all(_is_zero(a) for a in start) and all(s == 1 for s in strides)
+    if whole and all(is_static(end, n) and end == n for end, n in zip(limit, x.shape)):
+        return x
+    return lax.slice(x, start, limit, strides)
+
+
+def _is_zero(v) -> bool:
+    return is_static(v) and v == 0
 
 
 def tap_offsets(kernel, params: ConvParams) -> jax.Array:
