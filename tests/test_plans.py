@@ -15,6 +15,7 @@ import jaxconv
 from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
 from jaxconv.cli import bench
+from jaxconv.cli.bench._timing import equations
 from jaxconv.lowering import Plan, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv
@@ -92,23 +93,13 @@ def test_every_lowering_passes_check_grads_order_2_with_stride_dilation_groups(i
     check_grads(per_pass, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
 
 
-def _equations(jaxpr):
-    """Every equation of ``jaxpr`` and of its sub-programs."""
-    for eqn in jaxpr.eqns:
-        yield eqn
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (tuple, list)) else (value,):
-                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
-                    yield from _equations(getattr(sub, "jaxpr", sub))
-
-
 @pytest.mark.parametrize("impl, groups", [("matmul", 4), ("matmul", 1), ("gemm", 1)])
 def test_lowerings_trace_no_pad_or_slice_that_does_nothing(impl, groups):
     """A pad of nothing or a slice of everything is still an operation to trace,
     differentiate and lower (``_taps.pad_zeros``, ``slice_of``)."""
     x, w = jnp.ones((2, 4, 6, 6)), jnp.ones((4, 4 // groups, 3, 3))
     conv = lambda x, w: jaxconv.conv2d(x, w, groups=groups, impl=impl)  # no padding
-    for eqn in _equations(jax.make_jaxpr(conv)(x, w).jaxpr):
+    for eqn in equations(jax.make_jaxpr(conv)(x, w)):
         name = eqn.primitive.name
         if name == "pad":
             assert any(v != 0 for c in eqn.params["padding_config"] for v in c), eqn

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -43,28 +43,32 @@ def kernel_count(compiled) -> int:
     return len(re.findall(r"\s(?:fusion|custom-call)\(", compiled.as_text()))
 
 
-def operation_count(traced) -> int:
-    """Operations of a traced program (``jax.jit(f).trace(...)``), each sub-program (a
-    nested ``jit``, a loop body, a branch) counted once however often it is called. JAX
-    traces, differentiates and lowers each, so the count measures tracing and lowering
-    time in a way the machine's other work cannot move, as ``kernel_count`` does for
-    XLA's compile."""
+def equations(jaxpr) -> Iterator[Any]:
+    """Every equation of a traced program (a ``Jaxpr`` or ``ClosedJaxpr``) and of its
+    sub-programs (a nested ``jit``, a loop body, a branch), each sub-program once however
+    often it is called."""
     subprograms = (jex.core.Jaxpr, jex.core.ClosedJaxpr)
     seen: set[int] = set()
-    todo = [traced.jaxpr]
-    total = 0
+    todo = [jaxpr]
     while todo:
-        jaxpr = todo.pop()
-        jaxpr = getattr(jaxpr, "jaxpr", jaxpr)  # a ClosedJaxpr's own Jaxpr
-        if id(jaxpr) in seen:
+        program = todo.pop()
+        program = getattr(program, "jaxpr", program)  # a ClosedJaxpr's own Jaxpr
+        if id(program) in seen:
             continue
-        seen.add(id(jaxpr))
-        total += len(jaxpr.eqns)
-        for eqn in jaxpr.eqns:
+        seen.add(id(program))
+        for eqn in program.eqns:
+            yield eqn
             for value in eqn.params.values():
                 values = value if isinstance(value, (tuple, list)) else (value,)
                 todo.extend(v for v in values if isinstance(v, subprograms))
-    return total
+
+
+def operation_count(traced) -> int:
+    """Operations of a traced program (``jax.jit(f).trace(...)``), each sub-program
+    counted once (``equations``). JAX traces, differentiates and lowers each, so the count
+    measures tracing and lowering time in a way the machine's other work cannot move, as
+    ``kernel_count`` does for XLA's compile."""
+    return sum(1 for _ in equations(traced.jaxpr))
 
 
 def time_interleaved(
