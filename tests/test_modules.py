@@ -379,3 +379,31 @@ def test_layers_cast_integer_images_as_flax_does():
     module = jl.Conv2d(4, 3, padding=1, data_format="NHWC", dtype=jnp.float32)
     variables = module.init(jax.random.key(0), x)
     assert module.apply(variables, x).dtype == jnp.float32
+
+
+@pytest.mark.parametrize(
+    "dtype,partitionable", [(jnp.float32, True), (jnp.float32, False), (jnp.bfloat16, True)]
+)
+def test_default_init_draws_the_same_values_as_jax_random_uniform(dtype, partitionable):
+    """The layers draw their default weights and biases as one flat vector (it compiles
+    faster); the values are exactly ``jax.random.uniform``'s for the shape, in either of
+    JAX's threefry modes, and the layer's weight is that draw with torch's bound."""
+    from jaxconv.layers._config import symmetric_uniform
+
+    with jax.threefry_partitionable(partitionable):
+        key = jax.random.key(7)
+        for shape in [(6, 3, 5, 5), (5,)]:
+            got = symmetric_uniform(key, shape, dtype, 0.3)
+            want = jax.random.uniform(key, shape, dtype, -0.3, 0.3)
+            assert got.shape == shape and got.dtype == want.dtype
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        layer = jn.Conv2d(6, 4, 3, groups=2, param_dtype=dtype, rngs=nnx.Rngs(3))
+        rngs = nnx.Rngs(3)  # the layer draws its weight, then its bias
+        bound = 1 / np.sqrt(3 * 3 * 3)
+        for name, shape in (("weight", (4, 3, 3, 3)), ("bias", (4,))):
+            want = jax.random.uniform(rngs.params(), shape, dtype, -bound, bound)
+            got = getattr(layer, name)[...]
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(
+                np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=1e-6
+            )
