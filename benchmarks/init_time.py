@@ -14,23 +14,29 @@ ratio to flax.nnx.Conv's.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 
+SETUP = {  # imported before the clock starts
+    "jaxconv.nn.Conv2d": "import jaxconv.nn\nfrom flax import nnx",
+    "flax.nnx.Conv": "from flax import nnx",
+    "equinox.nn.Conv2d": "import equinox as eqx",
+}
 BUILD = {
     "jaxconv.nn.Conv2d": (
-        "import jaxconv.nn\nfrom flax import nnx\nr = nnx.Rngs(0)\n"
+        "r = nnx.Rngs(0)\n"
         "layers = [jaxconv.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups,"
         " rngs=r) for c in net.convs]"
     ),
     "flax.nnx.Conv": (
-        "from flax import nnx\nr = nnx.Rngs(0)\n"
+        "r = nnx.Rngs(0)\n"
         "layers = [nnx.Conv(c.ci, c.co, (c.k, c.k), strides=c.stride, padding=c.k // 2,"
         " feature_group_count=c.groups, rngs=r) for c in net.convs]"
     ),
     "equinox.nn.Conv2d": (
-        "import equinox as eqx\nkeys = jax.random.split(jax.random.key(0), len(net.convs))\n"
+        "keys = jax.random.split(jax.random.key(0), len(net.convs))\n"
         "layers = [eqx.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups, key=k)"
         " for c, k in zip(net.convs, keys)]"
     ),
@@ -40,6 +46,7 @@ BASE = "flax.nnx.Conv"
 TEMPLATE = """
 import time, jax
 from jaxconv.cli.bench._models import MODELS
+{setup}
 net = MODELS[{model!r}]()
 jax.block_until_ready(jax.numpy.zeros(1) + 1)  # the backend is up before the clock starts
 t0 = time.perf_counter()
@@ -50,8 +57,11 @@ print(time.perf_counter() - t0)
 
 
 def cold_build_seconds(model: str, library: str) -> float:
-    code = TEMPLATE.format(model=model, build=BUILD[library])
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    code = TEMPLATE.format(model=model, setup=SETUP[library], build=BUILD[library])
+    env = {**os.environ, "JAX_ENABLE_COMPILATION_CACHE": "false"}  # nothing from disk either
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -67,7 +77,8 @@ def main(argv=None) -> None:
                 try:
                     times[lib].append(cold_build_seconds(model, lib))
                 except subprocess.CalledProcessError as err:  # e.g. equinox not installed
-                    print(f"{model}, {lib}: failed: {err.stderr.strip().splitlines()[-1]}")
+                    why = (err.stderr.strip().splitlines() or [f"exit status {err.returncode}"])[-1]
+                    print(f"{model}, {lib}: failed: {why}")
         base = statistics.median(times[BASE]) if times[BASE] else None
         for lib, runs in times.items():
             if runs:

@@ -96,10 +96,11 @@ def fan_in(shape) -> int:
 def symmetric_uniform(key, shape, dtype, bound: float) -> jax.Array:
     """``jax.random.uniform(key, shape, dtype, -bound, bound)``, drawn as one flat vector.
 
-    The values are the same (JAX numbers a draw's elements by their flat index), but an
-    eager draw compiles a program per new shape, and XLA's CPU backend compiled the 1-D
-    draw in about 0.25 s where a 4-D weight's took 0.7-1.4 s: building ResNet-18's
-    convolutions eagerly took 13.6 s, 5.4 s drawn flat (BENCHMARKS.md, whole networks).
+    The values are the same (JAX numbers a draw's elements by their flat index). An
+    eager draw still compiles one program per new shape and dtype, but XLA's CPU backend
+    compiled the 1-D draw in 0.22-0.36 s where a 4-D weight's took 0.7-1.4 s: building
+    ResNet-18's convolutions eagerly took 15.0 s, and 5.6 s drawn flat (BENCHMARKS.md,
+    whole networks).
     """
     return _flat_uniform(key, bound, shape=tuple(shape), dtype=jnp.dtype(dtype))
 
