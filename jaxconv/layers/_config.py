@@ -99,7 +99,7 @@ def symmetric_uniform(key, shape, dtype, bound: float) -> jax.Array:
     The values are the same (JAX numbers a draw's elements by their flat index). An
     eager draw still compiles one program per new shape and dtype, but XLA's CPU backend
     compiled the 1-D draw in 0.22-0.36 s where a 4-D weight's took 0.7-1.4 s: building
-    ResNet-18's convolutions eagerly took 15.0 s, and 5.6 s drawn flat (BENCHMARKS.md,
+    ResNet-18's convolutions eagerly took 14.8 s, and 5.5 s drawn flat (BENCHMARKS.md,
     whole networks).
     """
     return _flat_uniform(key, bound, shape=tuple(shape), dtype=jnp.dtype(dtype))
