@@ -5,9 +5,10 @@
 A user's first training step waits for the model's construction as well as for the
 step's compile (``jaxconv bench --model``), and building layers eagerly compiles one
 random-number program per new weight shape. Each measurement runs in a fresh process
-(no compiled program carried over), times only the construction of the network's
-convolutions (``jaxconv bench``'s ResNet-18 and MobileNet-v1, default initialisers),
-and the rounds take the libraries in turns. Prints the median seconds of each and the
+with JAX's persistent compilation cache off (no compiled program carried over), times
+only the construction of the network's convolutions (``jaxconv bench``'s ResNet-18 and
+MobileNet-v1, default initialisers; the imports come before the clock starts), and the
+rounds take the libraries in turns. Prints the median seconds of each and the
 ratio to flax.nnx.Conv's.
 """
 
