@@ -350,3 +350,17 @@ def test_large_kernel_rules_follow_their_measurements(x_shape, w_shape, padding,
     matmul weight gradient only with >= 1024 weights per tap (measured there)."""
     got = jaxconv.choose_plan(x_shape, w_shape, padding=padding, platform="cpu")
     assert got == plan
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,plan",
+    [
+        ((32, 64, 32, 32), (128, 64, 1, 1), 2, ("xla",) * 3),  # ResNet-18's shortcuts
+        ((32, 256, 8, 8), (512, 256, 1, 1), (2, 1), ("xla",) * 3),
+        ((32, 256, 8, 8), (256, 256, 1, 1), 1, ("gemm",) * 3),  # MobileNet's pointwise
+    ],
+)
+def test_one_by_one_rule_follows_its_network_measurement(x_shape, w_shape, stride, plan):
+    """A strided 1x1 layer (a projection shortcut) stays on XLA's convolution, an
+    unstrided one uses gemm (_plan.py: measured in whole ResNet-18 and MobileNet-v1 steps)."""
+    assert jaxconv.choose_plan(x_shape, w_shape, stride=stride, platform="cpu") == plan
