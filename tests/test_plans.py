@@ -364,3 +364,30 @@ def test_one_by_one_rule_follows_its_network_measurement(x_shape, w_shape, strid
     """A strided 1x1 layer (a projection shortcut) stays on XLA's convolution, an
     unstrided one uses gemm (_plan.py: measured in whole ResNet-18 and MobileNet-v1 steps)."""
     assert jaxconv.choose_plan(x_shape, w_shape, stride=stride, platform="cpu") == plan
+
+
+def test_depthwise_weight_gradient_is_one_reduction_in_every_derivative():
+    """The matmul plan's depthwise weight gradient binds a primitive whose transpose is one
+    variadic reduction over taps (``_matmul._taps_p``): equal to lax's in value, in
+    derivatives of order 2 (forward and reverse), under vmap over inputs or weights and
+    with a channel multiplier; compiled, the weight gradient holds no loop over taps."""
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((2, 3, 9, 8)))
+    w = jnp.asarray(rng.standard_normal((6, 1, 3, 2)))  # multiplier 2
+    kw = dict(stride=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2), groups=3)
+    conv = functools.partial(jaxconv.conv2d, **kw, impl="matmul")
+    ref = lambda x, w: lax.conv_general_dilated(
+        x, w, (2, 1), ((1, 0), (2, 1)), rhs_dilation=(1, 2), feature_group_count=3
+    )
+    check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+    batched = (((0, None), (jnp.stack([x, -2 * x]), w)), ((None, 0), (x, jnp.stack([w, w**2]))))
+    for axes, args in batched:
+        ours = jax.vmap(jax.grad(loss(conv), (0, 1)), axes)(*args)
+        theirs = jax.vmap(jax.grad(loss(ref), (0, 1)), axes)(*args)
+        for a, b in zip(ours, theirs):
+            assert_close(a, b, RTOL["float64"])
+    weight_grad = jax.grad(loss(conv), 1)
+    assert_close(weight_grad(x, w), jax.grad(loss(ref), 1)(x, w), RTOL["float64"])
+    ops = hlo_ops(weight_grad, x, w)
+    assert "while" not in ops and "reduce" in ops, sorted(set(ops))
