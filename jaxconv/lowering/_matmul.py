@@ -217,14 +217,23 @@ def _tap_sums(x, ct, *, params: ConvParams, groups: int, kernel):
     return jnp.stack(sums, axis=-1).reshape(o, 1, *kernel).astype(x.dtype)
 
 
-def _primitive(name: str, lax_form) -> Primitive:
-    """A primitive computed, abstractly evaluated, lowered and batched as ``lax_form``."""
+def _taps_aval(x, w, *, params: ConvParams, groups: int, kernel):
+    mh, mw = params.output_size(x.shape[2:], kernel)
+    return (x.shape[0], w.shape[0], mh, mw), result_dtype(x.dtype, params)
+
+
+def _tap_sums_aval(x, ct, *, params: ConvParams, groups: int, kernel):
+    return (ct.shape[1], 1, *kernel), x.dtype
+
+
+def _primitive(name: str, lax_form, aval) -> Primitive:
+    """A primitive computed, lowered and batched as ``lax_form``; ``aval`` gives its
+    result's shape and dtype (without tracing ``lax_form`` at every bind)."""
     prim = Primitive(name)
     prim.def_impl(lax_form)
 
     def abstract(a, b, **kw):
-        out = jax.eval_shape(functools.partial(lax_form, **kw), a, b)
-        return jax.core.ShapedArray(out.shape, out.dtype)
+        return jax.core.ShapedArray(*aval(a, b, **kw))
 
     def batched(args, dims, **kw):  # a caller's vmap: the lax form, batched by JAX
         args = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
@@ -237,8 +246,8 @@ def _primitive(name: str, lax_form) -> Primitive:
     return prim
 
 
-_taps_p = _primitive("jaxconv_depthwise_taps", _tap_products)  # (x, w) -> y
-_tap_sums_p = _primitive("jaxconv_depthwise_tap_sums", _tap_sums)  # (x, ct) -> dw
+_taps_p = _primitive("jaxconv_depthwise_taps", _tap_products, _taps_aval)  # (x, w) -> y
+_tap_sums_p = _primitive("jaxconv_depthwise_tap_sums", _tap_sums, _tap_sums_aval)  # (x, ct) -> dw
 
 
 def _input_cotangent(ct, x, w, *, params: ConvParams, groups: int, kernel):
