@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 Conv = Callable[[jax.Array, jax.Array], jax.Array]
@@ -32,6 +33,6 @@ def bilinear(f: Conv, input_term: Conv, weight_term: Conv) -> Conv:
             terms.append(input_term(dx, w))
         if not isinstance(dw, SymbolicZero):
             terms.append(weight_term(x, dw))
-        return y, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+        return y, functools.reduce(lax.add, terms) if terms else jnp.zeros_like(y)
 
     return g

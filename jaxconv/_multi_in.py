@@ -5,14 +5,18 @@ to ``jax.vmap``'s generic rules, a stack of such sums over kernels becomes a dep
 convolution with ``co * ci`` outputs followed by a reduction: 4-10x slower than XLA's
 convolution on a CPU, 12-130x on a GPU. So the function carries two rules:
 
-* a batching rule (``jax.custom_batching.custom_vmap``): the sum over channels *is* a
-  dense convolution with one output channel, so a batch of sums (over kernels, images
-  or channel groups) is a batch of such convolutions, which the plan's forward
-  lowering computes as one dense or grouped convolution (``lowering/_fold.py``);
-* a JVP rule (``_bilinear.py``). ``custom_vmap`` cannot be linearised, so the rule
-  states that the sum is bilinear, ``d f(X, K) = f(dX, K) + f(X, dK)``, and computes
-  the two tangent terms with the plan's gradient lowerings, which JAX can transpose.
-  The primal value is ``f`` itself, so higher derivatives reuse the rule at every order.
+* a batching rule: the sum over channels *is* a dense convolution with one output
+  channel, so a batch of sums (over kernels, images or channel groups) is a batch of
+  such convolutions, which the plan's forward lowering computes as one dense or
+  grouped convolution (``lowering/_fold.py``). The sum is bound as a primitive,
+  ``_sum_p``, computed and lowered as the literal sum where no vmap encloses it, and
+  given to JAX's vmap with that rule (a ``custom_vmap`` traced its body and its rule
+  again at every level of vmap: ``lowering/_fold.py``, "Why a primitive");
+* a JVP rule (``_bilinear.py``). The primitive has no derivative rules of its own, so
+  the rule states that the sum is bilinear, ``d f(X, K) = f(dX, K) + f(X, dK)``, and
+  computes the two tangent terms with the plan's gradient lowerings, which JAX can
+  transpose. The primal value is ``f`` itself, so higher derivatives reuse the rule at
+  every order.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from jax.custom_batching import custom_vmap
+from jax import lax
+from jax.extend.core import Primitive
+from jax.interpreters import batching, mlir
 
 from . import _checks
 from ._bilinear import bilinear
@@ -32,6 +38,7 @@ from ._typing import ArrayLike, DTypeLike, Impl, Padding, PrecisionLike, Size2
 from .lowering._fold import lower
 from .lowering._plan import Plan, resolve
 from .lowering._registry import REFERENCE, Pass, check_impl
+from .lowering._taps import result_dtype
 
 MultiIn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -51,7 +58,36 @@ def _dense(
     depth: int | None = None,
 ) -> jax.Array:
     """The same sum as one convolution with ``ci`` inputs and one output channel."""
-    return lower(lowering, pass_, X[None], K[None], params, depth=depth)[0, 0]
+    y = lower(
+        lowering, pass_, lax.expand_dims(X, (0,)), lax.expand_dims(K, (0,)), params, depth=depth
+    )
+    return lax.reshape(y, y.shape[2:])
+
+
+def _sum_aval(X, K, *, params: ConvParams, plan: Plan, depth: int | None):
+    return jax.core.ShapedArray(
+        params.output_size(X.shape[1:], K.shape[1:]), result_dtype(X.dtype, params)
+    )
+
+
+def _literal(X, K, *, params: ConvParams, plan: Plan, depth: int | None):
+    return _sum_over_channels(X, K, params)
+
+
+def _batching_rule(args, dims, *, params: ConvParams, plan: Plan, depth: int | None):
+    """A batch of sums over channels is a batch of one-output convolutions, which the
+    plan's forward lowering folds into one convolution (``lowering/_fold.py``)."""
+    forward = functools.partial(
+        _dense, params=params, lowering=plan.forward, pass_="forward", depth=depth
+    )
+    return jax.vmap(forward, in_axes=dims)(*args), 0
+
+
+_sum_p = Primitive("jaxconv_sum_over_channels")  # (ci, H, W) x (ci, kh, kw) -> (mh, mw)
+_sum_p.def_impl(_literal)
+_sum_p.def_abstract_eval(_sum_aval)
+mlir.register_lowering(_sum_p, mlir.lower_fun(_literal, multiple_results=False))
+batching.primitive_batchers[_sum_p] = _batching_rule
 
 
 @functools.lru_cache(maxsize=1024)
@@ -62,24 +98,10 @@ def multi_in_fn(params: ConvParams, plan: Plan | None, depth: int | None = None)
     sum left to JAX's generic rules. ``depth``: how many of jaxconv's vmaps enclose the
     call, the batching rule's own included (``lowering/_fold.py``).
     """
-    literal = functools.partial(_sum_over_channels, params=params)
     if plan is None:
-        return literal
-
-    batched = custom_vmap(literal)
-    forward = functools.partial(
-        _dense, params=params, lowering=plan.forward, pass_="forward", depth=depth
-    )
-
-    @batched.def_vmap
-    def _batching_rule(axis_size, in_batched, X, K):
-        if not any(in_batched):
-            return literal(X, K), False
-        in_axes = tuple(0 if b else None for b in in_batched)
-        return jax.vmap(forward, in_axes=in_axes)(X, K), True
-
+        return functools.partial(_sum_over_channels, params=params)
     return bilinear(
-        batched,
+        functools.partial(_sum_p.bind, params=params, plan=plan, depth=depth),
         functools.partial(_dense, params=params, lowering=plan.input_grad, pass_="input_grad"),
         functools.partial(_dense, params=params, lowering=plan.weight_grad, pass_="weight_grad"),
     )
@@ -117,27 +139,28 @@ def corr2d_multi_in(
 ) -> jax.Array:
     """Multi-input-channel cross-correlation: ``sum_c corr2d(X[c], K[c])``.
 
-    Written as ``jax.vmap(corr2d)`` over the channel axis followed by a sum. Under
-    ``jax.vmap`` (over kernels, images or channel groups) it compiles to a single
-    convolution, lowered as ``impl`` says; ``impl="reference"`` keeps JAX's generic
-    batching instead.
+        Written as ``jax.vmap(corr2d)`` over the channel axis followed by a sum. Under
+        ``jax.vmap`` (over kernels, images or channel groups) it compiles to a single
+        convolution, lowered as ``impl`` says; ``impl="reference"`` keeps JAX's generic
+        batching instead.
 
-    Args:
-      X: input, shape ``(ci, H, W)``.
-      K: kernel, shape ``(ci, kh, kw)``, same dtype as ``X``.
-      stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-      impl: ``"auto"`` (default), a lowering name or ``"reference"``
-        (:func:`jaxconv.impls` lists them).
+        Args:
+          X: input, shape ``(ci, H, W)``.
+          K: kernel, shape ``(ci, kh, kw)``, same dtype as ``X``.
+          stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
+          impl: ``"auto"`` (default), a lowering name or ``"reference"``
+            (:func:`jaxconv.impls` lists them).
 
-    Returns:
-      ``(mh, mw)``.
+        Returns:
+          ``(mh, mw)``.
 
-    >>> import jax.numpy as jnp
-    >>> X = jnp.stack([jnp.arange(9.0).reshape(3, 3), jnp.arange(1.0, 10.0).reshape(3, 3)])
-    >>> K = jnp.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
-    >>> corr2d_multi_in(X, K)
-    Array([[ 56.,  72.],
-           [104., 120.]], dtype=float32)
+        >>> import jax.numpy as jnp
+    from jax import lax
+        >>> X = jnp.stack([jnp.arange(9.0).reshape(3, 3), jnp.arange(1.0, 10.0).reshape(3, 3)])
+        >>> K = jnp.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
+        >>> corr2d_multi_in(X, K)
+        Array([[ 56.,  72.],
+               [104., 120.]], dtype=float32)
     """
     fn = "corr2d_multi_in"
     impl = check_impl(fn, impl)

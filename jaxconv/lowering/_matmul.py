@@ -16,9 +16,9 @@ matmul), which is what makes it fast on a CPU.
 One exception: the depthwise input gradient. JAX's transpose of either form above (the
 scan, or the fused taps as a sum of nine zero-padded windows) ran 2-3x slower than the
 same gradient written as a forward pass (the cotangent spread by the stride, padded, and
-correlated with the flipped kernel in one fused loop). So input-gradient terms use
-``matmul_input_grad``, which is the transpose of that forward pass: transposed again by
-JAX, it becomes the forward pass itself.
+correlated with the flipped kernel in one fused loop). So input-gradient terms bind a
+primitive whose transpose with respect to the input is that forward pass
+(``matmul_input_grad``, below).
 
 The depthwise weight gradient is the other exception: JAX's transpose sums each tap's
 products in a reduction of its own, where one variadic reduction computes all taps in
@@ -156,29 +156,6 @@ def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype
     return jnp.sum(per_output.reshape(n, groups, o // groups, *in_size), axis=2).astype(dtype)
 
 
-def matmul_input_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
-    """``matmul_conv`` for input-gradient terms, which JAX transposes.
-
-    Depthwise (fused taps): written as the transpose of the fused forward pass above,
-    so that JAX's transpose of it is that forward pass. JAX's transpose of the scan over
-    taps ran 2-3x slower and compiled up to 1.4x slower; its transpose of the fused taps
-    (a sum of nine zero-padded windows) ran up to 1.8x slower than the scan
-    (BENCHMARKS.md).
-    """
-    o, cg, kh, kw = w.shape
-    if cg != 1 or kh * kw > MAX_UNROLLED_TAPS:
-        return matmul_conv(x, w, params, groups, gradient=True)
-    n, _, h, wd = x.shape
-    out = jax.ShapeDtypeStruct(
-        (n, o, *params.output_size((h, wd), (kh, kw))), result_dtype(x.dtype, params)
-    )
-    transposed = functools.partial(
-        _transposed_depthwise, w=w, params=params, groups=groups, in_size=(h, wd), dtype=x.dtype
-    )
-    (y,) = jax.linear_transpose(transposed, out)(x)
-    return y
-
-
 # --------------------------------------------------------------------------- depthwise
 # weight gradient. JAX's transpose of the taps (in the loop, or unrolled) sums each tap's
 # products apart; one variadic reduction computes all of them in one pass over the
@@ -263,6 +240,21 @@ ad.defbilinear(
     lambda dw, x, ct, **kw: _input_cotangent(ct, x, dw, **kw),
     lambda dw, x, ct, **kw: _taps_p.bind(x, dw, **kw),
 )
+
+
+def matmul_input_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
+    """``matmul_conv`` for input-gradient terms, which JAX transposes with respect to
+    ``x``: depthwise (fused taps), ``_taps_p``, whose transpose is the gradient written
+    as a forward pass (``_transposed_depthwise``). JAX's transpose of the scan over taps
+    ran 2-3x slower and compiled up to 1.4x slower; its transpose of the fused taps (a
+    sum of nine zero-padded windows) ran up to 1.8x slower than the scan (BENCHMARKS.md).
+    The primitive states that transpose directly, where the same term written as the
+    transpose of that forward pass (transposed back by JAX) traced its operations twice.
+    """
+    o, cg, kh, kw = w.shape
+    if cg != 1 or kh * kw > MAX_UNROLLED_TAPS:
+        return matmul_conv(x, w, params, groups, gradient=True)
+    return _taps_p.bind(x, w, params=params, groups=groups, kernel=(kh, kw))
 
 
 def matmul_weight_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
