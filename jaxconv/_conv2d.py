@@ -33,8 +33,10 @@ def _one_image(x, w, params: ConvParams, groups: int, plan: Plan | None):
     o = w.shape[0]
     xg = lax.reshape(x, (groups, c // groups, h, wd))
     wg = lax.reshape(w, (groups, o // groups, *w.shape[1:]))
-    stack = functools.partial(stack_over_kernels, params=params, plan=plan, outer=2)
-    y = jax.vmap(stack)(xg, wg)  # over groups, inside the vmap over images: 2 outer vmaps
+    # outer=2: inside the vmaps over groups and images; jvp=False: planned_fn's rule
+    # states the derivative of the whole convolution
+    stack = functools.partial(stack_over_kernels, params=params, plan=plan, outer=2, jvp=False)
+    y = jax.vmap(stack)(xg, wg)  # over groups
     return lax.reshape(y, (o, *y.shape[2:]))
 
 

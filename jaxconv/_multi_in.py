@@ -91,17 +91,24 @@ batching.primitive_batchers[_sum_p] = _batching_rule
 
 
 @functools.lru_cache(maxsize=1024)
-def multi_in_fn(params: ConvParams, plan: Plan | None, depth: int | None = None) -> MultiIn:
+def multi_in_fn(
+    params: ConvParams, plan: Plan | None, depth: int | None = None, jvp: bool = True
+) -> MultiIn:
     """``(ci, H, W) x (ci, kh, kw) -> (mh, mw)`` for fixed hyperparameters.
 
     ``plan``: the lowering of each pass; ``None`` is ``impl="reference"``, the literal
     sum left to JAX's generic rules. ``depth``: how many of jaxconv's vmaps enclose the
-    call, the batching rule's own included (``lowering/_fold.py``).
+    call, the batching rule's own included (``lowering/_fold.py``). ``jvp=False``: the
+    sum without its JVP rule, for a caller whose own rule states the derivative of the
+    whole convolution (``_conv2d.planned_fn``), where this one would only be traced.
     """
     if plan is None:
         return functools.partial(_sum_over_channels, params=params)
+    batched = functools.partial(_sum_p.bind, params=params, plan=plan, depth=depth)
+    if not jvp:
+        return batched
     return bilinear(
-        functools.partial(_sum_p.bind, params=params, plan=plan, depth=depth),
+        batched,
         functools.partial(_dense, params=params, lowering=plan.input_grad, pass_="input_grad"),
         functools.partial(_dense, params=params, lowering=plan.weight_grad, pass_="weight_grad"),
     )

@@ -15,14 +15,21 @@ from .lowering._registry import check_impl
 
 
 def stack_over_kernels(
-    X: jax.Array, K: jax.Array, params: ConvParams, plan: Plan | None, outer: int = 0
+    X: jax.Array,
+    K: jax.Array,
+    params: ConvParams,
+    plan: Plan | None,
+    outer: int = 0,
+    jvp: bool = True,
 ) -> jax.Array:
     """``(ci, H, W) x (co, ci, kh, kw) -> (co, mh, mw)``: ``jax.vmap`` over kernels.
 
     ``plan``: the lowerings, ``None`` for the literal reference (see ``multi_in_fn``);
-    ``outer``: how many of jaxconv's vmaps enclose the stack (over groups, images).
+    ``outer``: how many of jaxconv's vmaps enclose the stack (over groups, images);
+    ``jvp``: whether each sum carries its JVP rule (``multi_in_fn``).
     """
-    return jax.vmap(multi_in_fn(params, plan, depth=outer + 1), in_axes=(None, 0))(X, K)
+    sum_over_channels = multi_in_fn(params, plan, depth=outer + 1, jvp=jvp)
+    return jax.vmap(sum_over_channels, in_axes=(None, 0))(X, K)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -126,6 +126,9 @@ def _moveaxis(a, src: int, dst: int):
     trace per call, which was a third of the vmap structure's tracing time)."""
     perm = [i for i in range(a.ndim) if i != src]
     perm.insert(dst, src)
+    kept = [i for i in range(a.ndim) if not (is_static(a.shape[i]) and a.shape[i] == 1)]
+    if [i for i in perm if i in kept] == kept:  # only axes of size 1 move: a reshape
+        return lax.reshape(a, tuple(a.shape[i] for i in perm))
     return lax.transpose(a, perm)
 
 
