@@ -213,6 +213,51 @@ def test_the_fold_rule_matches_lax_for_every_kind_of_batch(name):
     assert_close(nested(ours)(x, w), nested(ref)(x, w), RTOL["float64"])
 
 
+LAYOUT_OPS = {"reshape", "transpose", "broadcast_in_dim", "squeeze", "jit", "custom_jvp_call"}
+
+
+def _operations(f, *args):
+    """``(name, output shapes)`` of every non-layout operation of ``f``'s program."""
+    from jaxconv.cli.bench._timing import equations
+
+    return sorted(
+        (e.primitive.name, tuple(tuple(v.aval.shape) for v in e.outvars))
+        for e in equations(jax.make_jaxpr(f)(*args))
+        if e.primitive.name not in LAYOUT_OPS
+    )
+
+
+@pytest.mark.parametrize(
+    "name, w_shape, groups",
+    [
+        ("xla", (6, 2, 3, 2), 2),
+        ("gemm", (6, 2, 3, 2), 2),
+        ("matmul", (6, 2, 3, 2), 2),
+        ("gemm", (6, 4, 1, 1), 1),
+        ("matmul", (8, 1, 3, 3), 4),
+    ],
+)
+def test_the_vmap_structure_becomes_the_lowering_at_the_calls_shapes(name, w_shape, groups):
+    """The lesson's vmaps (images, groups, kernels) around the sum over channels are
+    traced into the lowering's own operations, once, at the call's full shapes; only
+    layout operations are added, and none of jaxconv's primitives is left in the program
+    (a generic batching of the lowering would add batch axes, a leftover primitive a
+    call that JAX cannot transpose)."""
+    from jaxconv.lowering import ConvParams
+    from jaxconv.lowering._fold import lower
+
+    x, w = _data((3, 4, 9, 8), w_shape)
+    params = ConvParams((1, 1), ((1, 1), (0, 1)), (1, 1))
+    ours = _operations(
+        lambda x, w: jaxconv.conv2d(x, w, padding=((1, 1), (0, 1)), groups=groups, impl=name),
+        x,
+        w,
+    )
+    direct = _operations(lambda x, w: lower(name, "forward", x, w, params, groups, depth=0), x, w)
+    assert ours == direct
+    assert not any(op.startswith("jaxconv_") for op, _ in ours)
+
+
 def test_a_lowering_that_breaks_the_contract_is_named_at_trace_time():
     def transposed(x, w, params, groups):
         return jnp.swapaxes(_lax(x, w, params, groups), 2, 3)
