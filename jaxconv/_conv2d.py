@@ -116,39 +116,38 @@ def conv2d(
 ) -> jax.Array:
     """2-D convolution with the semantics of ``torch.nn.functional.conv2d``.
 
-        Plus ``torch.nn.Conv2d``'s ``padding_mode``. Cross-correlation, as in torch and lax.
+    Plus ``torch.nn.Conv2d``'s ``padding_mode``. Cross-correlation, as in torch and lax.
 
-        Args:
-          input: ``(N, C, H, W)`` or unbatched ``(C, H, W)``.
-          weight: ``(O, C // groups, kh, kw)``, same dtype as ``input``.
-          bias: ``(O,)`` or ``None``.
-          stride: int or ``(sh, sw)``.
-          padding: int, ``(ph, pw)``, ``((top, bottom), (left, right))``, ``"valid"`` or
-            ``"same"``. ``"same"`` follows lax's SAME rule: output ``ceil(H / sh)``, with an
-            odd pixel of padding at the bottom/right; unlike torch it is allowed for
-            stride > 1.
-          dilation: int or ``(dh, dw)``.
-          groups: splits the channels into ``groups`` independent convolutions; must
-            divide ``C`` and ``O``.
-          padding_mode: ``"zeros"``, ``"reflect"`` (padding must be smaller than the
-            input side), ``"replicate"`` or ``"circular"`` (any amount).
-          precision, preferred_element_type: passed to ``lax.conv_general_dilated``.
-          impl: ``"auto"`` (default: a plan of lowerings per pass, by platform and shapes;
-            :func:`jaxconv.choose_plan` tells which), one lowering's name, or
-            ``"reference"`` (:func:`jaxconv.impls` lists them).
+    Args:
+      input: ``(N, C, H, W)`` or unbatched ``(C, H, W)``.
+      weight: ``(O, C // groups, kh, kw)``, same dtype as ``input``.
+      bias: ``(O,)`` or ``None``.
+      stride: int or ``(sh, sw)``.
+      padding: int, ``(ph, pw)``, ``((top, bottom), (left, right))``, ``"valid"`` or
+        ``"same"``. ``"same"`` follows lax's SAME rule: output ``ceil(H / sh)``, with an
+        odd pixel of padding at the bottom/right; unlike torch it is allowed for
+        stride > 1.
+      dilation: int or ``(dh, dw)``.
+      groups: splits the channels into ``groups`` independent convolutions; must
+        divide ``C`` and ``O``.
+      padding_mode: ``"zeros"``, ``"reflect"`` (padding must be smaller than the
+        input side), ``"replicate"`` or ``"circular"`` (any amount).
+      precision, preferred_element_type: passed to ``lax.conv_general_dilated``.
+      impl: ``"auto"`` (default: a plan of lowerings per pass, by platform and shapes;
+        :func:`jaxconv.choose_plan` tells which), one lowering's name, or
+        ``"reference"`` (:func:`jaxconv.impls` lists them).
 
-        Returns:
-          ``(N, O, mh, mw)``, or ``(O, mh, mw)`` for unbatched input, with
-          ``mh = (H + top + bottom - dh*(kh-1) - 1) // sh + 1``, likewise ``mw``.
+    Returns:
+      ``(N, O, mh, mw)``, or ``(O, mh, mw)`` for unbatched input, with
+      ``mh = (H + top + bottom - dh*(kh-1) - 1) // sh + 1``, likewise ``mw``.
 
-        >>> import jax.numpy as jnp
-    from jax import lax
-        >>> x = jnp.ones((2, 4, 8, 8))
-        >>> w = jnp.ones((6, 2, 3, 3))
-        >>> conv2d(x, w, jnp.zeros(6), stride=2, padding=1, groups=2).shape
-        (2, 6, 4, 4)
-        >>> conv2d(x[0], w, padding="same", groups=2, padding_mode="circular")[0, 0, 0]
-        Array(18., dtype=float32)
+    >>> import jax.numpy as jnp
+    >>> x = jnp.ones((2, 4, 8, 8))
+    >>> w = jnp.ones((6, 2, 3, 3))
+    >>> conv2d(x, w, jnp.zeros(6), stride=2, padding=1, groups=2).shape
+    (2, 6, 4, 4)
+    >>> conv2d(x[0], w, padding="same", groups=2, padding_mode="circular")[0, 0, 0]
+    Array(18., dtype=float32)
     """
     return checked_conv2d(
         "conv2d",

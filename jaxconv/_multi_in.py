@@ -146,28 +146,27 @@ def corr2d_multi_in(
 ) -> jax.Array:
     """Multi-input-channel cross-correlation: ``sum_c corr2d(X[c], K[c])``.
 
-        Written as ``jax.vmap(corr2d)`` over the channel axis followed by a sum. Under
-        ``jax.vmap`` (over kernels, images or channel groups) it compiles to a single
-        convolution, lowered as ``impl`` says; ``impl="reference"`` keeps JAX's generic
-        batching instead.
+    Written as ``jax.vmap(corr2d)`` over the channel axis followed by a sum. Under
+    ``jax.vmap`` (over kernels, images or channel groups) it compiles to a single
+    convolution, lowered as ``impl`` says; ``impl="reference"`` keeps JAX's generic
+    batching instead.
 
-        Args:
-          X: input, shape ``(ci, H, W)``.
-          K: kernel, shape ``(ci, kh, kw)``, same dtype as ``X``.
-          stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-          impl: ``"auto"`` (default), a lowering name or ``"reference"``
-            (:func:`jaxconv.impls` lists them).
+    Args:
+      X: input, shape ``(ci, H, W)``.
+      K: kernel, shape ``(ci, kh, kw)``, same dtype as ``X``.
+      stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
+      impl: ``"auto"`` (default), a lowering name or ``"reference"``
+        (:func:`jaxconv.impls` lists them).
 
-        Returns:
-          ``(mh, mw)``.
+    Returns:
+      ``(mh, mw)``.
 
-        >>> import jax.numpy as jnp
-    from jax import lax
-        >>> X = jnp.stack([jnp.arange(9.0).reshape(3, 3), jnp.arange(1.0, 10.0).reshape(3, 3)])
-        >>> K = jnp.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
-        >>> corr2d_multi_in(X, K)
-        Array([[ 56.,  72.],
-               [104., 120.]], dtype=float32)
+    >>> import jax.numpy as jnp
+    >>> X = jnp.stack([jnp.arange(9.0).reshape(3, 3), jnp.arange(1.0, 10.0).reshape(3, 3)])
+    >>> K = jnp.array([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])
+    >>> corr2d_multi_in(X, K)
+    Array([[ 56.,  72.],
+           [104., 120.]], dtype=float32)
     """
     fn = "corr2d_multi_in"
     impl = check_impl(fn, impl)
