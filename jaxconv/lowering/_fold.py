@@ -122,8 +122,9 @@ def _folded_aval(x, w, *, name: str, params: ConvParams, groups: int, depth: int
 
 
 def _moveaxis(a, src: int, dst: int):
-    """``jnp.moveaxis`` as one ``lax.transpose`` (``jnp``'s is a jitted function: a nested
-    trace per call, which was a third of the vmap structure's tracing time)."""
+    """``jnp.moveaxis`` as one ``lax`` operation, a reshape where only axes of size 1
+    move (``jnp``'s is a jitted function: a nested trace per call, which was a third of
+    the vmap structure's tracing time)."""
     perm = [i for i in range(a.ndim) if i != src]
     perm.insert(dst, src)
     kept = [i for i in range(a.ndim) if not (is_static(a.shape[i]) and a.shape[i] == 1)]
