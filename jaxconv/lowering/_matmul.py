@@ -168,8 +168,11 @@ def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype
 # the fused taps, linear in each operand, whose transpose with respect to the weights is
 # that reduction (``_tap_sums_p``, itself linear in each operand, with rules of its own,
 # so that every derivative order has one). Under a caller's ``vmap`` both primitives
-# fall back to their lax forms, which JAX batches.
-MAX_REDUCED_TAPS = 9  # measured on 3x3 kernels; larger ones keep the loop
+# fall back to their lax forms, which JAX batches. Input-gradient terms bind ``_taps_p``
+# too (``matmul_input_grad``), for its transpose with respect to the input; up to
+# ``MAX_UNROLLED_TAPS``, so a second derivative of such a term with respect to the
+# weights reduces up to 81 taps at once (not timed beyond 3x3).
+MAX_REDUCED_TAPS = 9  # measured on 3x3 kernels; larger weight gradients keep the loop
 
 
 def _tap_products(x, w, *, params: ConvParams, groups: int, kernel):
