@@ -5,6 +5,8 @@
   as a user would see them.
 * Hypothesis profiles, picked by ``JAXCONV_HYPOTHESIS_PROFILE``: ``ci`` (default;
   derandomized, no database, no deadline) and ``thorough`` (10x the examples).
+* ``impl="autotune"`` keeps its choices in memory: the suite never reads or writes the
+  user's cache file (the tests of that file point it at a temporary one).
 """
 
 import os
@@ -13,6 +15,7 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
+os.environ["JAXCONV_AUTOTUNE_CACHE"] = ""
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 

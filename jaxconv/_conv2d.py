@@ -134,7 +134,8 @@ def conv2d(
         input side), ``"replicate"`` or ``"circular"`` (any amount).
       precision, preferred_element_type: passed to ``lax.conv_general_dilated``.
       impl: ``"auto"`` (default: a plan of lowerings per pass, by platform and shapes;
-        :func:`jaxconv.choose_plan` tells which), one lowering's name, or
+        :func:`jaxconv.choose_plan` tells which), ``"autotune"`` (the lowering of each
+        pass timed fastest here, once per shape, at trace time), one lowering's name, or
         ``"reference"`` (:func:`jaxconv.impls` lists them).
 
     Returns:

@@ -155,7 +155,7 @@ def corr2d_multi_in(
       X: input, shape ``(ci, H, W)``.
       K: kernel, shape ``(ci, kh, kw)``, same dtype as ``X``.
       stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-      impl: ``"auto"`` (default), a lowering name or ``"reference"``
+      impl: ``"auto"`` (default), ``"autotune"``, a lowering name or ``"reference"``
         (:func:`jaxconv.impls` lists them).
 
     Returns:

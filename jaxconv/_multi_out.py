@@ -58,7 +58,7 @@ def corr2d_multi_in_out(
       X: input, shape ``(ci, H, W)``.
       K: kernels, shape ``(co, ci, kh, kw)``: one 3-D kernel per output channel.
       stride, padding, dilation, precision, preferred_element_type: as in :func:`corr2d`.
-      impl: ``"auto"`` (default), a lowering name or ``"reference"``
+      impl: ``"auto"`` (default), ``"autotune"``, a lowering name or ``"reference"``
         (:func:`jaxconv.impls` lists them).
 
     Returns:

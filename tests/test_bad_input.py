@@ -149,7 +149,8 @@ BAD = [
         {"impl": "fast"},
         ValueError,
         re.escape(
-            "conv2d: `impl` (='fast') must be one of ('auto', 'xla', 'matmul', 'gemm', 'reference')"
+            "conv2d: `impl` (='fast') must be one of "
+            "('auto', 'autotune', 'xla', 'matmul', 'gemm', 'reference')"
         ),
     ),
     (

@@ -138,8 +138,8 @@ def test_every_library_builds_the_same_networks():
     for net in (bench_models.resnet18(8), bench_models.mobilenet(4)):
         entries = bench_models.jax_entries(net, batch=2)
         assert set(entries) == {
-            "jaxconv.nn NCHW", "jaxconv.nn NHWC", "flax.nnx.Conv", "flax.linen.Conv",
-            "equinox Conv2d",
+            "jaxconv.nn NCHW", "jaxconv.nn NHWC", "jaxconv.nn NCHW autotune", "flax.nnx.Conv",
+            "flax.linen.Conv", "equinox Conv2d",
         }  # fmt: skip
         expected = (
             sum(c.co * (c.ci // c.groups * c.k * c.k + 1) for c in net.convs)
@@ -187,8 +187,8 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
     ]
     by_entry = {r["entry"]: r for r in rows}
     assert set(by_entry) == {
-        "jaxconv.nn NCHW", "jaxconv.nn NHWC", "flax.nnx.Conv", "flax.linen.Conv",
-        "equinox Conv2d", "torch NCHW", "torch channels_last",
+        "jaxconv.nn NCHW", "jaxconv.nn NHWC", "jaxconv.nn NCHW autotune", "flax.nnx.Conv",
+        "flax.linen.Conv", "equinox Conv2d", "torch NCHW", "torch channels_last",
     }  # fmt: skip
     base = by_entry["flax.nnx.Conv"]
     assert base["ratio_to_flax_nnx"] == base["compile_ratio"] == base["temp_ratio"] == 1.0

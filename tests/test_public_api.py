@@ -72,6 +72,7 @@ def test_the_lowering_face_is_explicit_and_documented():
             "Lowering",
             "Plan",
             "choose_plan",
+            "clear_autotune_cache",
             "impls",
             "lowerings",
             "register_lowering",

@@ -104,7 +104,7 @@ def _ref(x, w):
 
 
 def test_builtins_declare_all_passes_everywhere_and_impls_come_from_the_registry():
-    assert jaxconv.impls() == ("auto", *lowerings(), "reference")
+    assert jaxconv.impls() == ("auto", "autotune", *lowerings(), "reference")
     assert list(lowerings()) == ["xla", "matmul", "gemm"]
     for rec in lowerings().values():
         assert rec.transposable and rec.platforms is None and rec.description
@@ -296,7 +296,7 @@ def test_platforms_are_respected():
             {},
             ValueError,
             "register_lowering: `name` (='auto') must be an identifier "
-            "other than 'auto' and 'reference'",
+            "other than 'auto', 'autotune' and 'reference'",
         ),
         (
             ("my conv", _lax),

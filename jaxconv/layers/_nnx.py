@@ -25,8 +25,9 @@ class Conv2d(nnx.Module):
       dtype: compute dtype (``None``: promote input and params). param_dtype: params' dtype.
       precision: passed to XLA. kernel_init, bias_init: flax initialisers; ``None``
         means torch's defaults (uniform in +-1/sqrt(fan_in) for both).
-      impl: how :func:`jaxconv.conv2d` lowers it (default ``"auto"``; a registered
-        lowering's name plugs a kernel of one's own into the layer).
+      impl: how :func:`jaxconv.conv2d` lowers it (default ``"auto"``; ``"autotune"``
+        times the lowerings once per shape; a registered lowering's name plugs a kernel
+        of one's own into the layer).
       rngs: ``nnx.Rngs`` for initialisation.
 
     Parameters: ``weight`` ``(out_channels, in_channels // groups, kh, kw)`` (torch's OIHW)

@@ -1,7 +1,8 @@
 """Lowerings: the algorithms that compute one dense or grouped 2-D convolution.
 
 ``impl=`` picks a lowering for a call, or ``"auto"`` a *plan*: one lowering per pass
-(forward, input gradient, weight gradient), by the rules in ``_plan.py``. jaxconv's
+(forward, input gradient, weight gradient), by the rules in ``_plan.py``; ``"autotune"``
+times the candidates of each pass instead (``_tune.py``). jaxconv's
 own lowerings are ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``) and ``"gemm"``
 (``_gemm.py``); :func:`register_lowering` adds one of yours (the contract is in
 ``_registry.py``).
@@ -24,6 +25,7 @@ from ._registry import impls as impls
 from ._registry import lowerings as lowerings
 from ._registry import register_lowering as register_lowering
 from ._registry import unregister_lowering as unregister_lowering
+from ._tune import clear_autotune_cache as clear_autotune_cache
 
 __all__ = [
     "PASSES",
@@ -31,6 +33,7 @@ __all__ = [
     "Lowering",
     "Plan",
     "choose_plan",
+    "clear_autotune_cache",
     "impls",
     "lowerings",
     "register_lowering",

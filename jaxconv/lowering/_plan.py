@@ -75,6 +75,8 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   ``"matmul"`` needed 111.6 MiB of temporaries forward+backward against lax's 25.5.
 * Symbolic sizes (``jax.export``): the rules above that do not depend on sizes, and
   ``"xla"`` where a rule would compare an unknown size.
+* ``impl="autotune"`` replaces these rules by timings taken on the machine that runs the
+  call (``_tune.py``).
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
   gradient was 1.35-2.2x), other grouped convolutions (not measured). The ResNet-18
   layers below 32x32 output pixels (batch 32, forward+backward, one pass moved to
@@ -94,7 +96,17 @@ import numpy as np
 from .. import _checks
 from .._checks import ConvParams
 from .._typing import DTypeLike, Impl, Padding, Size2
-from ._registry import AUTO, PASSES, PLATFORMS, REFERENCE, check_impl, get_lowering
+from . import _tune
+from ._registry import (
+    AUTO,
+    AUTOTUNE,
+    PASSES,
+    PLATFORMS,
+    REFERENCE,
+    check_impl,
+    get_lowering,
+    lowerings,
+)
 
 AUTO_MEMORY = 2  # auto's bound: temporaries <= 2x operands and result (README) ...
 SMALL_BYTES = 16 * 2**20  # ... or this much, which never matters
@@ -198,6 +210,8 @@ def resolve(
     )
     if impl == AUTO:
         return auto
+    if impl == AUTOTUNE:
+        return _autotuned(fn, auto, call, platform)
     lowering = get_lowering(impl)
     if not lowering.supports("forward", platform):
         raise ValueError(
@@ -211,6 +225,24 @@ def resolve(
             f"dilation is huge); use impl='auto' or 'xla'"
         )
     return Plan(*(impl if lowering.supports(p, platform) else a for p, a in zip(PASSES, auto)))
+
+
+def _autotuned(fn: str, auto: Plan, call, platform: str) -> Plan:
+    """``impl="autotune"``: the fastest lowering per pass, timed here (``_tune.py``)."""
+    if platform != jax.default_backend():
+        raise ValueError(
+            f"{fn}: `impl` (='autotune') times the lowerings on this machine's "
+            f"{jax.default_backend()!r} devices, so it cannot plan for {platform!r}"
+        )
+    candidates = {
+        p: [
+            name
+            for name, lowering in lowerings().items()
+            if lowering.supports(p, platform) and _within(name, AUTO_MEMORY, SMALL_BYTES, *call)
+        ]
+        for p in PASSES
+    }
+    return Plan(*_tune.tuned(auto, candidates, *call))
 
 
 def choose_plan(
@@ -232,8 +264,10 @@ def choose_plan(
       weight_shape: ``(O, C // groups, kh, kw)``.
       stride, padding, dilation, groups: as in :func:`conv2d`.
       dtype: the input's dtype (default float32).
-      impl: ``"auto"`` (default) or a lowering's name (``"xla"``, ``"matmul"``, ``"gemm"``
-        or a registered one; a forward-only lowering gets ``"auto"``'s gradient passes).
+      impl: ``"auto"`` (default), ``"autotune"`` (times the candidate lowerings of each
+        pass on this machine's devices the first time it meets a call, ``_tune.py``) or a
+        lowering's name (``"xla"``, ``"matmul"``, ``"gemm"`` or a registered one; a
+        forward-only lowering gets ``"auto"``'s gradient passes).
       platform: ``"cpu"``, ``"gpu"`` or ``"tpu"``; default ``jax.default_backend()``.
 
     Returns:

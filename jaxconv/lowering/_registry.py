@@ -39,7 +39,7 @@ ConvFn = Callable[[jax.Array, jax.Array, ConvParams, int], jax.Array]
 Workspace = Callable[[tuple[int, ...], tuple[int, ...], ConvParams, int, int], int]
 """``(x_shape, w_shape, params, groups, itemsize) -> bytes`` of temporaries."""
 
-AUTO, REFERENCE = "auto", "reference"  # impl values that are not lowerings
+AUTO, AUTOTUNE, REFERENCE = "auto", "autotune", "reference"  # impl values that are not lowerings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +117,8 @@ def register_lowering(
       transposable: ``True`` if ``conv`` is linear in each operand and JAX can transpose
         it (pure ``jax.numpy``/``lax`` code): it may then serve the gradient passes too.
         ``False`` (the default, e.g. a ``pallas_call`` or an FFI kernel): forward only;
-        gradients use ``impl="auto"``'s choice.
+        gradients use ``impl="auto"``'s choice. ``impl="autotune"`` times it against the
+        other lowerings for every pass it may serve.
       platforms: where it runs, e.g. ``("gpu",)``; ``None`` (default): everywhere.
       gradient_conv: a transposable variant for gradient terms (default ``conv``).
       description: one line, listed by ``jaxconv bench``.
@@ -147,9 +148,10 @@ def register_lowering(
     >>> unregister_lowering("nhwc")
     """
     fn = "register_lowering"
-    if not isinstance(name, str) or not name.isidentifier() or name in (AUTO, REFERENCE):
+    if not isinstance(name, str) or not name.isidentifier() or name in (AUTO, AUTOTUNE, REFERENCE):
         raise ValueError(
-            f"{fn}: `name` (={name!r}) must be an identifier other than {AUTO!r} and {REFERENCE!r}"
+            f"{fn}: `name` (={name!r}) must be an identifier other than "
+            f"{AUTO!r}, {AUTOTUNE!r} and {REFERENCE!r}"
         )
     if name in _BUILTIN or (name in _REGISTRY and not replace):
         why = "a built-in lowering" if name in _BUILTIN else "registered (pass replace=True)"
@@ -210,12 +212,13 @@ def get_lowering(name: str) -> Lowering:
 
 
 def impls() -> tuple[str, ...]:
-    """The values ``impl=`` takes: ``"auto"``, every registered lowering, ``"reference"``.
+    """The values ``impl=`` takes: ``"auto"``, ``"autotune"``, every registered lowering,
+    ``"reference"``.
 
     >>> impls()
-    ('auto', 'xla', 'matmul', 'gemm', 'reference')
+    ('auto', 'autotune', 'xla', 'matmul', 'gemm', 'reference')
     """
-    return (AUTO, *_REGISTRY, REFERENCE)
+    return (AUTO, AUTOTUNE, *_REGISTRY, REFERENCE)
 
 
 def check_impl(fn: str, impl: object) -> str:

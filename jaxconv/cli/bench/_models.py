@@ -146,12 +146,20 @@ def _nnx_model(net: Net, conv: Callable, spatial):
     return (lambda p, x: nnx.merge(graphdef, p)(x)), _filled(shapes)
 
 
-def _jaxconv(net: Net, data_format: str):
+def _jaxconv(net: Net, data_format: str, impl: str = "auto"):
     import jaxconv.nn
 
     def conv(c: Conv, rngs):
         return jaxconv.nn.Conv2d(
-            c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups, data_format=data_format, rngs=rngs
+            c.ci,
+            c.co,
+            c.k,
+            c.stride,
+            c.k // 2,
+            groups=c.groups,
+            data_format=data_format,
+            impl=impl,
+            rngs=rngs,
         )
 
     return _nnx_model(net, conv, (2, 3) if data_format == "NCHW" else (1, 2))
@@ -272,6 +280,8 @@ def jax_entries(net: Net, batch: int, equinox: bool = True) -> dict[str, tuple]:
     out = {
         "jaxconv.nn NCHW": (*_jaxconv(net, "NCHW"), x_nchw, labels),
         "jaxconv.nn NHWC": (*_jaxconv(net, "NHWC"), x_nhwc, labels),
+        # tunes in its first compile round (later rounds and the file cache reuse it)
+        "jaxconv.nn NCHW autotune": (*_jaxconv(net, "NCHW", "autotune"), x_nchw, labels),
         "flax.nnx.Conv": (*_flax_nnx(net), x_nhwc, labels),
         "flax.linen.Conv": (*_flax_linen(net, x_nhwc), x_nhwc, labels),
     }

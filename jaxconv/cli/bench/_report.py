@@ -66,9 +66,10 @@ def _plan_of(case: Case, n: int, impl: str, dtype: str) -> str:
 
 
 def default_impls(platform: str, reference: bool = False) -> list[str]:
-    """Every registered lowering that runs here, ``"auto"`` first (and ``"reference"``)."""
+    """Every registered lowering that runs here, ``"auto"`` and ``"autotune"`` first (and
+    ``"reference"``). ``"autotune"``'s compile time includes its timing of the lowerings."""
     names = [n for n, rec in lowerings().items() if rec.supports("forward", platform)]
-    return ["auto", *names] + (["reference"] if reference else [])
+    return ["auto", "autotune", *names] + (["reference"] if reference else [])
 
 
 def run(
