@@ -19,8 +19,8 @@ processes only ever add time). A candidate that fails to compile or run is
 recorded as failed and never chosen. ``"auto"``'s choice is kept unless another
 candidate is faster by more than ``KEEP_AUTO`` (5%): timings of one layer alone do not
 see what its neighbours in a network do to layouts (``_plan.py`` measured one such
-case), so a near tie goes to the rule. Calls of under ``MIN_TUNED_FLOPS`` (a few
-hundred microseconds on a CPU core, where timer noise is as large as the differences)
+case), so a near tie goes to the rule. Calls of under ``MIN_TUNED_FLOPS`` (well under a
+millisecond of a CPU core's work, where a better plan saves less than the tuning costs)
 and calls with symbolic sizes (``jax.export``) take ``"auto"``'s plan untimed.
 
 Choices are kept in memory and in a JSON file, ``$JAXCONV_AUTOTUNE_CACHE`` (default
@@ -207,28 +207,30 @@ def measure(
     """Seconds of each pass by each of its candidates on ``args`` ``(x, w, dy)``
     (``None``: it failed to compile or run).
 
-    The programs compile in threads (XLA's compiler releases the GIL: 2.5 s against
-    3.3 s for nine programs on two cores). Every candidate runs once to warm up; one
-    slower than ``SLOW`` times the fastest warm-up of its pass keeps that time, the
-    others are timed in interleaved rounds.
+    The programs are traced here (under the caller's configuration, e.g. x64) and
+    compiled in threads (XLA's compiler releases the GIL: 2.5 s against 3.3 s for nine
+    programs on two cores). Every candidate runs once to warm up; one slower than
+    ``SLOW`` times the fastest warm-up of its pass keeps that time, the others are timed
+    in interleaved rounds.
     """
     x, w, _ = args
     specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in (x, w)]
-    jobs = [(p, name) for p in PASSES for name in candidates[p]]
-
-    def compile_(job):
-        fn = _pass_fn(job[1], job[0], params, groups, *specs)
-        return jax.jit(fn).lower(*args).compile()
-
-    with concurrent.futures.ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1)) as pool:
-        futures = {job: pool.submit(compile_, job) for job in jobs}
     seconds: dict[Pass, dict[str, float | None]] = {p: {} for p in PASSES}
+    futures = {}
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        for p in PASSES:
+            for name in candidates[p]:
+                try:
+                    fn = _pass_fn(name, p, params, groups, *specs)
+                    futures[p, name] = pool.submit(jax.jit(fn).lower(*args).compile)
+                except Exception:  # noqa: BLE001 -- a candidate that fails is not chosen
+                    seconds[p][name] = None
     runs = {}
     for (p, name), future in futures.items():
         try:
             runs[p, name] = run = future.result()
             seconds[p][name] = _time(run, args)
-        except Exception:  # noqa: BLE001 -- a candidate that fails here is not chosen
+        except Exception:  # noqa: BLE001
             seconds[p][name] = None
     for p in PASSES:
         ran = [s for s in seconds[p].values() if s is not None]
