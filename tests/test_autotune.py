@@ -173,3 +173,17 @@ def test_autotune_plans_only_for_the_platform_it_runs_on():
     other = "gpu" if jax.default_backend() == "cpu" else "cpu"
     with pytest.raises(ValueError, match=re.escape("choose_plan: `impl` (='autotune') times")):
         jaxconv.choose_plan(X_SHAPE, W_SHAPE, impl="autotune", platform=other)
+
+
+def test_candidates_are_traced_in_the_callers_dtype(timed_lowerings):
+    """The programs compile in threads; they are traced in the caller's thread, where its
+    configuration (here the tests' x64 context) holds."""
+    seen = []
+    register_lowering("spy", lambda x, w, p, g: seen.append(x.dtype) or _zeros(x, w, p, g))
+    try:
+        args = _tune.operands(X_SHAPE, W_SHAPE, PARAMS, 1, np.float64)
+        only = {"forward": ["spy"], "input_grad": [], "weight_grad": []}
+        seconds = _tune.measure(only, args, PARAMS, 1)
+    finally:
+        unregister_lowering("spy")
+    assert set(seen) == {np.dtype("float64")} and seconds["forward"]["spy"] > 0
