@@ -131,8 +131,11 @@ LINEAR = {  # each public function as a function of (X, K) on one image
 }
 
 
-@pytest.mark.parametrize("impl", jaxconv.impls())
-@pytest.mark.parametrize("name", sorted(LINEAR))
+@pytest.mark.parametrize(
+    "name,impl",
+    [(name, impl) for name in sorted(LINEAR) for impl in jaxconv.impls()
+     if name != "corr2d" or impl == "auto"],  # corr2d (one channel) takes no impl
+)  # fmt: skip
 def test_linear_transpose_equals_the_vjp(name, impl):
     """A convolution is linear in each operand: jax.linear_transpose works with respect
     to X and K, directly and under vmap, and equals the VJP."""

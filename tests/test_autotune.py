@@ -147,9 +147,10 @@ def test_measured_times_rank_a_fast_slow_and_failing_kernel(timed_lowerings):
         assert entry["seconds"][p][pick] <= min(entry["seconds"][p].values()) * 1.05
 
 
-def test_autotune_works_under_jit_grad_vmap_and_export_and_agrees_with_xla():
+def test_autotune_works_under_jit_grad_vmap_and_export_and_agrees_with_xla(monkeypatch):
+    monkeypatch.setattr(_tune, "MIN_TUNED_FLOPS", 0)  # small shapes compile fast
     rng = np.random.default_rng(0)
-    x, w = (jnp.asarray(rng.standard_normal(s)) for s in (X_SHAPE, W_SHAPE))
+    x, w = (jnp.asarray(rng.standard_normal(s)) for s in ((2, 4, 8, 8), (4, 4, 3, 3)))
     conv = functools.partial(jaxconv.conv2d, padding=1)
 
     def loss(impl):
@@ -157,14 +158,15 @@ def test_autotune_works_under_jit_grad_vmap_and_export_and_agrees_with_xla():
 
     got, want = loss("autotune")(x, w), loss("xla")(x, w)
     assert len(_tune._MEMORY) == 1  # tuned once, inside the trace
-    plan = jaxconv.choose_plan(X_SHAPE, W_SHAPE, padding=1, dtype="float64", impl="autotune")
+    plan = jaxconv.choose_plan(x.shape, w.shape, padding=1, dtype="float64", impl="autotune")
     assert list(plan) == next(iter(_tune._MEMORY.values()))["plan"]
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         assert_close(a, b, RTOL["float64"])
     batched = jax.vmap(lambda x: conv(x, w, impl="autotune"))(x[:, None])
     assert_close(batched[:, 0], conv(x, w, impl="xla"), RTOL["float64"])
+    assert len(_tune._MEMORY) == 2  # under vmap: the shapes conv2d sees, (1, 4, 8, 8)
     (b,) = export.symbolic_shape("b")
-    spec = jax.ShapeDtypeStruct((b, *X_SHAPE[1:]), x.dtype)
+    spec = jax.ShapeDtypeStruct((b, *x.shape[1:]), x.dtype)
     exported = export.export(jax.jit(lambda x: conv(x, w, impl="autotune")))(spec)
     assert_close(exported.call(x), conv(x, w, impl="xla"), RTOL["float64"])
 
