@@ -13,9 +13,10 @@ timeout 100 python3 -m pytest -q -p no:cacheprovider -p no:benchmark tests/test_
   2>&1 | tee "$OUT/realistic.txt" | tail -15
 # one training step of ResNet-18 and MobileNet-v1 (batch 128) in every library
 # (one compile round per entry, to fit the call; the CPU runs take the median of 3)
+# (--no-autotune: tuning every shape first would not fit the call's time)
 timeout "${NET_TIMEOUT:-200}" python3 -m jaxconv bench --model resnet18 mobilenet --reps 20 \
-  --compiles 1 --json "$OUT/networks.json" 2>&1 | tee "$OUT/networks.txt"
+  --compiles 1 --no-autotune --json "$OUT/networks.json" 2>&1 | tee "$OUT/networks.txt"
 # the single-layer suite, float32 (TF32) and bfloat16 (--quick halves the batch)
-timeout "${BENCH_TIMEOUT:-120}" python3 -m jaxconv bench --quick --reps 20 --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+timeout "${BENCH_TIMEOUT:-120}" python3 -m jaxconv bench --quick --reps 20 --no-autotune --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
 timeout "${SUITE_TIMEOUT:-150}" python3 -m pytest -q -p no:cacheprovider -p no:benchmark -n 8 \
   --durations=5 --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.txt" | tail -25

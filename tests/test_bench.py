@@ -30,6 +30,7 @@ def tiny_run(tmp_path_factory):
             "-m",
             "jaxconv.cli.bench",
             "--tiny",
+            "--no-autotune",  # the tiny shapes are below autotune's size: it would be auto
             "--cases",
             *CASES,
             "--json",
@@ -55,7 +56,7 @@ def test_json_has_every_entry_for_every_case_and_pass(tiny_run):
         "torch.nn.Conv2d",
         "jaxconv.nn.Conv2d",
         "jaxconv.nn.Conv2d NHWC",
-    } | {f"jaxconv {i}" for i in impls() if i != "reference"}
+    } | {f"jaxconv {i}" for i in impls() if i not in ("reference", "autotune")}
     seen = {}
     for row in result["rows"]:
         seen.setdefault((row["case"], row["mode"]), set()).add(row["entry"])
@@ -171,8 +172,9 @@ TOY = bench_models.Net(
 def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
     entries = bench_models.jax_entries
 
-    def with_a_broken_entry(net, batch, equinox=True):
-        out = entries(net, batch, equinox)
+    def with_a_broken_entry(net, batch, equinox=True, autotune=True):
+        assert not autotune  # run_networks passes it on
+        out = entries(net, batch, equinox, autotune)
         apply, params, x, labels = out["flax.nnx.Conv"]
 
         def broken(p, x):
@@ -181,14 +183,14 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
         return {**out, "broken": (broken, params, x, labels)}
 
     monkeypatch.setattr(bench_networks, "jax_entries", with_a_broken_entry)
-    rows, failures = bench_networks.run_networks([TOY], batch=2, reps=1, compiles=2)
+    rows, failures = bench_networks.run_networks([TOY], batch=2, reps=1, compiles=2, autotune=False)
     assert failures == [
         {"model": "toy", "entry": "broken", "error": "RuntimeError: INTERNAL: a compiler bug"}
     ]
     by_entry = {r["entry"]: r for r in rows}
     assert set(by_entry) == {
-        "jaxconv.nn NCHW", "jaxconv.nn NHWC", "jaxconv.nn NCHW autotune", "flax.nnx.Conv",
-        "flax.linen.Conv", "equinox Conv2d", "torch NCHW", "torch channels_last",
+        "jaxconv.nn NCHW", "jaxconv.nn NHWC", "flax.nnx.Conv", "flax.linen.Conv",
+        "equinox Conv2d", "torch NCHW", "torch channels_last",
     }  # fmt: skip
     base = by_entry["flax.nnx.Conv"]
     assert base["ratio_to_flax_nnx"] == base["compile_ratio"] == base["temp_ratio"] == 1.0

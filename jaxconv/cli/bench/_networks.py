@@ -37,6 +37,7 @@ def run_networks(
     compiles: int = 3,
     tiny: bool = False,
     torch: bool = True,
+    autotune: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """``(rows, failures)`` of one training step of each network in every library.
@@ -44,6 +45,7 @@ def run_networks(
     ``models``: names in ``MODELS`` or ``Net``s. ``batch``: default 128 on a GPU, 32
     elsewhere. ``compiles``: rounds of compiling every JAX entry (the median is reported).
     ``tiny``: narrow networks and a batch of 2, a harness check, not a speed measurement.
+    ``autotune``: include the ``impl="autotune"`` layer (it tunes in its first round).
     """
     if compiles < 1:
         raise ValueError(f"run_networks: `compiles` (={compiles}) must be at least 1")
@@ -57,7 +59,8 @@ def run_networks(
         model = net.name
         if progress:
             progress(f"{model}, batch {batch}")
-        runs, info = _compiled(jax_entries(net, batch), compiles, model, failures)
+        entries = jax_entries(net, batch, autotune=autotune)
+        runs, info = _compiled(entries, compiles, model, failures)
         medians = time_interleaved(runs, reps)
         if torch:
             try:

@@ -65,11 +65,12 @@ def _plan_of(case: Case, n: int, impl: str, dtype: str) -> str:
     return "/".join(plan)
 
 
-def default_impls(platform: str, reference: bool = False) -> list[str]:
+def default_impls(platform: str, reference: bool = False, autotune: bool = True) -> list[str]:
     """Every registered lowering that runs here, ``"auto"`` and ``"autotune"`` first (and
     ``"reference"``). ``"autotune"``'s compile time includes its timing of the lowerings."""
     names = [n for n, rec in lowerings().items() if rec.supports("forward", platform)]
-    return ["auto", "autotune", *names] + (["reference"] if reference else [])
+    first = ["auto", "autotune"] if autotune else ["auto"]
+    return [*first, *names] + (["reference"] if reference else [])
 
 
 def run(
@@ -270,7 +271,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument(
         "--quick",
         action="store_true",
-        help="half the batch and 3 repetitions (about 2 minutes on 2 CPU cores)",
+        help="half the batch and 3 repetitions (about 5 minutes on 2 CPU cores, 3 with "
+        "--no-autotune)",
     )
     p.add_argument(
         "--tiny",
@@ -317,6 +319,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "(default 3; 1 with --quick or --tiny)",
     )
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
+    p.add_argument(
+        "--no-autotune",
+        action="store_true",
+        help="leave impl='autotune' out (it times every lowering of each new shape first)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return p
 
@@ -405,6 +412,7 @@ def _networks(args: argparse.Namespace, console) -> dict:
             compiles=args.compiles or (1 if args.tiny or args.quick else 3),
             tiny=args.tiny,
             torch=not args.no_torch,
+            autotune=not args.no_autotune,
             progress=lambda label: bar.update(task, description=label, advance=1),
         )
     result = {**_machine(reps), "rows": rows, "failures": failures}
@@ -425,7 +433,7 @@ def _layers(args: argparse.Namespace, console) -> dict:
     if args.cases:
         cases = tuple(c for c in cases if c.key in args.cases)
     reps = args.reps or (2 if args.tiny else 3 if args.quick else 7)
-    impls = default_impls(jax.default_backend(), args.reference)
+    impls = default_impls(jax.default_backend(), args.reference, not args.no_autotune)
     steps = (
         len(cases)
         * 2
