@@ -183,7 +183,7 @@ def test_candidates_are_traced_in_the_callers_dtype(timed_lowerings):
     seen = []
     register_lowering("spy", lambda x, w, p, g: seen.append(x.dtype) or _zeros(x, w, p, g))
     try:
-        args = _tune.operands(X_SHAPE, W_SHAPE, PARAMS, 1, np.float64)
+        args = _tune.operands(X_SHAPE, W_SHAPE, PARAMS, np.float64)
         only = {"forward": ["spy"], "input_grad": [], "weight_grad": []}
         seconds = _tune.measure(only, args, PARAMS, 1)
     finally:

@@ -48,8 +48,10 @@ import jax
 import numpy as np
 
 from .._checks import ConvParams, is_static
+from .._cost import flops
 from ._fold import lower
 from ._registry import PASSES, Pass
+from ._taps import result_dtype
 
 CACHE_ENV = "JAXCONV_AUTOTUNE_CACHE"
 MIN_TUNED_FLOPS = 10**7  # 2*multiply-adds of the forward pass
@@ -109,7 +111,7 @@ def tuned(
     if entry is None:
         timer = timer or measure
         with jax.ensure_compile_time_eval():  # run, even when called inside a caller's trace
-            args = operands(x_shape, w_shape, params, groups, dtype)
+            args = operands(x_shape, w_shape, params, dtype)
             seconds = timer(candidates, args, params, groups)
         plan = [_fastest(seconds[p], a) for p, a in zip(PASSES, auto)]
         entry = {"plan": plan, "seconds": seconds}
@@ -129,8 +131,8 @@ def _fastest(seconds: Mapping[str, float | None], auto: str) -> str:
 
 
 def _flops(x_shape, w_shape, params: ConvParams, groups: int) -> int:
-    mh, mw = params.output_size(x_shape[2:], w_shape[2:])
-    return 2 * x_shape[0] * int(np.prod(w_shape)) * mh * mw
+    out = params.output_size(x_shape[2:], w_shape[2:])
+    return flops(x_shape[1], w_shape[0], w_shape[2:], out, groups=groups, batch=x_shape[0]).flops
 
 
 def _key(candidates: Candidates, x_shape, w_shape, params: ConvParams, groups, dtype) -> str:
@@ -234,7 +236,9 @@ def measure(
             seconds[p][name] = None
     for p in PASSES:
         ran = [s for s in seconds[p].values() if s is not None]
-        close = {n: runs[p, n] for n, s in seconds[p].items() if s and s <= SLOW * min(ran)}
+        close = {
+            n: runs[p, n] for n, s in seconds[p].items() if s is not None and s <= SLOW * min(ran)
+        }
         if len(close) > 1:
             seconds[p] |= _rounds(close, args)
     return seconds
@@ -258,16 +262,16 @@ def _time(run, args) -> float:
     return time.perf_counter() - start
 
 
-def operands(x_shape, w_shape, params: ConvParams, groups: int, dtype) -> tuple:
+def operands(x_shape, w_shape, params: ConvParams, dtype) -> tuple:
     """Random ``(x, w, dy)`` of the call's shapes (drawn on the host: drawing them with
     ``jax.random`` compiled a program per shape, slower than the tuning itself)."""
-    y = jax.eval_shape(
-        lambda x, w: lower("xla", "forward", x, w, params, groups),
-        jax.ShapeDtypeStruct(x_shape, dtype),
-        jax.ShapeDtypeStruct(w_shape, dtype),
-    )
+    y_shape = (x_shape[0], w_shape[0], *params.output_size(x_shape[2:], w_shape[2:]))
     rng = np.random.default_rng(0)
     return tuple(
         jax.device_put(rng.standard_normal(shape, np.float32).astype(dt))
-        for shape, dt in ((x_shape, dtype), (w_shape, dtype), (y.shape, y.dtype))
+        for shape, dt in (
+            (x_shape, dtype),
+            (w_shape, dtype),
+            (y_shape, result_dtype(dtype, params)),
+        )
     )
