@@ -1,22 +1,64 @@
 #!/usr/bin/env bash
-# One prepared device run, at most about 9.5 minutes (each step has its own timeout):
-# the realistic-size tests first, then the whole-network and single-layer benchmarks,
-# then the test suite. Results in $OUT.
+# One prepared device run within one call (DEADLINE seconds in all, default 575): a smoke
+# check first (it stops the run within a minute when jaxconv cannot run there, to leave
+# device time for a fixed rerun), then in order of what the speed issue needs most: the
+# realistic-size tests, the whole-network benchmark, the test suite, the single-layer
+# benchmark. Each step gets its own timeout, capped by the time left. Results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 OUT=${OUT:-out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-deps --no-build-isolation -e . > "$OUT/install.txt" 2>&1 || echo "pip install -e . failed (see install.txt)"
+DEADLINE=${DEADLINE:-575}
+# step budget: the smaller of $1 and the time left before the deadline (at least 5 s)
+budget() { local left=$((DEADLINE - SECONDS)); ((left < $1)) && echo $((left > 5 ? left : 5)) || echo "$1"; }
+stamp() { echo "== $1 at ${SECONDS}s" | tee -a "$OUT/steps.txt"; }
+
+stamp "device"
+# installed for the tests that read the package's metadata (the rest runs from PYTHONPATH)
+python3 -m pip install -q --no-deps --no-build-isolation -e . > "$OUT/install.txt" 2>&1 ||
+  echo "pip install -e . failed (see install.txt)"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/device.txt"
-python3 -c "import jax, flax, equinox, hypothesis; print(jax.__version__, jax.devices(), flax.__version__, equinox.__version__, hypothesis.__version__)" | tee -a "$OUT/device.txt"
+python3 -c "import sys, jax, flax, equinox, hypothesis, torch; print(sys.version.split()[0], jax.__version__, jax.devices(), 'flax', flax.__version__, 'equinox', equinox.__version__, 'hypothesis', hypothesis.__version__, 'torch', torch.__version__)" 2>&1 | tee -a "$OUT/device.txt"
+
+stamp "smoke"
+# forward and both gradients of every lowering on a small layer, under jit
+if ! timeout 60 python3 - <<'EOF' 2>&1 | tee "$OUT/smoke.txt"; then
+import jax, jax.numpy as jnp, jaxconv
+x = jnp.ones((2, 8, 12, 12)); w = jnp.ones((4, 8, 3, 3))
+for impl in ("auto", "xla", "matmul", "gemm", "reference"):
+    f = jax.jit(jax.value_and_grad(lambda x, w: jnp.sum(jaxconv.conv2d(x, w, padding=1, impl=impl) ** 2), (0, 1)))
+    v, (gx, gw) = f(x, w)
+    print(impl, float(v), gx.shape, gw.shape, jaxconv.choose_plan(x.shape, w.shape, padding=1))
+EOF
+  stamp "smoke failed: stopping"; exit 1
+fi
+
+stamp "realistic"
 # every lowering at the issue's sizes, forward and gradients, float32 and bfloat16
-timeout 100 python3 -m pytest -q -p no:cacheprovider -p no:benchmark tests/test_realistic.py \
+timeout "$(budget 100)" python3 -m pytest -q -p no:cacheprovider -p no:benchmark tests/test_realistic.py \
   2>&1 | tee "$OUT/realistic.txt" | tail -15
+
+stamp "networks"
 # one training step of ResNet-18 and MobileNet-v1 (batch 128) in every library
 # (one compile round per entry, to fit the call; the CPU runs take the median of 3)
-# (--no-autotune: tuning every shape first would not fit the call's time)
-timeout "${NET_TIMEOUT:-200}" python3 -m jaxconv bench --model resnet18 mobilenet --reps 20 \
+# (--no-autotune: tuning every shape first would not fit; benchmarks/gpu_autotune.sh)
+timeout "$(budget 190)" python3 -m jaxconv bench --model resnet18 mobilenet --reps 20 \
   --compiles 1 --no-autotune --json "$OUT/networks.json" 2>&1 | tee "$OUT/networks.txt"
+
+stamp "suite"
+# the suite, the likeliest GPU differences first (-v: partial results if cut off).
+# DeprecationWarnings of the device's newer JAX are reported, not raised.
+timeout "$(budget 200)" python3 -m pytest -v -p no:cacheprovider -p no:benchmark -n 8 \
+  -W default::DeprecationWarning -W default::FutureWarning --durations=10 \
+  tests/test_plans.py tests/test_properties.py tests/test_autodiff.py tests/test_dtypes.py \
+  tests/test_torch_oracle.py tests/test_algebra.py tests/test_dropin.py tests/test_modules.py \
+  tests/test_autotune.py tests/test_reliability.py tests/test_export.py tests/test_testing.py \
+  tests/test_lesson.py tests/test_registry.py tests/test_bad_input.py tests/test_cost.py \
+  tests/test_public_api.py tests/test_bench.py tests/test_cli.py tests/test_examples.py \
+  tests/test_install.py jaxconv > "$OUT/pytest.txt" 2>&1
+grep -E "FAILED|ERROR|passed|failed" "$OUT/pytest.txt" | tail -25
+
+stamp "layers"
 # the single-layer suite, float32 (TF32) and bfloat16 (--quick halves the batch)
-timeout "${BENCH_TIMEOUT:-120}" python3 -m jaxconv bench --quick --reps 20 --no-autotune --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
-timeout "${SUITE_TIMEOUT:-150}" python3 -m pytest -q -p no:cacheprovider -p no:benchmark -n 8 \
-  --durations=5 --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/pytest.txt" | tail -25
+timeout "$(budget 150)" python3 -m jaxconv bench --quick --reps 20 --no-autotune \
+  --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+stamp "end"
