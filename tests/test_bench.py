@@ -116,7 +116,7 @@ def test_a_failing_entry_is_reported_and_the_rest_is_timed(tmp_path, capsys):
     jaxconv.register_lowering("broken", broken, transposable=True)
     try:
         out = tmp_path / "b.json"
-        args = ["--tiny", "--cases", "1x1", "--no-torch", "--json", str(out)]
+        args = ["--tiny", "--cases", "1x1", "--dtype", "float32", "--no-torch", "--json", str(out)]
         with jax.enable_x64(False), jax.numpy_dtype_promotion("standard"):  # a user's config
             assert bench.main(args) == 1
     finally:

@@ -327,11 +327,13 @@ def test_auto_keeps_the_memory_bound_for_huge_dilations(dilation):
 
 
 def test_large_depthwise_kernels_loop_over_taps():
-    """A 31x31 depthwise forward pass is a loop over taps, not 961 unrolled ones (which
-    took 9.8 s to compile against 0.35 s); a 3x3 one stays one fused loop."""
+    """A 31x31 depthwise forward pass of the matmul lowering (``auto``'s on a CPU) is a
+    loop over taps, not 961 unrolled ones (which took 9.8 s to compile against 0.35 s);
+    a 3x3 one stays one fused loop."""
     for k, looped in ((3, False), (31, True)):
         x, w = jnp.ones((1, 4, 40, 40)), jnp.ones((4, 1, k, k))
-        ops = hlo_ops(lambda x, w: jaxconv.conv2d(x, w, padding=k // 2, groups=4), x, w)
+        conv = functools.partial(jaxconv.conv2d, padding=k // 2, groups=4, impl="matmul")
+        ops = hlo_ops(conv, x, w)
         assert ("while" in ops) == looped, (k, sorted(set(ops)))
 
 

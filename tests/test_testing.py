@@ -85,7 +85,7 @@ def _wrong_jvp(x, w, b=None, **kw):
         return y, 1.01 * (f(tangents[0], primals[1]) + f(primals[0], tangents[1]))
 
     y = f(x, w)
-    return y if b is None else y + b.reshape((-1, 1, 1))
+    return y if b is None else y + b.reshape((1, -1, 1, 1))
 
 
 def _wrong_vjp(x, w, b=None, **kw):
@@ -103,7 +103,7 @@ def _wrong_vjp(x, w, b=None, **kw):
 
     f.defvjp(fwd, bwd)
     y = f(x, w)
-    return y if b is None else y + b.reshape((-1, 1, 1))
+    return y if b is None else y + b.reshape((1, -1, 1, 1))
 
 
 MUTANTS = {
