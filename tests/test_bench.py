@@ -274,3 +274,18 @@ def test_layer_suite_options_are_refused_with_model(capsys):
         "jaxconv bench: error: --cases, --dtype apply to the layer suite; --model times "
         "float32 training steps of whole networks\n"
     )
+
+
+@pytest.mark.parametrize("backend,measured", [("cpu", [1.0, 2.0]), ("gpu", [2.0, 3.0])])
+def test_off_a_cpu_the_first_compile_round_is_not_measured(monkeypatch, backend, measured):
+    """XLA's GPU compiler times convolution algorithms on a shape's first compile, for
+    every later entry too: there the first round is compiled, run and not counted."""
+    times = iter([1.0, 2.0, 3.0])
+
+    def fake_compile_step(apply, params, x, labels):
+        return bench_models.Step(lambda: None, next(times), 0, 1, 2)
+
+    monkeypatch.setattr(bench_networks, "compile_step", fake_compile_step)
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    runs, info = bench_networks._compiled({"a": (None, {}, None, None)}, 2, "toy", [])
+    assert set(runs) == {"a"} and info["a"]["compile_s_runs"] == measured
