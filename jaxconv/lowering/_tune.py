@@ -209,17 +209,23 @@ def measure(
     """Seconds of each pass by each of its candidates on ``args`` ``(x, w, dy)``
     (``None``: it failed to compile or run).
 
-    The programs are traced here (under the caller's configuration, e.g. x64) and
-    compiled in threads (XLA's compiler releases the GIL: 2.5 s against 3.3 s for nine
-    programs on two cores). Every candidate runs once to warm up; one slower than
-    ``SLOW`` times the fastest warm-up of its pass keeps that time, the others are timed
-    in interleaved rounds.
+    The programs are traced here (under the caller's configuration, e.g. x64). On a CPU
+    they are compiled in threads (XLA's compiler releases the GIL: 2.5 s against 3.3 s
+    for nine programs on two cores) while the first are timed. Elsewhere one at a time,
+    all before any is timed: a GPU compiler times convolution and matmul algorithms on
+    the device as it compiles, and keeps its choices for the process, so compiles side by
+    side, or beside a timed run, would disturb those timings and ours (on an H200 the
+    threaded tuner picked a matmul forward pass that then ran in 1.5x XLA's time; this
+    is the likely cause, not yet confirmed there). Every candidate
+    runs once to warm up; one slower than ``SLOW`` times the fastest warm-up of its pass
+    keeps that time, the others are timed in interleaved rounds.
     """
     x, w, _ = args
     specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in (x, w)]
     seconds: dict[Pass, dict[str, float | None]] = {p: {} for p in PASSES}
     futures = {}
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+    on_cpu = jax.default_backend() == "cpu"
+    with concurrent.futures.ThreadPoolExecutor((os.cpu_count() or 1) if on_cpu else 1) as pool:
         for p in PASSES:
             for name in candidates[p]:
                 try:
@@ -227,6 +233,8 @@ def measure(
                     futures[p, name] = pool.submit(jax.jit(fn).lower(*args).compile)
                 except Exception:  # noqa: BLE001 -- a candidate that fails is not chosen
                     seconds[p][name] = None
+    if not on_cpu:
+        concurrent.futures.wait(futures.values())
     runs = {}
     for (p, name), future in futures.items():
         try:
