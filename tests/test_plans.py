@@ -20,7 +20,7 @@ from jaxconv.lowering import Plan, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv
 from jaxconv.testing import strategies as S
-from tests.helpers import RTOL, assert_close, conv_kwargs, hlo_ops, lax_conv2d
+from tests.helpers import RTOL, assert_close, conv_kwargs, hlo_ops, lax_conv2d, lowered_ops
 
 LOWERING_NAMES = list(lowerings())  # every registered lowering is covered
 GRADIENT_NAMES = [n for n, rec in lowerings().items() if rec.transposable]
@@ -175,6 +175,31 @@ def test_one_by_one_matmul_lowering_is_one_dot():
     x, w = jnp.ones((2, 8, 5, 5)), jnp.ones((4, 8, 1, 1))
     hlo = jax.jit(lambda x, w: jaxconv.conv2d(x, w, impl="matmul")).lower(x, w).as_text()
     assert hlo.count("dot_general") == 1 and "convolution" not in hlo
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize(
+    "x_shape,stride,per_image",
+    [((3, 4, 12, 12), 1, True), ((3, 4, 12, 12), 2, True), ((3, 8, 3, 3), 1, False)],
+)
+def test_gemm_one_by_one_is_one_dot_on_the_input_as_it_lies(x_shape, stride, groups, per_image):
+    """A 1x1 layer is one dot_general on the (subsampled) input, channels first: per
+    image while the weights are small against an image (weights broadcast, the output
+    as it comes), else one shared by the batch (its output transposed); equal to lax
+    with both gradients."""
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal(x_shape))
+    w = jnp.asarray(rng.standard_normal((4, x_shape[1] // groups, 1, 1)))
+    conv = lambda x, w: jaxconv.conv2d(x, w, stride=stride, groups=groups, impl="gemm")
+    ref = lambda x, w: lax.conv_general_dilated(
+        x, w, (stride,) * 2, "VALID", feature_group_count=groups
+    )
+    grads = lambda f: jax.grad(lambda x, w: 0.5 * jnp.sum(f(x, w) ** 2), (0, 1))
+    ops = lowered_ops(conv, x, w)
+    assert ops.count("dot_general") == 1 and ("transpose" in ops) != per_image
+    for ours, theirs in ((conv, ref), (grads(conv), grads(ref))):
+        for a, b in zip(jax.tree.leaves(ours(x, w)), jax.tree.leaves(theirs(x, w))):
+            assert_close(a, b, RTOL["float64"])
 
 
 def test_gemm_patches_are_looped_except_where_transposed_with_respect_to_the_input():
