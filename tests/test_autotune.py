@@ -3,6 +3,7 @@
 import functools
 import json
 import re
+import time
 
 import jax
 import jax.numpy as jnp
@@ -189,3 +190,17 @@ def test_candidates_are_traced_in_the_callers_dtype(timed_lowerings):
     finally:
         unregister_lowering("spy")
     assert set(seen) == {np.dtype("float64")} and seconds["forward"]["spy"] > 0
+
+
+def test_a_candidate_is_judged_by_its_run_after_the_first():
+    """A first run can pay one-time work (on a 2-core CPU, XLA's stem forward pass read
+    56 ms once, 2-6 ms after, and was dropped as too slow): the warm-up is the second."""
+    calls = []
+
+    def first_run_slow(*args):
+        calls.append(len(calls))
+        if len(calls) == 1:
+            time.sleep(0.2)
+        return jnp.zeros(())
+
+    assert _tune._warm_up(first_run_slow, ()) < 0.1 and len(calls) == 2

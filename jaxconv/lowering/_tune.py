@@ -209,16 +209,18 @@ def measure(
     """Seconds of each pass by each of its candidates on ``args`` ``(x, w, dy)``
     (``None``: it failed to compile or run).
 
-    The programs are traced here (under the caller's configuration, e.g. x64). On a CPU
-    they are compiled in threads (XLA's compiler releases the GIL: 2.5 s against 3.3 s
-    for nine programs on two cores) while the first are timed. Elsewhere one at a time,
-    all before any is timed: a GPU compiler times convolution and matmul algorithms on
-    the device as it compiles, and keeps its choices for the process, so compiles side by
-    side, or beside a timed run, would disturb those timings and ours (on an H200 the
-    threaded tuner picked a matmul forward pass that then ran in 1.5x XLA's time; this
-    is the likely cause, not yet confirmed there). Every candidate
-    runs once to warm up; one slower than ``SLOW`` times the fastest warm-up of its pass
-    keeps that time, the others are timed in interleaved rounds.
+    The programs are traced here (under the caller's configuration, e.g. x64) and all
+    compiled before any is timed (the pool's exit waits for them). On a CPU they are
+    compiled in threads (XLA's compiler releases the GIL: 2.5 s against 3.3 s for nine
+    programs on two cores); elsewhere one at a time, since a GPU compiler times
+    convolution and matmul algorithms on the device as it compiles, and keeps its
+    choices for the process: compiles side by side would disturb those timings (on an
+    H200 the threaded tuner picked a matmul forward pass that then ran in 1.5x XLA's
+    time; the likely cause, not yet confirmed there).
+
+    Every candidate then warms up (``_warm_up``); one slower than ``SLOW`` times the
+    fastest warm-up of its pass keeps that time, the others are timed in interleaved
+    rounds.
     """
     x, w, _ = args
     specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in (x, w)]
@@ -233,13 +235,11 @@ def measure(
                     futures[p, name] = pool.submit(jax.jit(fn).lower(*args).compile)
                 except Exception:  # noqa: BLE001 -- a candidate that fails is not chosen
                     seconds[p][name] = None
-    if not on_cpu:
-        concurrent.futures.wait(futures.values())
     runs = {}
     for (p, name), future in futures.items():
         try:
             runs[p, name] = run = future.result()
-            seconds[p][name] = _time(run, args)
+            seconds[p][name] = _warm_up(run, args)
         except Exception:  # noqa: BLE001
             seconds[p][name] = None
     for p in PASSES:
@@ -262,6 +262,15 @@ def _rounds(runs: Mapping[str, Any], args: tuple) -> dict[str, float]:
         if round_ + 1 >= MIN_ROUNDS and time.perf_counter() - start > ROUND_BUDGET_S:
             break
     return {name: min(s) for name, s in samples.items()}
+
+
+def _warm_up(run, args) -> float:
+    """Seconds of the second run of ``run``: the first can pay one-time work (buffers,
+    a library building its kernel) that is not the candidate's speed. On a 2-core CPU,
+    XLA's forward pass of a ResNet-18 stem, 2-6 ms a run, read 56 ms as a single
+    warm-up, was never timed again as too slow, and im2col won at 2.9x XLA's time."""
+    _time(run, args)
+    return _time(run, args)
 
 
 def _time(run, args) -> float:
