@@ -10,18 +10,20 @@ OUT=${OUT:-out}; mkdir -p "$OUT"
 DEADLINE=${DEADLINE:-575}
 # step budget: the smaller of $1 and the time left before the deadline (at least 5 s)
 budget() { local left=$((DEADLINE - SECONDS)); ((left < $1)) && echo $((left > 5 ? left : 5)) || echo "$1"; }
-stamp() { echo "== $1 at ${SECONDS}s" | tee -a "$OUT/steps.txt"; }
+# at most 8 files come back from a device call: the steps, install and smoke check share
+# device.txt
+stamp() { echo "== $1 at ${SECONDS}s" | tee -a "$OUT/device.txt"; }
 
 stamp "device"
 # installed for the tests that read the package's metadata (the rest runs from PYTHONPATH)
-python3 -m pip install -q --no-deps --no-build-isolation -e . > "$OUT/install.txt" 2>&1 ||
-  echo "pip install -e . failed (see install.txt)"
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/device.txt"
+python3 -m pip install -q --no-deps --no-build-isolation -e . >> "$OUT/device.txt" 2>&1 ||
+  echo "pip install -e . failed (see device.txt)"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$OUT/device.txt"
 python3 -c "import sys, jax, flax, equinox, hypothesis, torch; print(sys.version.split()[0], jax.__version__, jax.devices(), 'flax', flax.__version__, 'equinox', equinox.__version__, 'hypothesis', hypothesis.__version__, 'torch', torch.__version__)" 2>&1 | tee -a "$OUT/device.txt"
 
 stamp "smoke"
 # forward and both gradients of every lowering on a small layer, under jit
-if ! timeout 60 python3 - <<'EOF' 2>&1 | tee "$OUT/smoke.txt"; then
+if ! timeout 60 python3 - <<'EOF' 2>&1 | tee -a "$OUT/device.txt"; then
 import jax, jax.numpy as jnp, jaxconv
 x = jnp.ones((2, 8, 12, 12)); w = jnp.ones((4, 8, 3, 3))
 for impl in ("auto", "xla", "matmul", "gemm", "reference"):
