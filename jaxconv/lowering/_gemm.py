@@ -86,11 +86,12 @@ def one_by_one(x, w, params: ConvParams, acc):
     channels first, with no copy of the input.
 
     While the weights are small against one image's activations (``PER_IMAGE_WEIGHTS``)
-    each image is its own matmul, the weights broadcast to every image: no operand or
-    result is ever transposed, in either gradient. Otherwise one matmul shares the
-    weights across the batch and transposes its (smaller) output to ``(N, G, O, P)``.
-    Measured on the CPU (forward+backward, batch 32, medians of 15 interleaved runs,
-    against the channels-last matmul this replaced; forward alone in brackets):
+    each image is its own matmul, the weights broadcast to every image: the forward pass
+    and the weight gradient transpose nothing, and the input gradient only its result
+    (JAX's transpose of the dot). Otherwise one matmul shares the weights across the
+    batch and transposes its output to ``(N, G, O, P)``. Measured on a 2-core
+    Sapphire-Rapids-class CPU (forward+backward, batch 32, medians of 15 interleaved
+    runs, against the channels-last matmul this replaced; forward alone in brackets):
 
     ==================  ====================  ========  ===========
     layer (N, C, HxW)   weights / activations  per image  shared
@@ -108,10 +109,9 @@ def one_by_one(x, w, params: ConvParams, acc):
 
     So per image up to 0.1, shared above (also 512->128, 28x28, N 8, at 0.13: 1.05x,
     per image 1.14x): at most 1.07x the channels-last matmul's time in these runs, and
-    compiled temporaries at most its (the 256->64
-    layer's: 25 MiB against 37 MiB). On an H200 the channels-last matmul's
-    forward+backward had needed 2.2x lax's temporaries for that layer, for transposed
-    copies of the input and its gradient.
+    compiled temporaries at most its (the 256->64 layer's: 25 MiB against 37 MiB). On an
+    H200 the channels-last matmul's forward+backward had needed 2.2x lax's temporaries
+    for that layer, for transposed copies of the input and its gradient.
     """
     n, g, c, p = x.shape
     o = w.shape[1]
@@ -210,13 +210,7 @@ def gemm_conv(
     acc = accumulator(x.dtype, params)
     itemsize = x.dtype.itemsize
     in_out_bytes = n * (c * h * wd + o * mh * mw) * itemsize
-    # Tap-major weights stack the patches faster, but are a copy of the weights: when
-    # those outweigh the activations (deep layers, small images) keep their own order.
     static = is_static(n, h, wd)
-    tap_minor = kh * kw > 1 and static and w.size * itemsize > in_out_bytes // 2
-    w_mat = w.reshape(groups, o // groups, cg, kh * kw)
-    if not tap_minor:
-        w_mat = jnp.transpose(w_mat, (3, 0, 2, 1))
     xg = x.reshape(n, groups, cg, h, wd)
     if static and n * mh * mw == 0:  # nothing to compute (a loop over zero blocks cannot be built)
         y = jnp.zeros((n, o, mh, mw), acc)
@@ -226,6 +220,12 @@ def gemm_conv(
         y = one_by_one(window.reshape(n, groups, cg, mh * mw), w_groups, params, acc)
         y = y.reshape(n, o, mh, mw)
     else:
+        # Tap-major weights stack the patches faster, but are a copy of the weights: when
+        # those outweigh the activations (deep layers, small images) keep their own order.
+        tap_minor = static and w.size * itemsize > in_out_bytes // 2
+        w_mat = w.reshape(groups, o // groups, cg, kh * kw)
+        if not tap_minor:
+            w_mat = jnp.transpose(w_mat, (3, 0, 2, 1))
         row_bytes = 2 * mw * kh * kw * c * itemsize  # the windows, then the patches
         # symbolic sizes (jax.export): one block, whose size is not known here
         b, rows = blocks(n, mh, row_bytes, in_out_bytes // 2) if static else (n, mh)
