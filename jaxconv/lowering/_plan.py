@@ -30,10 +30,11 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   gradient as one reduction over taps as well: 0.12-0.15x, compiling in 1.74-1.81x
   flax's time (three runs) against 1.77-2.19x with the loop over taps.
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one matmul on the
-  input as it lies (``_gemm.one_by_one``): 0.25-0.29x forward, 0.25-0.32x
-  forward+backward (256->64, 56x56, ``bench --quick``, two runs on an AVX-512 machine; the
-  channels-last matmul it replaced read 0.32-0.34x and 0.28x beside them, and 0.47x /
-  0.35x when this rule was set); ``"matmul"`` was 0.61x / 0.41x then.
+  input as it lies (``_gemm.one_by_one``): 0.24-0.35x forward, 0.25-0.32x
+  forward+backward (256->64, 56x56, ``bench --quick``, six runs on a Sapphire-Rapids-class
+  machine; the channels-last matmul it replaced read 0.50-0.61x and 0.34-0.37x in two
+  runs there, and 0.47x / 0.35x when this rule was set); ``"matmul"`` was 0.61x / 0.41x
+  then.
   - Strided (a ResNet's projection shortcut): ``"xla"``. Alone, ``"gemm"`` is faster
     (ResNet-18's three shortcuts 64->128, 128->256, 256->512, stride 2 from 32x32, 16x16
     and 8x8, batch 32: 0.39x, 0.37x, 0.53x forward+backward). In the network it is not:
