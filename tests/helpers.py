@@ -25,12 +25,17 @@ RTOL = {
 }
 
 
-def assert_close(actual, expected, rtol):
+def max_error(actual, expected) -> tuple[float, float]:
+    """``(largest absolute error, scale)``: the scale is ``max(|expected|)``, at least 1."""
     actual = np.asarray(actual)
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     scale = max(float(np.max(np.abs(expected), initial=0.0)), 1.0)
-    err = float(np.max(np.abs(actual - expected), initial=0.0))
+    return float(np.max(np.abs(actual - expected), initial=0.0)), scale
+
+
+def assert_close(actual, expected, rtol):
+    err, scale = max_error(actual, expected)
     assert err <= rtol * scale, f"max error {err:.3e} > {rtol:.1e} x {scale:.3e}"
 
 

@@ -21,7 +21,7 @@ import pytest
 from jax import lax
 
 import jaxconv
-from tests.helpers import ON_GPU
+from tests.helpers import ON_GPU, max_error
 
 # x shape (batch on a GPU), w shape, padding: the shapes that failed on an H100
 SHAPES = {
@@ -57,14 +57,6 @@ def _jaxconv(impl, padding):
     return conv
 
 
-def _errors(outputs, oracle):
-    """Each output's largest absolute error against the oracle, and the oracle's scale."""
-    return [
-        (float(np.max(np.abs(np.asarray(a, np.float64) - e))), max(float(np.max(np.abs(e))), 1.0))
-        for a, e in zip(outputs, oracle)
-    ]
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 # on a CPU, "xla" is lax's own program: only a GPU's compiler can fail it here
 @pytest.mark.parametrize("impl", ["matmul", "gemm", "xla"] if ON_GPU else ["matmul", "gemm"])
@@ -89,8 +81,8 @@ def test_every_lowering_compiles_and_agrees_at_realistic_sizes(shape, impl, dtyp
     assert all(a.dtype == x.dtype for a in mine)
     for name, (err, scale), (lax_err, _) in zip(
         ("output", "input gradient", "weight gradient"),
-        _errors(mine, oracle),
-        _errors(theirs, oracle),
+        [max_error(np.asarray(a, np.float64), e) for a, e in zip(mine, oracle)],
+        [max_error(np.asarray(a, np.float64), e) for a, e in zip(theirs, oracle)],
     ):
         bound = max(RTOL[dtype] * scale, 2 * lax_err)
         assert err <= bound, f"{name}: max error {err:.3e} > {bound:.3e} (lax: {lax_err:.3e})"
