@@ -59,6 +59,11 @@ timeout "$(budget 200)" python3 -m pytest -v -p no:cacheprovider -p no:benchmark
   tests/test_install.py jaxconv > "$OUT/pytest.txt" 2>&1
 grep -E "FAILED|ERROR|passed|failed" "$OUT/pytest.txt" | tail -25
 
+stamp "depthwise"
+# MobileNet-v1 steps with the depthwise layers' passes on matmul (a GPU rule's evidence),
+# into networks.txt: at most 8 files come back
+timeout "$(budget 130)" python3 benchmarks/depthwise_plans.py --reps 20 2>&1 | tee -a "$OUT/networks.txt"
+
 stamp "layers"
 # the single-layer suite, float32 (TF32) and bfloat16 (--quick halves the batch)
 timeout "$(budget 150)" python3 -m jaxconv bench --quick --reps 20 --no-autotune \
