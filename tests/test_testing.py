@@ -148,6 +148,49 @@ def test_wrong_derivatives_with_a_right_forward_pass_are_caught(fn, float32):
         check_conv(fn, "torch", max_examples=10)
 
 
+def _tf32(a):
+    """``a`` (float32) rounded to TF32's 10 mantissa bits, to nearest."""
+    bits = lax.bitcast_convert_type(a, jnp.uint32)
+    bits = (bits + jnp.uint32(0x1000)) & jnp.uint32(0xFFFFE000)
+    return lax.bitcast_convert_type(bits, jnp.float32)
+
+
+def _tf32_conv(x, w, b=None, *, tangent_scale=1.0, **kw):
+    """A GPU's default float32 convolution, emulated: each pass rounds its operands to
+    TF32 and accumulates in float32. ``tangent_scale`` != 1: the weight tangent's term
+    is that far off (a wrong derivative, TF32 or not)."""
+
+    @jax.custom_jvp
+    def f(x, w):
+        return torch_conv(_tf32(x), _tf32(w), **kw)
+
+    @f.defjvp
+    def _(primals, tangents):
+        (x, w), (tx, tw) = primals, tangents
+        dy = torch_conv(tx, _tf32(w), **kw) + tangent_scale * torch_conv(_tf32(x), tw, **kw)
+        return f(x, w), dy
+
+    y = f(x, w)
+    return y if b is None else y + b.reshape((1,) * (y.ndim - 3) + (-1, 1, 1))
+
+
+def test_tf32_bounds_pass_tf32_arithmetic_and_catch_a_derivative_one_percent_off(
+    float32, monkeypatch
+):
+    """A GPU's float32 bounds (``_check.TF32_FACTORS``), shown here on a CPU: a correct
+    convolution in (emulated) TF32 passes, one whose weight tangent is 1% off fails (the
+    derivatives' old 10x let it through on an H200)."""
+    from jaxconv.testing import _check
+
+    monkeypatch.setattr(_check, "_tf32", lambda: True)
+    bounded = ["values", "linearity", "jvp", "vjp", "adjoint"]  # the rest are exact
+    report = check_conv(_tf32_conv, "torch", max_examples=15, properties=bounded)
+    assert report.tolerance == 5e-3 and report.properties == tuple(bounded)
+    with pytest.raises(ConvCheckError, match="property .(jvp|vjp|adjoint). failed"):
+        wrong = functools.partial(_tf32_conv, tangent_scale=1.01)
+        check_conv(wrong, "torch", max_examples=10, properties=bounded)
+
+
 def test_ignored_dimension_numbers_are_caught(float32):
     def ignores_layout(
         lhs,
