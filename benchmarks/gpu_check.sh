@@ -2,8 +2,8 @@
 # One prepared device run within one call (DEADLINE seconds in all, default 575): a smoke
 # check first (it stops the run within a minute when jaxconv cannot run there, to leave
 # device time for a fixed rerun), then in order of what the speed issue needs most: the
-# realistic-size tests, the whole-network benchmark, the test suite, the single-layer
-# benchmark. Each step gets its own timeout, capped by the time left. Results in $OUT.
+# realistic-size tests, the whole-network benchmark, the test suite, MobileNet-v1 with the
+# depthwise layers on all-xla, the single-layer benchmark. Each step gets its own timeout, capped by the time left. Results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 OUT=${OUT:-out}; mkdir -p "$OUT"
@@ -36,8 +36,9 @@ fi
 
 stamp "realistic"
 # every lowering at the issue's sizes, forward and gradients, float32 and bfloat16
-timeout "$(budget 100)" python3 -m pytest -q -p no:cacheprovider -p no:benchmark tests/test_realistic.py \
-  2>&1 | tee "$OUT/realistic.txt" | tail -15
+# (one H200 call ran 15 of 22 in 100 s one at a time: -n 4, -v names each)
+timeout "$(budget 130)" python3 -m pytest -v -n 4 -p no:cacheprovider -p no:benchmark \
+  tests/test_realistic.py 2>&1 | tee "$OUT/realistic.txt" | grep -E "FAILED|ERROR|passed|failed" | tail -15
 
 stamp "networks"
 # one training step of ResNet-18 and MobileNet-v1 (batch 128) in every library
@@ -60,9 +61,10 @@ timeout "$(budget 200)" python3 -m pytest -v -p no:cacheprovider -p no:benchmark
 grep -E "FAILED|ERROR|passed|failed" "$OUT/pytest.txt" | tail -25
 
 stamp "depthwise"
-# MobileNet-v1 steps with the depthwise layers' passes on matmul (a GPU rule's evidence),
+# MobileNet-v1 steps with auto's GPU depthwise rule against all-xla (the rule's evidence),
 # into networks.txt: at most 8 files come back
-timeout "$(budget 130)" python3 benchmarks/depthwise_plans.py --reps 20 2>&1 | tee -a "$OUT/networks.txt"
+timeout "$(budget 90)" python3 benchmarks/depthwise_plans.py --reps 30 --variants auto xla \
+  2>&1 | grep -v cuda_timer | tee -a "$OUT/networks.txt"
 
 stamp "layers"
 # the single-layer suite, float32 (TF32) and bfloat16 (--quick halves the batch)

@@ -297,8 +297,9 @@ def test_auto_returns_the_documented_plan_for_each_suite_shape(case):
         assert jaxconv.choose_plan(*shapes, platform="cpu", dtype="bfloat16", **kw) == Plan(
             "xla", "xla", "xla"
         )
-    for accelerator in ("gpu", "tpu"):
-        assert jaxconv.choose_plan(*shapes, platform=accelerator, **kw) == Plan("xla", "xla", "xla")
+    gpu = Plan("matmul", "matmul", "xla") if case.key == "depthwise" else Plan("xla", "xla", "xla")
+    assert jaxconv.choose_plan(*shapes, platform="gpu", **kw) == gpu
+    assert jaxconv.choose_plan(*shapes, platform="tpu", **kw) == Plan("xla", "xla", "xla")
     assert jaxconv.choose_plan(*shapes, impl="gemm", **kw) == Plan("gemm", "gemm", "gemm")
 
 
@@ -418,3 +419,20 @@ def test_depthwise_weight_gradient_is_one_reduction_in_every_derivative():
     assert_close(weight_grad(x, w), jax.grad(loss(ref), 1)(x, w), RTOL["float64"])
     ops = hlo_ops(weight_grad, x, w)
     assert "while" not in ops and "reduce" in ops, sorted(set(ops))
+
+
+@pytest.mark.parametrize(
+    "weight_shape, plan",
+    [
+        ((64, 1, 3, 3), Plan("matmul", "matmul", "xla")),  # MobileNet's, measured
+        ((128, 1, 3, 3), Plan("matmul", "matmul", "xla")),  # a channel multiplier of 2
+        ((64, 1, 5, 5), Plan("xla", "xla", "xla")),  # larger kernels: not measured
+        ((64, 2, 3, 3), Plan("xla", "xla", "xla")),  # grouped, not depthwise
+    ],
+)
+def test_gpu_depthwise_rule_covers_what_was_measured(weight_shape, plan):
+    groups = 64 // weight_shape[1]
+    shapes = ((8, 64, 28, 28), weight_shape)
+    kw = dict(padding=weight_shape[-1] // 2, groups=groups)
+    assert jaxconv.choose_plan(*shapes, platform="gpu", **kw) == plan
+    assert jaxconv.choose_plan(*shapes, platform="tpu", **kw) == Plan("xla", "xla", "xla")

@@ -16,8 +16,18 @@ in the same run (2-core CPU, float32, the benchmark suite's batches). The same r
 were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bfloat16
 (0.19-0.95x, 0.24-0.71x, apart from the stem):
 
-* GPU, TPU: ``"xla"`` everywhere. cuDNN beat every pure-XLA formulation by 4-16x on an
-  H100, so there is nothing to pick.
+* GPU, TPU: ``"xla"``, apart from the depthwise rule below. cuDNN beat every pure-XLA
+  formulation of the dense layers by 4-16x on an H100.
+* GPU, one input channel per group (depthwise), kernels up to 3x3: ``"matmul"`` for the
+  forward pass and the input gradient, whose fused tap loops (``_matmul.py``) beat
+  cuDNN's depthwise kernels; the weight gradient stays on ``"xla"``. Measured on an H200,
+  MobileNet-v1 training step, batch 128, float32 (``benchmarks/depthwise_plans.py``,
+  time / flax.nnx's in the same run): all-``"xla"`` 1.01-1.02x; this plan 0.80x (NHWC,
+  two runs) and 0.81x (NCHW); ``"matmul"`` on every pass 1.01x, on the forward pass only
+  0.98x, on both gradients 1.02x. Its cost is compile time: 2.85-2.95 s against flax's
+  1.55 s and all-``"xla"``'s 1.57-1.59 s (1.84-1.90x flax's), repaid after about 1400
+  steps. The suite's depthwise layer (128 channels, 28x28): ``"matmul"`` 0.56-0.92x lax,
+  forward and forward+backward, float32 and bfloat16. Larger kernels: not measured.
 * CPU, one input channel per group (depthwise): ``"matmul"``, which is then an
   elementwise multiply-add per tap, fused into one loop. XLA's CPU convolution runs
   this case slowly: 0.04x forward, 0.14x forward+backward (3x3, 128 channels, 28x28).
@@ -119,6 +129,7 @@ MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
+DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 
 
 class Plan(NamedTuple):
@@ -133,9 +144,11 @@ def auto_plan(
     input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
 ) -> Plan:
     """``impl="auto"``'s rules for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
+    cg, kh, kw = weight_shape[1:]
+    if platform == "gpu" and cg == 1 and kh * kw <= DEPTHWISE_GPU_TAPS:
+        return Plan("matmul", "matmul", "xla")
     if platform != "cpu":
         return Plan("xla", "xla", "xla")
-    cg, kh, kw = weight_shape[1:]
     if cg == 1:
         return Plan("matmul", "matmul", "matmul")
     if groups > 1:
