@@ -4,8 +4,8 @@ The oracle is ``lax.conv_general_dilated`` at ``Precision.HIGHEST`` on the same 
 Arrays are float64 when x64 is enabled (tolerance 1e-10 relative to the oracle's largest
 magnitude), else float32 (1e-5 on CPUs, 5e-3 on GPUs, where the default precision of
 the function under test is TF32), with larger multiples for the properties that add up
-more rounding (``FACTORS``, ``TF32_FACTORS``). Hypothesis draws the cases and shrinks a failure to a
-minimal one before it is reported.
+more rounding (``FACTORS``, ``TF32_FACTORS``). Hypothesis draws the cases and shrinks a
+failure to a minimal one before it is reported.
 """
 
 from __future__ import annotations
