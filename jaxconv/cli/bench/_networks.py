@@ -6,12 +6,11 @@ one unmeasured round, see ``_compiled``), whose median is reported, and their mi
 the least disturbed by the machine's other work (one compile's time moved by 30-60%
 between runs on the 2-core machine). ``kernels`` counts the compiled step's kernels and
 ``operations`` its traced operations, measures of compile time and of trace and lower
-time that noise cannot move (``_timing``). Each
-entry is then run once; a failure is reported and the rest still timed. The JAX entries
-are then timed in turns, and torch's two entries in turns right after (torch's CPU
-threads keep spinning after a call and would slow a JAX entry). ``steps_to_even`` (the
-table's "even after") is how many steps it takes an entry's faster step to repay its
-longer compile, against flax.
+time that noise cannot move (``_timing``). Each entry is then run once; a failure is
+reported and the rest still timed. The JAX entries are then timed in turns, and torch's
+two entries in turns right after (torch's CPU threads keep spinning after a call and
+would slow a JAX entry). ``steps_to_even`` (the table's "even after") is how many steps
+it takes an entry's faster step to repay its longer compile, against flax.
 """
 
 from __future__ import annotations
