@@ -16,7 +16,7 @@ from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
 from jaxconv.cli import bench
 from jaxconv.cli.bench._timing import equations
-from jaxconv.lowering import Plan, lowerings
+from jaxconv.lowering import Plan, _eigen, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv
 from jaxconv.testing import strategies as S
@@ -281,8 +281,15 @@ SUITE_PLANS_CPU = {
 }
 
 
+@pytest.fixture
+def without_ynnpack(monkeypatch):
+    """``auto``'s rules where XLA keeps its convolutions off YNNPACK (the ``"eigen"``
+    rule is then off; it is tested in tests/test_eigen.py)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: False)
+
+
 @pytest.mark.parametrize("case", bench.SUITE, ids=lambda c: c.key)
-def test_auto_returns_the_documented_plan_for_each_suite_shape(case):
+def test_auto_returns_the_documented_plan_for_each_suite_shape(case, without_ynnpack):
     kw = dict(stride=case.stride, padding=case.pad, groups=case.groups)
     shapes = (
         (case.n_cpu, case.ci, case.side, case.side),
@@ -373,7 +380,9 @@ def test_large_depthwise_kernels_loop_over_taps():
         ((2, 16, 96, 96), (16, 16, 9, 9), 0, ("xla", "xla", "xla")),  # thin taps
     ],
 )
-def test_large_kernel_rules_follow_their_measurements(x_shape, w_shape, padding, plan):
+def test_large_kernel_rules_follow_their_measurements(
+    x_shape, w_shape, padding, plan, without_ynnpack
+):
     """The >= 5x5 rules of _plan.py: matmul forward only unpadded with >= 32 channels,
     matmul weight gradient only with >= 1024 weights per tap (measured there)."""
     got = jaxconv.choose_plan(x_shape, w_shape, padding=padding, platform="cpu")

@@ -3,8 +3,8 @@
 ``impl=`` picks a lowering for a call, or ``"auto"`` a *plan*: one lowering per pass
 (forward, input gradient, weight gradient), by the rules in ``_plan.py``; ``"autotune"``
 times the candidates of each pass instead (``_tune.py``). jaxconv's
-own lowerings are ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``) and ``"gemm"``
-(``_gemm.py``); :func:`register_lowering` adds one of yours (the contract is in
+own lowerings are ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``), ``"gemm"``
+(``_gemm.py``) and, on CPUs, ``"eigen"`` (``_eigen.py``); :func:`register_lowering` adds one of yours (the contract is in
 ``_registry.py``).
 """
 
@@ -15,6 +15,7 @@ from .._checks import ConvParams as ConvParams
 from . import _xla  # noqa: F401
 from . import _matmul  # noqa: F401
 from . import _gemm  # noqa: F401
+from . import _eigen  # noqa: F401
 
 # isort: on
 from ._plan import Plan as Plan

@@ -57,6 +57,27 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     flax's compile time against 1.63-2.06x (five runs of 3-5 rounds). In MobileNet-v1,
     whose unstrided pointwise layers sit between depthwise ones, ``"xla"`` there was
     2.2x slower and compiled slower too, so unstrided 1x1 layers stay on ``"gemm"``.
+* CPU, float32, no groups, 16 to 128 channels in and out (a dense layer that jaxlib
+  0.10's CPU backend hands to YNNPACK, ``_eigen.py``): the forward pass and the input
+  gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen; the
+  weight gradient too where both channel counts are at most 64 (in at most 16 blocks of
+  16 images x 16 output channels); the rules below keep the rest. Measured on a
+  Sapphire-Rapids-class Xeon (2 cores; ``benchmarks/eigen_passes.py``, time / ``"xla"``'s
+  in the same run, forward / input gradient): 64->64 3x3 at 32x32, batch 32,
+  0.77x / 0.62x; at 56x56, batch 8, 0.70x / 0.64x; 32->32 3x3 at 32x32 and 64x64
+  0.77x / 0.74-0.75x; 48->48 at 16x16 0.63x / 0.68x; 96->96 at 32x32 0.79x / 0.69x;
+  16->64 at 64x64 0.83x / 0.80x; 32->64 5x5 ``"same"`` 0.67x / 0.64x; the lesson's
+  100->100 5x5 unpadded 0.34x / 1.07x (``"matmul"``, which ``"auto"`` used for that
+  forward pass, read 0.58x); 128->128 at 16x16 and 28x28 0.94-0.98x / 0.87-0.93x.
+  Weight gradients (ms, ``"xla"`` / ``"gemm"`` / ``"matmul"`` / ``"eigen"``): 64->64 at
+  32x32 72 / 33 / 49 / 24; at 56x56 51 / 26 / 33 / 23; 32->32 at 32x32 20 / 14 / 13 / 8;
+  16->64 at 64x64 22 / 11 / 15 / 9; but 96->96 at 32x32 80 / 30 / 35 / 30 and 128->128
+  at 16x16 27 / 21 / 20 / 24, so wider layers keep the rules below. Where ``"eigen"``
+  lost, it is not used: 256 and 512 channels (0.94-1.06x), 16->256 5x5 ``"same"``
+  (1.81x forward), fewer than 16 input channels (a stem: 1.29x forward). ResNet-18
+  steps (``jaxconv bench --model resnet18``): 0.90-0.92x flax.nnx's time, against
+  0.93-0.96x before in this session's runs on the same machine (BENCHMARKS.md). Where
+  XLA does not use YNNPACK (another jaxlib, ``XLA_FLAGS``, a GPU) the rule is off.
 * CPU, no groups, at least 32x32 output pixels: XLA's CPU weight gradient is slow.
   - Fewer than 16 input channels (a stem): both gradients use ``"gemm"``, whose patch
     rows are then long enough: 0.71x forward+backward (3->64 7x7 stride 2, 224x224;
@@ -109,7 +130,7 @@ import numpy as np
 from .. import _checks
 from .._checks import ConvParams
 from .._typing import DTypeLike, Impl, Padding, Size2
-from . import _tune
+from . import _eigen, _tune
 from ._registry import (
     AUTO,
     AUTOTUNE,
@@ -130,6 +151,8 @@ MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col p
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
+EIGEN_CHANNELS = 128  # dense CPU layers up to this many channels steer XLA to Eigen ...
+EIGEN_WEIGHT_CHANNELS = 64  # ... and their weight gradients up to this many
 
 
 class Plan(NamedTuple):
@@ -157,17 +180,36 @@ def auto_plan(
         strided = params.stride != (1, 1)  # a projection shortcut: see the notes
         return Plan("xla", "xla", "xla") if strided else Plan("gemm", "gemm", "gemm")
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
-    if not _checks.is_static(mh, mw) or mh * mw < MIN_PIXELS:  # unknown sizes: no bet
+    if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
+    steered = _steered(cg, weight_shape[0], params, dtype)  # forward and input gradient
+    if mh * mw < MIN_PIXELS:
+        return Plan(steered, steered, "xla")
     if cg < MIN_CHANNELS:
         half = np.dtype(dtype).itemsize <= 2
         return Plan("xla", "xla", "xla") if half else Plan("xla", "gemm", "gemm")
     if kh * kw >= 25:
         unpadded = params.padding == ((0, 0), (0, 0))
         thin = cg * weight_shape[0] // groups < THIN_TAP  # per-tap weight gradients too small
-        forward = "matmul" if unpadded and cg >= WIDE else "xla"
-        return Plan(forward, "xla", "xla" if thin else "matmul")
-    return Plan("xla", "xla", "gemm")
+        forward = "matmul" if unpadded and cg >= WIDE and steered == "xla" else steered
+        return Plan(forward, steered, "xla" if thin else "matmul")
+    thin = (
+        max(cg, weight_shape[0]) <= EIGEN_WEIGHT_CHANNELS
+        and _checks.is_static(input_shape[0])  # jax.export's symbolic batch: no bet
+        and _eigen.blocks(input_shape[0], weight_shape[0]) <= _eigen.MAX_BLOCKS
+    )
+    return Plan(steered, steered, "eigen" if steered == "eigen" and thin else "gemm")
+
+
+def _steered(cg: int, o: int, params: ConvParams, dtype) -> str:
+    """``"eigen"`` where XLA's CPU backend would give a dense float32 layer of ``cg``
+    input and ``o`` output channels to YNNPACK, ``"eigen"`` can shape it (an axis of
+    stride 1) and Eigen was measured faster, else ``"xla"`` (see the module notes)."""
+    if np.dtype(dtype) != np.float32 or not MIN_CHANNELS <= cg <= EIGEN_CHANNELS:
+        return "xla"
+    if 1 not in params.stride:
+        return "xla"
+    return "eigen" if o <= EIGEN_CHANNELS and _eigen.ynn_convolutions() else "xla"
 
 
 def _capable(plan: Plan, platform: str) -> Plan:
@@ -291,7 +333,7 @@ def choose_plan(
 
     >>> choose_plan((8, 256, 56, 56), (64, 256, 1, 1), platform="cpu")
     Plan(forward='gemm', input_grad='gemm', weight_grad='gemm')
-    >>> choose_plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1, platform="cpu")
+    >>> choose_plan((8, 256, 56, 56), (256, 256, 3, 3), padding=1, platform="cpu")
     Plan(forward='xla', input_grad='xla', weight_grad='gemm')
     >>> choose_plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1, platform="gpu")
     Plan(forward='xla', input_grad='xla', weight_grad='xla')

@@ -202,7 +202,7 @@ def lowerings() -> Mapping[str, Lowering]:
     """The registered lowerings by name, built-ins first (a read-only view).
 
     >>> {name: rec.passes[-1] for name, rec in lowerings().items()}
-    {'xla': 'weight_grad', 'matmul': 'weight_grad', 'gemm': 'weight_grad'}
+    {'xla': 'weight_grad', 'matmul': 'weight_grad', 'gemm': 'weight_grad', 'eigen': 'weight_grad'}
     """
     return types.MappingProxyType(_REGISTRY)
 
@@ -216,7 +216,7 @@ def impls() -> tuple[str, ...]:
     ``"reference"``.
 
     >>> impls()
-    ('auto', 'autotune', 'xla', 'matmul', 'gemm', 'reference')
+    ('auto', 'autotune', 'xla', 'matmul', 'gemm', 'eigen', 'reference')
     """
     return (AUTO, AUTOTUNE, *_REGISTRY, REFERENCE)
 

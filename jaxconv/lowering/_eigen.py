@@ -1,0 +1,144 @@
+"""XLA's convolution on a CPU, shaped so that XLA runs it on Eigen rather than YNNPACK.
+
+jaxlib 0.10 hands a float32 2-D convolution on a CPU to YNNPACK whenever YNNPACK
+accepts it, and on the machines measured here YNNPACK was the slower library: XLA's
+Eigen convolution of the same call (compiled with YNNPACK's convolutions switched off)
+took 0.50-0.59x its time on ResNet-18's 64-channel 3x3 layer at 32x32, 0.25x for that
+layer's weight gradient, 0.3x on the lesson's 5x5 layer (BENCHMARKS.md, "YNNPACK"). YNNPACK
+declines a convolution whose output is larger than its input along a spatial axis
+(XLA's ``ynn_support.cc``), and XLA then runs it on Eigen. So along one spatial axis of
+stride 1 (the one with more output pixels):
+
+* the forward pass pads the input's high side by ``e`` more zeros, so that the output is
+  one pixel longer than the input, and crops the extra ``e`` outputs;
+* the input gradient is the transpose of a convolution whose input is ``a`` zeros longer
+  (and whose padding is ``a`` shorter), so that the convolution that computes it, from
+  the output gradient to that longer input, is the larger-output one; the extra input
+  gradient is cropped.
+
+Both compute ``e`` or ``a`` extra rows of the axis (one for a ``"same"`` convolution, none
+for the input gradient of a ``"valid"`` one). The weight gradient stays XLA's own: its
+convolution slides the output gradient over the input, and the shape that YNNPACK
+declines there (a window longer than the input) leaves Eigen for XLA's generic loop,
+measured 40-95x slower.
+
+Only float32 calls without groups, with more than 16 input or output channels (YNNPACK's
+own threshold), are shaped: float64 would leave YNNPACK for XLA's generic loop, half
+precision does not go to YNNPACK. Elsewhere, and wherever XLA does not use YNNPACK (a
+GPU, another jaxlib, ``XLA_FLAGS``), the lowering is ``"xla"``'s.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .._checks import ConvParams, is_static
+from ._registry import register_builtin
+from ._xla import lax_conv
+
+YNN_MIN_CHANNELS = 16  # YNNPACK takes a convolution with more input or output channels
+YNN_FUSION = "__ynn_fusion"  # the fusion kind of XLA's YNNPACK calls in an optimised program
+MAX_BLOCKS = 16  # a weight gradient in more blocks than this stays XLA's own (see the notes)
+
+
+def blocks(images: int, out_channels: int) -> int:
+    """How many convolutions of 16 images x 16 output channels make a weight gradient."""
+    return -(-images // YNN_MIN_CHANNELS) * -(-out_channels // YNN_MIN_CHANNELS)
+
+
+@functools.cache
+def ynn_convolutions() -> bool:
+    """Whether XLA's CPU backend here hands float32 convolutions to YNNPACK: one small
+    convolution compiled once per process (about 0.1 s), its optimised program read.
+    ``False`` where YNNPACK is off (``XLA_FLAGS``, another jaxlib) or the default
+    backend is not a CPU, and then ``"auto"`` leaves this lowering alone."""
+    if jax.default_backend() != "cpu":
+        return False
+    x = jax.ShapeDtypeStruct((1, 32, 8, 8), jnp.float32)
+    w = jax.ShapeDtypeStruct((32, 32, 3, 3), jnp.float32)
+    params = ConvParams((1, 1), ((1, 1), (1, 1)), (1, 1))
+    try:
+        compiled = jax.jit(lambda x, w: lax_conv(x, w, params)).lower(x, w).compile()
+        return YNN_FUSION in compiled.as_text()
+    except Exception:  # a backend that cannot say: leave XLA's choice alone
+        return False
+
+
+def _axis(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> int | None:
+    """The spatial axis (2 or 3) to shape, or ``None`` where the call is left as it is."""
+    if not ynn_convolutions():  # nothing to steer away from (another jaxlib, a GPU)
+        return None
+    shaped_dtypes = all(jnp.dtype(a.dtype) == jnp.float32 for a in (x, w))
+    preferred = params.preferred_element_type
+    if not shaped_dtypes or (preferred is not None and jnp.dtype(preferred) != jnp.float32):
+        return None
+    if groups != 1 or max(x.shape[1], w.shape[0]) <= YNN_MIN_CHANNELS:
+        return None
+    if not is_static(*x.shape, *sum(params.padding, ())):
+        return None
+    out = params.output_size(x.shape[2:], w.shape[2:])
+    axes = [a for a in (2, 3) if params.stride[a - 2] == 1]
+    return max(axes, key=lambda a: out[a - 2], default=None)
+
+
+def _with_padding(params: ConvParams, axis: int, extra_high: int) -> ConvParams:
+    padding = list(params.padding)
+    low, high = padding[axis - 2]
+    padding[axis - 2] = (low, high + extra_high)
+    return params._replace(padding=tuple(padding))
+
+
+def widened(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """The forward pass: an output one longer than the input along the axis, cropped."""
+    axis = _axis(x, w, params, groups)
+    if axis is None:
+        return lax_conv(x, w, params, groups)
+    size = params.output_size(x.shape[2:], w.shape[2:])[axis - 2]
+    extra = x.shape[axis] - size + 1
+    if extra <= 0:  # already longer than its input
+        return lax_conv(x, w, params, groups)
+    y = lax_conv(x, w, _with_padding(params, axis, extra), groups)
+    return lax.slice_in_dim(y, 0, size, axis=axis)
+
+
+def narrowed(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """The input-gradient term: its transpose computes an input ``a`` longer, cropped."""
+    axis = _axis(x, w, params, groups)
+    if axis is None:
+        return lax_conv(x, w, params, groups)
+    size = params.output_size(x.shape[2:], w.shape[2:])[axis - 2]
+    extra = size - x.shape[axis] + 1
+    if extra <= 0 or params.padding[axis - 2][1] < extra:  # already shorter (or no room)
+        return lax_conv(x, w, params, groups)
+    config = [(0, 0, 0)] * 4
+    config[axis] = (0, extra, 0)
+    longer = lax.pad(x, jnp.zeros((), x.dtype), config)
+    return lax_conv(longer, w, _with_padding(params, axis, -extra), groups)
+
+
+def blocked(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """The weight-gradient term: images and output channels in blocks of 16, so that its
+    transpose, the weight gradient, is a sum of convolutions of 16 input and 16 output
+    features (the images and the output channels), which YNNPACK declines."""
+    n, o, b = x.shape[0], w.shape[0], YNN_MIN_CHANNELS
+    if _axis(x, w, params, groups) is None or blocks(n, o) > MAX_BLOCKS:
+        return lax_conv(x, w, params, groups)
+    rows = [
+        lax.concatenate([lax_conv(x[i : i + b], w[j : j + b], params) for j in range(0, o, b)], 1)
+        for i in range(0, n, b)
+    ]
+    return lax.concatenate(rows, 0)
+
+
+register_builtin(
+    "eigen",
+    widened,
+    input_grad_conv=narrowed,
+    transposable=True,
+    gradient_conv=blocked,
+    description="XLA's convolution, shaped on CPUs to run on Eigen rather than YNNPACK",
+)

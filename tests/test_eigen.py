@@ -1,0 +1,141 @@
+"""``impl="eigen"``: XLA's CPU convolution shaped to run on Eigen rather than YNNPACK
+(``jaxconv/lowering/_eigen.py``), and ``auto``'s rule for it (``_plan.py``)."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxconv
+from jaxconv.cli import bench
+from jaxconv.lowering import Plan, _eigen
+from tests.helpers import ON_GPU, assert_close, hlo_ops
+
+F32 = 2e-5  # float32 against float32 lax: different kernels, different sums
+
+CONFIGS = [  # (x shape, w shape, conv2d keywords): every shape has > 16 channels
+    ((3, 24, 10, 9), (20, 24, 3, 3), dict(padding=1)),  # "same"
+    ((3, 24, 10, 9), (20, 24, 3, 3), {}),  # "valid": the input gradient needs no shaping
+    ((2, 20, 11, 12), (34, 20, 3, 2), dict(padding=((1, 2), (0, 1)), dilation=(2, 1))),
+    ((2, 20, 11, 12), (18, 20, 3, 3), dict(stride=(2, 1), padding=1)),  # only W can widen
+    ((2, 20, 11, 12), (18, 20, 3, 3), dict(stride=(1, 2), padding=(2, 0))),  # only H
+    ((2, 20, 11, 12), (18, 20, 3, 3), dict(stride=2, padding=1)),  # left as it is
+    ((37, 17, 6, 6), (40, 17, 3, 3), dict(padding=1)),  # 3 x 3 blocks, ragged edges
+    ((2, 20, 5, 5), (18, 20, 1, 1), {}),
+]
+
+
+def _data(x_shape, w_shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return tuple(jnp.asarray(rng.standard_normal(s), jnp.float32) for s in (x_shape, w_shape))
+
+
+@pytest.mark.parametrize("x_shape,w_shape,kw", CONFIGS)
+def test_eigen_equals_xla_in_values_and_derivatives_of_two_orders(x_shape, w_shape, kw):
+    """Forward, both gradients, a JVP and a second-order gradient of ``"eigen"`` equal
+    ``"xla"``'s (float32, the only dtype it shapes) where the shaping applies."""
+    x, w = _data(x_shape, w_shape)
+    conv = {i: functools.partial(jaxconv.conv2d, impl=i, **kw) for i in ("xla", "eigen")}
+    y = {i: jax.jit(c)(x, w) for i, c in conv.items()}
+    assert_close(y["eigen"], y["xla"], F32)
+    g, dx, dw = _data(y["xla"].shape, x_shape, seed=1) + _data(w_shape, w_shape, seed=2)[:1]
+    vjp = {
+        i: jax.jit(lambda x, w, g, c=c: jax.vjp(c, x, w)[1](g))(x, w, g) for i, c in conv.items()
+    }
+    jvp = {
+        i: jax.jit(lambda x, w, c=c: jax.jvp(c, (x, w), (dx, dw))[1])(x, w) for i, c in conv.items()
+    }
+    for ours, ref in zip(vjp["eigen"], vjp["xla"]):
+        assert_close(ours, ref, F32)
+    assert_close(jvp["eigen"], jvp["xla"], F32)
+
+    def second(c):  # d/dw of |d/dx loss|^2: both gradients differentiated again
+        loss = lambda x, w: 0.5 * jnp.sum(jnp.tanh(c(x, w)) ** 2)
+        return jax.jit(jax.grad(lambda x, w: jnp.sum(jax.grad(loss)(x, w) ** 2), 1))(x, w)
+
+    assert_close(second(conv["eigen"]), second(conv["xla"]), 1e-4)
+
+
+def test_eigen_keeps_every_pass_off_ynnpack_where_xla_does_not():
+    """The probe's answer holds on a real layer: ``"xla"``'s program has YNNPACK fusions
+    exactly when ``ynn_convolutions()`` says so, and ``"eigen"``'s forward pass, input
+    gradient and weight gradient have none."""
+    x, w = _data((4, 32, 16, 16), (48, 32, 3, 3))
+    g, _ = _data((4, 48, 16, 16), (1,))
+
+    def programs(impl):
+        conv = functools.partial(jaxconv.conv2d, padding=1, impl=impl)
+        fns = {
+            "forward": (conv, (x, w)),
+            "input_grad": (lambda g, w: jax.vjp(lambda x: conv(x, w), x)[1](g)[0], (g, w)),
+            "weight_grad": (lambda g, x: jax.vjp(lambda w: conv(x, w), w)[1](g)[0], (g, x)),
+        }
+        return {p: jax.jit(f).lower(*a).compile().as_text() for p, (f, a) in fns.items()}
+
+    ynn = _eigen.ynn_convolutions()
+    assert ynn == (not ON_GPU and _eigen.YNN_FUSION in programs("xla")["forward"])
+    for p, text in programs("eigen").items():
+        assert _eigen.YNN_FUSION not in text, p
+
+
+@pytest.mark.parametrize("images,blocks", [(32, 8), (64, 16), (80, 1)])
+def test_the_weight_gradient_is_blocked_up_to_sixteen_blocks(images, blocks):
+    """The weight gradient runs as one convolution per block of 16 images x 16 output
+    channels, up to 16 blocks; beyond them it is XLA's own single convolution."""
+    x, w = _data((images, 32, 8, 8), (64, 32, 3, 3))
+    g, _ = _data((images, 64, 8, 8), (1,))
+    grad = lambda g, x: jax.vjp(lambda w: jaxconv.conv2d(x, w, padding=1, impl="eigen"), w)[1](g)
+    expected = blocks if _eigen.ynn_convolutions() else 1
+    assert hlo_ops(grad, g, x).count("convolution") == expected
+    ref = jax.vjp(lambda w: jaxconv.conv2d(x, w, padding=1, impl="xla"), w)[1](g)[0]
+    assert_close(jax.jit(grad)(g, x)[0], ref, F32)
+
+
+SUITE_PLANS_YNN = {  # float32 on a CPU whose XLA uses YNNPACK
+    "lesson": Plan("eigen", "eigen", "matmul"),
+    "3x3-64": Plan("eigen", "eigen", "eigen"),
+    "3x3-256": Plan("xla", "xla", "xla"),
+    "1x1": Plan("gemm", "gemm", "gemm"),
+    "stem": Plan("xla", "gemm", "gemm"),
+    "depthwise": Plan("matmul", "matmul", "matmul"),
+}
+
+
+@pytest.mark.parametrize("case", bench.SUITE, ids=lambda c: c.key)
+def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, monkeypatch):
+    """With YNNPACK in use, float32 suite layers take the plans of _plan.py's Eigen rule;
+    float64, bfloat16 and a CPU without YNNPACK never take ``"eigen"``."""
+    kw = dict(stride=case.stride, padding=case.pad, groups=case.groups)
+    shapes = (
+        (case.n_cpu, case.ci, case.side, case.side),
+        (case.co, case.ci // case.groups, case.k, case.k),
+    )
+    for ynn in (True, False):
+        monkeypatch.setattr(_eigen, "ynn_convolutions", lambda ynn=ynn: ynn)
+        plan = jaxconv.choose_plan(*shapes, platform="cpu", **kw)
+        assert (plan == SUITE_PLANS_YNN[case.key]) if ynn else ("eigen" not in plan)
+        for dtype in ("float64", "bfloat16"):
+            assert "eigen" not in jaxconv.choose_plan(*shapes, platform="cpu", dtype=dtype, **kw)
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,plan",
+    [
+        ((32, 64, 32, 32), (64, 64, 3, 3), 1, ("eigen", "eigen", "eigen")),  # ResNet-18
+        ((128, 64, 32, 32), (64, 64, 3, 3), 1, ("eigen", "eigen", "gemm")),  # 32 blocks
+        ((16, 96, 32, 32), (96, 96, 3, 3), 1, ("eigen", "eigen", "gemm")),  # wider
+        ((32, 128, 16, 16), (128, 128, 3, 3), 1, ("eigen", "eigen", "xla")),
+        ((32, 256, 8, 8), (256, 256, 3, 3), 1, ("xla", "xla", "xla")),
+        ((32, 3, 32, 32), (64, 3, 3, 3), 1, ("xla", "gemm", "gemm")),  # a stem
+        ((4, 16, 64, 64), (256, 16, 5, 5), 1, ("xla", "xla", "matmul")),  # 256 out
+        ((32, 64, 32, 32), (128, 64, 3, 3), 2, ("xla", "xla", "xla")),  # no axis of stride 1
+    ],
+)
+def test_eigen_rule_follows_its_measurements(x_shape, w_shape, stride, plan, monkeypatch):
+    """_plan.py's Eigen rule on the layers it was measured on (benchmarks/eigen_passes.py)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    padding = w_shape[-1] // 2
+    got = jaxconv.choose_plan(x_shape, w_shape, stride=stride, padding=padding, platform="cpu")
+    assert got == plan
