@@ -12,6 +12,7 @@ convolutions to YNNPACK at all.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -48,6 +49,14 @@ SHAPES = [
 WEIGHT_IMPLS = ("xla", "gemm", "matmul", "eigen")
 
 
+def _input_grad(conv, x):
+    return jax.jit(lambda g, w: jax.vjp(lambda x: conv(x, w), x)[1](g)[0])
+
+
+def _weight_grad(conv, w):
+    return jax.jit(lambda g, x: jax.vjp(lambda w: conv(x, w), w)[1](g)[0])
+
+
 def _interleaved(fns: dict, args: dict, reps: int) -> dict:
     for name, f in fns.items():
         jax.block_until_ready(f(*args[name]))  # compile
@@ -74,23 +83,16 @@ def main():
             continue
         x = jnp.asarray(rng.standard_normal(x_shape), jnp.float32)
         w = jnp.asarray(rng.standard_normal(w_shape), jnp.float32)
-
-        def conv(impl):
-            return lambda x, w: jaxconv.conv2d(x, w, stride=stride, padding=padding, impl=impl)
-
-        g = jnp.asarray(rng.standard_normal(conv("xla")(x, w).shape), jnp.float32)
+        layer = functools.partial(jaxconv.conv2d, stride=stride, padding=padding)
+        g = jnp.asarray(rng.standard_normal(layer(x, w).shape), jnp.float32)
         fns, operands = {}, {}
         for impl in ("xla", "eigen"):
-            fns[f"fwd {impl}"], operands[f"fwd {impl}"] = jax.jit(conv(impl)), (x, w)
-            fns[f"dx {impl}"] = jax.jit(
-                lambda g, w, c=conv(impl): jax.vjp(lambda x: c(x, w), x)[1](g)[0]
-            )
-            operands[f"dx {impl}"] = (g, w)
+            conv = functools.partial(layer, impl=impl)
+            fns[f"fwd {impl}"], operands[f"fwd {impl}"] = jax.jit(conv), (x, w)
+            fns[f"dx {impl}"], operands[f"dx {impl}"] = _input_grad(conv, x), (g, w)
         for impl in WEIGHT_IMPLS:
-            fns[f"dw {impl}"] = jax.jit(
-                lambda g, x, c=conv(impl): jax.vjp(lambda w: c(x, w), w)[1](g)[0]
-            )
-            operands[f"dw {impl}"] = (g, x)
+            conv = functools.partial(layer, impl=impl)
+            fns[f"dw {impl}"], operands[f"dw {impl}"] = _weight_grad(conv, w), (g, x)
         ms = _interleaved(fns, operands, args.reps)
         fwd, dx = ms["fwd eigen"] / ms["fwd xla"], ms["dx eigen"] / ms["dx xla"]
         weights = " ".join(f"{impl} {ms['dw ' + impl]:.1f}" for impl in WEIGHT_IMPLS)

@@ -2,10 +2,10 @@
 
 ``impl=`` picks a lowering for a call, or ``"auto"`` a *plan*: one lowering per pass
 (forward, input gradient, weight gradient), by the rules in ``_plan.py``; ``"autotune"``
-times the candidates of each pass instead (``_tune.py``). jaxconv's
-own lowerings are ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``), ``"gemm"``
-(``_gemm.py``) and, on CPUs, ``"eigen"`` (``_eigen.py``); :func:`register_lowering` adds one of yours (the contract is in
-``_registry.py``).
+times the candidates of each pass instead (``_tune.py``). jaxconv's own lowerings are
+``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``), ``"gemm"`` (``_gemm.py``) and
+``"eigen"`` (``_eigen.py``: ``"xla"`` shaped for XLA's CPU backend);
+:func:`register_lowering` adds one of yours (the contract is in ``_registry.py``).
 """
 
 from .._checks import ConvParams as ConvParams

@@ -63,7 +63,7 @@ def ynn_convolutions() -> bool:
     params = ConvParams((1, 1), ((1, 1), (1, 1)), (1, 1))
     try:
         compiled = jax.jit(lambda x, w: lax_conv(x, w, params)).lower(x, w).compile()
-        return YNN_FUSION in compiled.as_text()
+        return YNN_FUSION in (compiled.as_text() or "")
     except Exception:  # a backend that cannot say: leave XLA's choice alone
         return False
 
@@ -86,10 +86,10 @@ def _axis(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> int | 
 
 
 def _with_padding(params: ConvParams, axis: int, extra_high: int) -> ConvParams:
-    padding = list(params.padding)
-    low, high = padding[axis - 2]
-    padding[axis - 2] = (low, high + extra_high)
-    return params._replace(padding=tuple(padding))
+    (top, bottom), (left, right) = params.padding
+    if axis == 2:
+        return params._replace(padding=((top, bottom + extra_high), (left, right)))
+    return params._replace(padding=((top, bottom), (left, right + extra_high)))
 
 
 def widened(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
