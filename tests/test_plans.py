@@ -71,7 +71,9 @@ def test_mixed_plans_equal_lax_in_value_gradients_and_jvp(case, fwd, dx, dw):
     )
 
 
-@pytest.mark.parametrize("impl", LOWERING_NAMES)
+# "eigen" shapes float32 calls only: in float64 it is "xla"'s program (its derivatives of
+# two orders, where it shapes, are tested in tests/test_eigen.py)
+@pytest.mark.parametrize("impl", [n for n in LOWERING_NAMES if n != "eigen"])
 def test_every_lowering_passes_check_grads_order_2_with_stride_dilation_groups(impl):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((2, 4, 7, 8)))
