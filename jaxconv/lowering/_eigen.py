@@ -17,10 +17,14 @@ stride 1 (the one with more output pixels):
   gradient is cropped.
 
 Both compute ``e`` or ``a`` extra rows of the axis (one for a ``"same"`` convolution, none
-for the input gradient of a ``"valid"`` one). The weight gradient stays XLA's own: its
-convolution slides the output gradient over the input, and the shape that YNNPACK
-declines there (a window longer than the input) leaves Eigen for XLA's generic loop,
-measured 40-95x slower.
+for the input gradient of a ``"valid"`` one). The weight gradient's convolution slides the
+output gradient over the input, and the shape that YNNPACK declines there (a window longer
+than the input) leaves Eigen for XLA's generic loop, measured 40-95x slower. YNNPACK also
+declines a convolution of at most 16 input and 16 output features, which for the weight
+gradient are the images and the output channels; so the weight-gradient term is computed
+in blocks of 16 images x 16 output channels, whose transposes are such convolutions, up to
+``MAX_BLOCKS`` of them (a loop over static blocks while tracing; more blocks stay XLA's
+single convolution).
 
 Only float32 calls without groups, with more than 16 input or output channels (YNNPACK's
 own threshold), are shaped: float64 would leave YNNPACK for XLA's generic loop, half
@@ -68,17 +72,25 @@ def ynn_convolutions() -> bool:
         return False
 
 
-def _axis(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> int | None:
-    """The spatial axis (2 or 3) to shape, or ``None`` where the call is left as it is."""
+def _shaped(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> bool:
+    """Whether the call is one that XLA would hand to YNNPACK, and this lowering shapes."""
     if not ynn_convolutions():  # nothing to steer away from (another jaxlib, a GPU)
-        return None
-    shaped_dtypes = all(jnp.dtype(a.dtype) == jnp.float32 for a in (x, w))
+        return False
     preferred = params.preferred_element_type
-    if not shaped_dtypes or (preferred is not None and jnp.dtype(preferred) != jnp.float32):
-        return None
-    if groups != 1 or max(x.shape[1], w.shape[0]) <= YNN_MIN_CHANNELS:
-        return None
-    if not is_static(*x.shape, *sum(params.padding, ())):
+    float32 = all(jnp.dtype(a.dtype) == jnp.float32 for a in (x, w)) and (
+        preferred is None or jnp.dtype(preferred) == jnp.float32
+    )
+    return (
+        float32
+        and groups == 1
+        and max(x.shape[1], w.shape[0]) > YNN_MIN_CHANNELS
+        and is_static(*x.shape, *sum(params.padding, ()))
+    )
+
+
+def _axis(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> int | None:
+    """The spatial axis (2 or 3) to shape: of stride 1, with more output pixels."""
+    if not _shaped(x, w, params, groups):
         return None
     out = params.output_size(x.shape[2:], w.shape[2:])
     axes = [a for a in (2, 3) if params.stride[a - 2] == 1]
@@ -125,7 +137,7 @@ def blocked(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> 
     transpose, the weight gradient, is a sum of convolutions of 16 input and 16 output
     features (the images and the output channels), which YNNPACK declines."""
     n, o, b = x.shape[0], w.shape[0], YNN_MIN_CHANNELS
-    if _axis(x, w, params, groups) is None or blocks(n, o) > MAX_BLOCKS:
+    if not _shaped(x, w, params, groups) or blocks(n, o) > MAX_BLOCKS:
         return lax_conv(x, w, params, groups)
     rows = [
         lax.concatenate([lax_conv(x[i : i + b], w[j : j + b], params) for j in range(0, o, b)], 1)
