@@ -75,9 +75,10 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   at 16x16 27 / 21 / 20 / 24, so wider layers keep the rules below. Where ``"eigen"``
   lost, it is not used: 256 and 512 channels (0.94-1.06x), 16->256 5x5 ``"same"``
   (1.81x forward), fewer than 16 input channels (a stem: 1.29x forward). ResNet-18
-  steps (``jaxconv bench --model resnet18``): 0.90-0.92x flax.nnx's time, against
-  0.93-0.96x before in this session's runs on the same machine (BENCHMARKS.md). Where
-  XLA does not use YNNPACK (another jaxlib, ``XLA_FLAGS``, a GPU) the rule is off.
+  steps (``jaxconv bench --model resnet18``, three runs): 0.92-0.96x flax.nnx's time
+  NCHW, 0.90-0.91x NHWC, against 0.93-0.98x without the rule on the same machine
+  (BENCHMARKS.md). Where XLA does not use YNNPACK (another jaxlib, ``XLA_FLAGS``, a GPU)
+  the rule is off.
 * CPU, no groups, at least 32x32 output pixels: XLA's CPU weight gradient is slow.
   - Fewer than 16 input channels (a stem): both gradients use ``"gemm"``, whose patch
     rows are then long enough: 0.71x forward+backward (3->64 7x7 stride 2, 224x224;
@@ -193,12 +194,12 @@ def auto_plan(
         thin = cg * weight_shape[0] // groups < THIN_TAP  # per-tap weight gradients too small
         forward = "matmul" if unpadded and cg >= WIDE and steered == "xla" else steered
         return Plan(forward, steered, "xla" if thin else "matmul")
-    thin = (
+    in_blocks = (  # the weight gradient on "eigen": narrow layers, few blocks
         max(cg, weight_shape[0]) <= EIGEN_WEIGHT_CHANNELS
         and _checks.is_static(input_shape[0])  # jax.export's symbolic batch: no bet
         and _eigen.blocks(input_shape[0], weight_shape[0]) <= _eigen.MAX_BLOCKS
     )
-    return Plan(steered, steered, "eigen" if steered == "eigen" and thin else "gemm")
+    return Plan(steered, steered, "eigen" if steered == "eigen" and in_blocks else "gemm")
 
 
 def _steered(cg: int, o: int, params: ConvParams, dtype) -> str:
