@@ -81,12 +81,13 @@ def test_eigen_keeps_every_pass_off_ynnpack_where_xla_does_not():
         assert _eigen.YNN_FUSION not in text, p
 
 
-@pytest.mark.parametrize("images,blocks", [(32, 8), (64, 16), (80, 1)])
-def test_the_weight_gradient_is_blocked_up_to_sixteen_blocks(images, blocks):
+@pytest.mark.parametrize("images,out,blocks", [(32, 64, 8), (64, 64, 16), (80, 64, 1), (16, 80, 1)])
+def test_the_weight_gradient_is_blocked_up_to_sixteen_blocks_of_narrow_layers(images, out, blocks):
     """The weight gradient runs as one convolution per block of 16 images x 16 output
-    channels, up to 16 blocks; beyond them it is XLA's own single convolution."""
-    x, w = _data((images, 32, 8, 8), (64, 32, 3, 3))
-    g, _ = _data((images, 64, 8, 8), (1,))
+    channels, up to 16 blocks and 64 channels; beyond either it is XLA's own single
+    convolution."""
+    x, w = _data((images, 32, 8, 8), (out, 32, 3, 3))
+    g, _ = _data((images, out, 8, 8), (1,))
     grad = lambda g, x: jax.vjp(lambda w: jaxconv.conv2d(x, w, padding=1, impl="eigen"), w)[1](g)
     expected = blocks if _eigen.ynn_convolutions() else 1
     assert hlo_ops(grad, g, x).count("convolution") == expected

@@ -23,8 +23,9 @@ than the input) leaves Eigen for XLA's generic loop, measured 40-95x slower. YNN
 declines a convolution of at most 16 input and 16 output features, which for the weight
 gradient are the images and the output channels; so the weight-gradient term is computed
 in blocks of 16 images x 16 output channels, whose transposes are such convolutions, up to
-``MAX_BLOCKS`` of them (a loop over static blocks while tracing; more blocks stay XLA's
-single convolution).
+``MAX_BLOCKS`` of them, for layers of at most ``BLOCKED_CHANNELS`` channels (a loop over
+static blocks while tracing; beyond either, the weight gradient is XLA's single
+convolution).
 
 The shaped convolutions are written channels-last (``NHWC``, ``HWIO``), the layout XLA's
 CPU convolution computes in, with the pads and crops there: a channels-last caller's
@@ -55,9 +56,20 @@ YNN_FUSION = "__ynn_fusion"  # the fusion kind of XLA's YNNPACK calls in an opti
 MAX_BLOCKS = 16  # a weight gradient in more blocks than this stays XLA's own (see the notes)
 
 
+BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or out
+
+
 def blocks(images: int, out_channels: int) -> int:
     """How many convolutions of 16 images x 16 output channels make a weight gradient."""
     return -(-images // YNN_MIN_CHANNELS) * -(-out_channels // YNN_MIN_CHANNELS)
+
+
+def blocked_pays(images: int, in_channels: int, out_channels: int) -> bool:
+    """Whether the weight gradient is computed in blocks (measured: 64-channel layers
+    0.33-0.73x ``"xla"``'s time, 96-128 channels level with ``"gemm"``, 256 channels
+    2.25x ``"xla"``'s forward+backward in ``jaxconv bench``'s 3x3-256 case)."""
+    narrow = max(in_channels, out_channels) <= BLOCKED_CHANNELS
+    return narrow and blocks(images, out_channels) <= MAX_BLOCKS
 
 
 @functools.cache
@@ -168,7 +180,7 @@ def blocked(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> 
     transpose, the weight gradient, is a sum of convolutions of 16 input and 16 output
     features (the images and the output channels), which YNNPACK declines."""
     n, o, b = x.shape[0], w.shape[0], YNN_MIN_CHANNELS
-    if not _shaped(x, w, params, groups) or blocks(n, o) > MAX_BLOCKS:
+    if not _shaped(x, w, params, groups) or not blocked_pays(n, x.shape[1], o):
         return lax_conv(x, w, params, groups)
     xt, wt = _channels_last(x, w)
     rows = [

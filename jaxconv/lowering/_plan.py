@@ -152,8 +152,7 @@ MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col p
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
-EIGEN_CHANNELS = 128  # dense CPU layers up to this many channels steer XLA to Eigen ...
-EIGEN_WEIGHT_CHANNELS = 64  # ... and their weight gradients up to this many
+EIGEN_CHANNELS = 128  # dense CPU layers up to this many channels steer XLA to Eigen
 
 
 class Plan(NamedTuple):
@@ -194,10 +193,8 @@ def auto_plan(
         thin = cg * weight_shape[0] // groups < THIN_TAP  # per-tap weight gradients too small
         forward = "matmul" if unpadded and cg >= WIDE and steered == "xla" else steered
         return Plan(forward, steered, "xla" if thin else "matmul")
-    in_blocks = (  # the weight gradient on "eigen": narrow layers, few blocks
-        max(cg, weight_shape[0]) <= EIGEN_WEIGHT_CHANNELS
-        and _checks.is_static(input_shape[0])  # jax.export's symbolic batch: no bet
-        and _eigen.blocks(input_shape[0], weight_shape[0]) <= _eigen.MAX_BLOCKS
+    in_blocks = _checks.is_static(input_shape[0]) and _eigen.blocked_pays(  # symbolic: no bet
+        input_shape[0], cg, weight_shape[0]
     )
     return Plan(steered, steered, "eigen" if steered == "eigen" and in_blocks else "gemm")
 
