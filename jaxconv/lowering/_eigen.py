@@ -31,7 +31,7 @@ The shaped convolutions are written channels-last (``NHWC``, ``HWIO``), the layo
 CPU convolution computes in, with the pads and crops there: a channels-last caller's
 transposes then cancel. In a ResNet-18 step, shaping channels-first left 108-116
 transposing copies (YNNPACK's fusions had absorbed them; flax has 53); channels-last,
-100-101, and the step took 0.84-0.89x flax's time against 0.90-0.96x.
+100-101, and the step took 0.84-0.89x flax's time (three runs) against 0.90-0.96x.
 
 Only float32 calls without groups, with more than 16 input or output channels (YNNPACK's
 own threshold), are shaped: float64 would leave YNNPACK for XLA's generic loop, half

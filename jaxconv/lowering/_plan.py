@@ -75,8 +75,8 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   at 16x16 27 / 21 / 20 / 24, so wider layers keep the rules below. Where ``"eigen"``
   lost, it is not used: 256 and 512 channels (0.94-1.06x), 16->256 5x5 ``"same"``
   (1.81x forward), fewer than 16 input channels (a stem: 1.29x forward). ResNet-18
-  steps (``jaxconv bench --model resnet18``, two runs): 0.84-0.88x flax.nnx's time
-  NCHW, 0.87-0.89x NHWC, against 0.93-0.98x without the rule on the same machine
+  steps (``jaxconv bench --model resnet18``, three runs): 0.84-0.88x flax.nnx's time
+  NCHW, 0.86-0.89x NHWC, against 0.93-0.98x without the rule on the same machine
   (BENCHMARKS.md). Where XLA does not use YNNPACK (another jaxlib, ``XLA_FLAGS``, a GPU)
   the rule is off.
 * CPU, no groups, at least 32x32 output pixels: XLA's CPU weight gradient is slow.
