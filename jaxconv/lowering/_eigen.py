@@ -49,13 +49,11 @@ from jax import lax
 
 from .._checks import ConvParams, is_static
 from ._registry import register_builtin
-from ._xla import lax_conv
+from ._xla import NHWC, lax_conv
 
 YNN_MIN_CHANNELS = 16  # YNNPACK takes a convolution with more input or output channels
 YNN_FUSION = "__ynn_fusion"  # the fusion kind of XLA's YNNPACK calls in an optimised program
 MAX_BLOCKS = 16  # a weight gradient in more blocks than this stays XLA's own (see the notes)
-
-
 BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or out
 
 
@@ -129,17 +127,7 @@ def _channels_last(x: jax.Array, w: jax.Array) -> tuple[jax.Array, jax.Array]:
     return lax.transpose(x, (0, 2, 3, 1)), lax.transpose(w, (2, 3, 1, 0))
 
 
-def _conv_nhwc(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
-    return lax.conv_general_dilated(
-        x,
-        w,
-        window_strides=params.stride,
-        padding=params.padding,
-        rhs_dilation=params.dilation,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        precision=params.precision,
-        preferred_element_type=params.preferred_element_type,
-    )
+_conv_nhwc = functools.partial(lax_conv, dimension_numbers=NHWC)
 
 
 def _channels_first(y: jax.Array) -> jax.Array:

@@ -1,4 +1,5 @@
-"""The one place jaxconv calls XLA's convolution: NCHW input, OIHW kernel, NCHW output."""
+"""The one place jaxconv calls XLA's convolution: NCHW input, OIHW kernel, NCHW output
+(or channels-last, for ``_eigen.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .._checks import ConvParams, is_static
 from ._registry import register_builtin
 
 NCHW = ("NCHW", "OIHW", "NCHW")
+NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def naive_cpu_loop(dtype) -> bool:
@@ -28,8 +30,16 @@ def _groups_in_batch(lhs: jax.Array, groups: int) -> jax.Array:
     return stacked.reshape(groups * n, c // groups, h, w)
 
 
-def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
-    """``lax.conv_general_dilated`` on ``(N, C, H, W)`` and ``(O, C/groups, kh, kw)``.
+def lax_conv(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    params: ConvParams,
+    groups: int = 1,
+    *,
+    dimension_numbers: tuple[str, str, str] = NCHW,
+) -> jax.Array:
+    """``lax.conv_general_dilated`` on ``(N, C, H, W)`` and ``(O, C/groups, kh, kw)``
+    (``dimension_numbers=NHWC``: ``(N, H, W, C)`` and ``(kh, kw, C/groups, O)``).
 
     Half-precision inputs are left to XLA, whose CPU and GPU (cuDNN) convolutions already
     accumulate them in float32 (tested in tests/test_dtypes.py). Asking for a float32
@@ -45,10 +55,13 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
     padding = params.padding
     if not is_static(*sum(padding, ())):  # jax.export's symbolic sizes
         # lax refuses symbolic padding (its batching rule too, even for "SAME"): pad first
-        lhs = lax.pad(lhs, jnp.zeros((), lhs.dtype), [(0, 0, 0)] * 2 + [(*p, 0) for p in padding])
+        config = [(0, 0, 0)] * 4
+        for axis, p in zip((1, 2) if dimension_numbers == NHWC else (2, 3), padding):
+            config[axis] = (*p, 0)
+        lhs = lax.pad(lhs, jnp.zeros((), lhs.dtype), config)
         padding = ((0, 0), (0, 0))
     feature_groups, batch_groups = groups, 1
-    if groups > 1 and naive_cpu_loop(lhs.dtype):
+    if groups > 1 and naive_cpu_loop(lhs.dtype) and dimension_numbers == NCHW:
         lhs, feature_groups, batch_groups = _groups_in_batch(lhs, groups), 1, groups
     return lax.conv_general_dilated(
         lhs,
@@ -56,7 +69,7 @@ def lax_conv(lhs: jax.Array, rhs: jax.Array, params: ConvParams, groups: int = 1
         window_strides=params.stride,
         padding=padding,
         rhs_dilation=params.dilation,
-        dimension_numbers=NCHW,
+        dimension_numbers=dimension_numbers,
         feature_group_count=feature_groups,
         batch_group_count=batch_groups,
         precision=params.precision,
