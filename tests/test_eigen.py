@@ -96,11 +96,11 @@ def test_the_weight_gradient_is_blocked_up_to_sixteen_blocks_of_narrow_layers(im
 
 
 SUITE_PLANS_YNN = {  # float32 on a CPU whose XLA uses YNNPACK
-    "lesson": Plan("eigen", "eigen", "matmul"),
+    "lesson": Plan("eigen", "xla", "matmul"),  # unpadded: only its forward pass
     "3x3-64": Plan("eigen", "eigen", "eigen"),
     "3x3-256": Plan("xla", "xla", "xla"),
     "1x1": Plan("gemm", "gemm", "gemm"),
-    "stem": Plan("xla", "gemm", "gemm"),
+    "stem": Plan("xla", "xla", "gemm"),  # 7x7: im2col for the weight gradient
     "depthwise": Plan("matmul", "matmul", "matmul"),
 }
 
@@ -123,21 +123,33 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
 
 
 @pytest.mark.parametrize(
-    "x_shape,w_shape,stride,plan",
+    "x_shape,w_shape,kw,plan",
     [
-        ((32, 64, 32, 32), (64, 64, 3, 3), 1, ("eigen", "eigen", "eigen")),  # ResNet-18
-        ((128, 64, 32, 32), (64, 64, 3, 3), 1, ("eigen", "eigen", "gemm")),  # 32 blocks
-        ((16, 96, 32, 32), (96, 96, 3, 3), 1, ("eigen", "eigen", "gemm")),  # wider
-        ((32, 128, 16, 16), (128, 128, 3, 3), 1, ("eigen", "eigen", "xla")),
-        ((32, 256, 8, 8), (256, 256, 3, 3), 1, ("xla", "xla", "xla")),
-        ((32, 3, 32, 32), (64, 3, 3, 3), 1, ("xla", "gemm", "gemm")),  # a stem
-        ((4, 16, 64, 64), (256, 16, 5, 5), 1, ("xla", "xla", "matmul")),  # 256 out
-        ((32, 64, 32, 32), (128, 64, 3, 3), 2, ("xla", "xla", "xla")),  # no axis of stride 1
+        ((32, 64, 32, 32), (64, 64, 3, 3), {}, ("eigen", "eigen", "eigen")),  # ResNet-18
+        ((128, 64, 32, 32), (64, 64, 3, 3), {}, ("eigen", "eigen", "gemm")),  # 32 blocks
+        ((16, 96, 32, 32), (96, 96, 3, 3), {}, ("eigen", "eigen", "gemm")),  # wider
+        ((4, 32, 112, 112), (32, 32, 3, 3), {}, ("eigen", "eigen", "eigen")),  # 401 K a image
+        ((32, 128, 16, 16), (128, 128, 3, 3), {}, ("xla", "xla", "xla")),  # 128: level or worse
+        ((4, 128, 28, 28), (128, 128, 3, 3), {}, ("xla", "xla", "xla")),
+        ((32, 256, 8, 8), (256, 256, 3, 3), {}, ("xla", "xla", "xla")),
+        ((2, 32, 128, 128), (32, 32, 3, 3), {}, ("xla", "xla", "gemm")),  # 524 K a image
+        ((1, 64, 224, 224), (64, 64, 3, 3), {}, ("xla", "xla", "gemm")),
+        ((4, 128, 30, 30), (128, 128, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),
+        ((4, 32, 149, 149), (32, 32, 3, 3), {"padding": 0}, ("eigen", "xla", "gemm")),
+        ((4, 512, 9, 9), (512, 512, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),
+        ((2, 64, 32, 32), (64, 64, 3, 3), {"dilation": 6}, ("eigen", "eigen", "xla")),  # 2 K rows
+        ((32, 3, 32, 32), (64, 3, 3, 3), {}, ("xla", "xla", "eigen")),  # a stem
+        ((2, 3, 224, 224), (64, 3, 3, 3), {}, ("xla", "xla", "xla")),  # a stem, 3.2 M a image
+        ((4, 3, 224, 224), (64, 3, 7, 7), {"stride": 2}, ("xla", "xla", "gemm")),  # 7x7 stem
+        ((2, 1, 128, 128), (32, 1, 3, 3), {}, ("xla", "xla", "xla")),  # dense, not depthwise
+        ((4, 16, 64, 64), (256, 16, 5, 5), {}, ("xla", "xla", "matmul")),  # 256 out
+        ((32, 64, 32, 32), (128, 64, 3, 3), {"stride": 2}, ("xla", "xla", "xla")),  # no axis
     ],
 )
-def test_eigen_rule_follows_its_measurements(x_shape, w_shape, stride, plan, monkeypatch):
-    """_plan.py's Eigen rule on the layers it was measured on (benchmarks/eigen_passes.py)."""
+def test_eigen_rule_follows_its_measurements(x_shape, w_shape, kw, plan, monkeypatch):
+    """_plan.py's CPU rules with YNNPACK in use, on layers they were measured on
+    (benchmarks/eigen_passes.py, benchmarks/auto_sweep.py): "same" padding unless named."""
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    padding = w_shape[-1] // 2
-    got = jaxconv.choose_plan(x_shape, w_shape, stride=stride, padding=padding, platform="cpu")
+    kw = {"padding": "same", **kw}
+    got = jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw)
     assert got == plan

@@ -447,3 +447,16 @@ def test_gpu_depthwise_rule_covers_what_was_measured(weight_shape, plan):
     kw = dict(padding=weight_shape[-1] // 2, groups=groups)
     assert jaxconv.choose_plan(*shapes, platform="gpu", **kw) == plan
     assert jaxconv.choose_plan(*shapes, platform="tpu", **kw) == Plan("xla", "xla", "xla")
+
+
+@pytest.mark.parametrize("platform", ["cpu", "gpu"])
+def test_one_input_channel_without_groups_is_not_depthwise(platform, without_ynnpack):
+    """A dense layer of one input channel has one input channel per group, as a depthwise
+    one does, but no groups: the depthwise rules' tap loops ran its gradients 1.2-5x
+    slower than XLA on a CPU (benchmarks/auto_sweep.py), so it is planned as a dense layer."""
+    dense = jaxconv.choose_plan((2, 1, 28, 28), (32, 1, 5, 5), padding=2, platform=platform)
+    assert "matmul" not in dense
+    depthwise = jaxconv.choose_plan(
+        (2, 32, 28, 28), (32, 1, 3, 3), padding=1, groups=32, platform=platform
+    )
+    assert depthwise.forward == "matmul"

@@ -54,7 +54,8 @@ from ._xla import NHWC, lax_conv
 YNN_MIN_CHANNELS = 16  # YNNPACK takes a convolution with more input or output channels
 YNN_FUSION = "__ynn_fusion"  # the fusion kind of XLA's YNNPACK calls in an optimised program
 MAX_BLOCKS = 16  # a weight gradient in more blocks than this stays XLA's own (see the notes)
-BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or out
+BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or out ...
+IMAGE_ELEMENTS = 400 * 1024  # ... or more than this many channels x output pixels an image
 
 
 def blocks(images: int, out_channels: int) -> int:
@@ -62,12 +63,28 @@ def blocks(images: int, out_channels: int) -> int:
     return -(-images // YNN_MIN_CHANNELS) * -(-out_channels // YNN_MIN_CHANNELS)
 
 
-def blocked_pays(images: int, in_channels: int, out_channels: int) -> bool:
-    """Whether the weight gradient is computed in blocks (measured: 64-channel layers
-    0.33-0.73x ``"xla"``'s time, 96-128 channels level with ``"gemm"``, 256 channels
-    2.25x ``"xla"``'s forward+backward in ``jaxconv bench``'s 3x3-256 case)."""
+def fits(in_channels: int, out_channels: int, pixels: int) -> bool:
+    """Whether one image of a layer is small enough for Eigen to beat YNNPACK: at most
+    ``IMAGE_ELEMENTS`` (1.6 MB of float32, about a core's L2 cache here) in
+    ``max(in, out channels) x output pixels``. Measured on 3x3 ``"same"`` layers of 32,
+    64 and 128 channels, forward and input gradient, time / ``"xla"``'s: 0.72-0.95x up to
+    32 channels at 112x112, 64 at 80x80 and 128 at 48x48 (295-410 K elements); 0.93-1.60x
+    from 32 at 128x128, 64 at 96x96 and 128 at 64x64 (524-3200 K) on. The weight
+    gradient in blocks: 0.33-0.60x at 65-262 K, 1.3-1.45x ``"gemm"``'s at 802-3200 K."""
+    return max(in_channels, out_channels) * pixels <= IMAGE_ELEMENTS
+
+
+def blocked_pays(images: int, in_channels: int, out_channels: int, pixels: int) -> bool:
+    """Whether the weight gradient of ``images`` images of ``pixels`` output pixels is
+    computed in blocks (measured: 64-channel layers 0.33-0.73x ``"xla"``'s time, 96-128
+    channels level with ``"gemm"``, 256 channels 2.25x ``"xla"``'s forward+backward in
+    ``jaxconv bench``'s 3x3-256 case; large images: :func:`fits`)."""
     narrow = max(in_channels, out_channels) <= BLOCKED_CHANNELS
-    return narrow and blocks(images, out_channels) <= MAX_BLOCKS
+    return (
+        narrow
+        and blocks(images, out_channels) <= MAX_BLOCKS
+        and fits(in_channels, out_channels, pixels)
+    )
 
 
 @functools.cache
@@ -168,7 +185,10 @@ def blocked(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> 
     transpose, the weight gradient, is a sum of convolutions of 16 input and 16 output
     features (the images and the output channels), which YNNPACK declines."""
     n, o, b = x.shape[0], w.shape[0], YNN_MIN_CHANNELS
-    if not _shaped(x, w, params, groups) or not blocked_pays(n, x.shape[1], o):
+    if not _shaped(x, w, params, groups):
+        return lax_conv(x, w, params, groups)
+    mh, mw = params.output_size(x.shape[2:], w.shape[2:])
+    if not blocked_pays(n, x.shape[1], o, mh * mw):
         return lax_conv(x, w, params, groups)
     xt, wt = _channels_last(x, w)
     rows = [

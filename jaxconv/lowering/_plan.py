@@ -28,7 +28,10 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   1.55 s and all-``"xla"``'s 1.57-1.59 s (1.84-1.90x flax's), repaid after about 1400
   steps. The suite's depthwise layer (128 channels, 28x28): ``"matmul"`` 0.56-0.92x lax,
   forward and forward+backward, float32 and bfloat16. Larger kernels: not measured.
-* CPU, one input channel per group (depthwise): ``"matmul"``, which is then an
+* CPU, one input channel per group and more than one group (depthwise; a dense layer of
+  one input channel is planned as the dense layers below: the tap loops ran its
+  forward+backward 1.2-5x slower than ``"xla"``, 1->32 3x3 at 128x128 and 5x5 at 28x28,
+  ``benchmarks/auto_sweep.py``): ``"matmul"``, which is then an
   elementwise multiply-add per tap, fused into one loop. XLA's CPU convolution runs
   this case slowly: 0.04x forward, 0.14x forward+backward (3x3, 128 channels, 28x28).
   In a whole MobileNet-v1 training step (batch 32, ``jaxconv bench --model``) the
@@ -57,34 +60,50 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     flax's compile time against 1.63-2.06x (five runs of 3-5 rounds). In MobileNet-v1,
     whose unstrided pointwise layers sit between depthwise ones, ``"xla"`` there was
     2.2x slower and compiled slower too, so unstrided 1x1 layers stay on ``"gemm"``.
-* CPU, float32, no groups, 16 to 128 channels in and out (a dense layer that jaxlib
-  0.10's CPU backend hands to YNNPACK, ``_eigen.py``): the forward pass and the input
-  gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen; the
-  weight gradient too where both channel counts are at most 64 (in at most 16 blocks of
-  16 images x 16 output channels); the rules below keep the rest. Measured on a
+* CPU, float32, no groups, 16 to 96 channels in and out (a dense layer that jaxlib
+  0.10's CPU backend hands to YNNPACK, ``_eigen.py``), an axis of stride 1, and at most
+  400 K channels x output pixels an image (``_eigen.fits``): the forward pass and the
+  input gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen;
+  the weight gradient too where both channel counts are at most 64 (in at most 16 blocks
+  of 16 images x 16 output channels); the rules below keep the rest. An unpadded
+  forward pass of up to 256 channels uses ``"eigen"`` at any size: YNNPACK ran unpadded
+  convolutions 1.1-4x slower than padded ones of the same output. Measured on a
   Sapphire-Rapids-class Xeon (2 cores; ``benchmarks/eigen_passes.py``, time / ``"xla"``'s
   in the same run, forward / input gradient): 64->64 3x3 at 32x32, batch 32,
   0.77x / 0.62x; at 56x56, batch 8, 0.70x / 0.64x; 32->32 3x3 at 32x32 and 64x64
   0.77x / 0.74-0.75x; 48->48 at 16x16 0.63x / 0.68x; 96->96 at 32x32 0.79x / 0.69x;
-  16->64 at 64x64 0.83x / 0.80x; 32->64 5x5 ``"same"`` 0.67x / 0.64x; the lesson's
-  100->100 5x5 unpadded 0.34x / 1.07x (``"matmul"``, which ``"auto"`` used for that
-  forward pass, read 0.58x); 128->128 at 16x16 and 28x28 0.94-0.98x / 0.87-0.93x.
-  Weight gradients (ms, ``"xla"`` / ``"gemm"`` / ``"matmul"`` / ``"eigen"``): 64->64 at
-  32x32 72 / 33 / 49 / 24; at 56x56 51 / 26 / 33 / 23; 32->32 at 32x32 20 / 14 / 13 / 8;
-  16->64 at 64x64 22 / 11 / 15 / 9; but 96->96 at 32x32 80 / 30 / 35 / 30 and 128->128
-  at 16x16 27 / 21 / 20 / 24, so wider layers keep the rules below. Where ``"eigen"``
-  lost, it is not used: 256 and 512 channels (0.94-1.06x), 16->256 5x5 ``"same"``
-  (1.81x forward), fewer than 16 input channels (a stem: 1.29x forward). ResNet-18
-  steps (``jaxconv bench --model resnet18``, three runs): 0.84-0.88x flax.nnx's time
-  NCHW, 0.86-0.89x NHWC, against 0.93-0.98x without the rule on the same machine
-  (BENCHMARKS.md). Where XLA does not use YNNPACK (another jaxlib, ``XLA_FLAGS``, a GPU)
-  the rule is off.
+  16->64 at 64x64 0.83x / 0.80x; 32->64 5x5 ``"same"`` 0.67x / 0.64x. Unpadded forward
+  passes: the lesson's 100->100 5x5 0.34-0.37x (``"matmul"``, the rule before, 0.58x),
+  32->32 3x3 at 147x147 0.24-0.26x, 128->128 at 28x28 0.90x and at 56x56 0.43x,
+  256->256 at 16x16 0.83-0.90x, 512->512 at 7x7 1.09x (so not there); their input
+  gradients 0.94-1.07x (so ``"xla"``). Weight gradients (ms, ``"xla"`` / ``"gemm"`` /
+  ``"matmul"`` / ``"eigen"``): 64->64 at 32x32 72 / 33 / 49 / 24; at 56x56
+  51 / 26 / 33 / 23; 32->32 at 32x32 20 / 14 / 13 / 8; 16->64 at 64x64 22 / 11 / 15 / 9;
+  but 96->96 at 32x32 80 / 30 / 35 / 30, so wider layers keep the rules below. Where
+  ``"eigen"`` lost, it is not used: 128 channels, padded (16x16 batch 32 0.94-0.97x, but
+  28x28 batch 4 1.10-1.19x and 64x64 batch 6 1.10x forward), 256 and 512 channels
+  (0.94-1.06x), 16->256 5x5 ``"same"`` (1.81x forward), fewer than 16 input channels (a
+  stem: 1.29x forward), large images (``_eigen.fits``: 64->64 at 224x224 batch 1 1.40x
+  forward, 128->128 at 112x112 1.38x). ResNet-18 steps (``jaxconv bench --model
+  resnet18``, three runs, the rule with 128 channels): 0.84-0.88x flax.nnx's time NCHW,
+  0.86-0.89x NHWC, against 0.93-0.98x without it on the same machine (BENCHMARKS.md).
+  Where XLA does not use YNNPACK (another jaxlib, ``XLA_FLAGS``, a GPU) the rule is off.
+* CPU, a weight gradient that sums fewer than 8192 images x output pixels: ``"xla"``'s
+  (1.4-2.8 ms there; 64->64 3x3 dilation 6 at 32x32, batch 2 and 4: ``"gemm"`` 2.0x,
+  ``"eigen"`` 2.3-3.2x).
 * CPU, no groups, at least 32x32 output pixels: XLA's CPU weight gradient is slow.
   - Fewer than 16 input channels (a stem): both gradients use ``"gemm"``, whose patch
     rows are then long enough: 0.71x forward+backward (3->64 7x7 stride 2, 224x224;
     float64 0.27x). The forward stays on ``"xla"``: im2col of 3 channels builds its
     patches slowly (2.9x). In bfloat16 the same plan was 1.73x, so half precision keeps
-    ``"xla"`` here.
+    ``"xla"`` here. In float32 where XLA uses YNNPACK, ``"gemm"``'s input gradient lost
+    on nine stems of twelve (1.20-2.83x; it won on 32x32 images at batch 32, 0.63-0.70x,
+    and on a dilated one, 0.88x), its weight gradient below 7x7 on six of nine
+    (1.02-1.65x; ``benchmarks/auto_sweep.py`` and the passes behind it, BENCHMARKS.md):
+    the input gradient stays on
+    ``"xla"``, the weight gradient uses ``"gemm"`` from 7x7 on (7x7 stride 2 at 224x224
+    0.72x, 11x11 stride 4 0.55x), else ``"eigen"``'s blocks where they pay
+    (``_eigen.blocked_pays``: 0.50-0.81x over six stems of 3-12 channels), else ``"xla"``.
   - Otherwise the input gradient stays on ``"xla"``, which does it well; kernels of 5x5
     or more use ``"matmul"`` for the weight gradient (0.72-1.06x of all-``"xla"``
     forward+backward over 12 shapes: 16-100 channels, 5x5 and 7x7, 32x32 and 64x64,
@@ -148,11 +167,14 @@ SMALL_BYTES = 16 * 2**20  # ... or this much, which never matters
 REFUSED_MEMORY = 64  # an explicit impl is refused beyond 64x operands and result ...
 REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
+MIN_ROWS = 8192  # a weight gradient summing fewer images x output pixels: XLA's is fine
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
+BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
-EIGEN_CHANNELS = 128  # dense CPU layers up to this many channels steer XLA to Eigen
+EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
+UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
 
 
 class Plan(NamedTuple):
@@ -168,11 +190,13 @@ def auto_plan(
 ) -> Plan:
     """``impl="auto"``'s rules for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
     cg, kh, kw = weight_shape[1:]
-    if platform == "gpu" and cg == 1 and kh * kw <= DEPTHWISE_GPU_TAPS:
+    n, o = input_shape[0], weight_shape[0]
+    depthwise = cg == 1 and groups > 1
+    if platform == "gpu" and depthwise and kh * kw <= DEPTHWISE_GPU_TAPS:
         return Plan("matmul", "matmul", "xla")
     if platform != "cpu":
         return Plan("xla", "xla", "xla")
-    if cg == 1:
+    if depthwise:
         return Plan("matmul", "matmul", "matmul")
     if groups > 1:
         return Plan("xla", "xla", "xla")
@@ -180,34 +204,48 @@ def auto_plan(
         strided = params.stride != (1, 1)  # a projection shortcut: see the notes
         return Plan("xla", "xla", "xla") if strided else Plan("gemm", "gemm", "gemm")
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
-    if not _checks.is_static(mh, mw):  # unknown sizes: no bet
+    if not _checks.is_static(n, mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
-    steered = _steered(cg, weight_shape[0], params, dtype)  # forward and input gradient
+    half = np.dtype(dtype).itemsize <= 2
+    ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
+    blocked = ynn and _eigen.blocked_pays(n, cg, o, mh * mw)
+    forward, input_grad = _steered(cg, o, mh * mw, params, ynn)
     if mh * mw < MIN_PIXELS:
-        return Plan(steered, steered, "xla")
+        return Plan(forward, input_grad, "xla")
+    if n * mh * mw < MIN_ROWS:  # a weight gradient too short to pay for patches or blocks
+        return Plan(forward, input_grad, "xla")
     if cg < MIN_CHANNELS:
-        half = np.dtype(dtype).itemsize <= 2
-        return Plan("xla", "xla", "xla") if half else Plan("xla", "gemm", "gemm")
+        if half:
+            return Plan("xla", "xla", "xla")
+        return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn, blocked))
     if kh * kw >= 25:
         unpadded = params.padding == ((0, 0), (0, 0))
-        thin = cg * weight_shape[0] // groups < THIN_TAP  # per-tap weight gradients too small
-        forward = "matmul" if unpadded and cg >= WIDE and steered == "xla" else steered
-        return Plan(forward, steered, "xla" if thin else "matmul")
-    in_blocks = _checks.is_static(input_shape[0]) and _eigen.blocked_pays(  # symbolic: no bet
-        input_shape[0], cg, weight_shape[0]
-    )
-    return Plan(steered, steered, "eigen" if steered == "eigen" and in_blocks else "gemm")
+        thin = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
+        if unpadded and cg >= WIDE and forward == "xla":
+            forward = "matmul"
+        return Plan(forward, input_grad, "xla" if thin else "matmul")
+    return Plan(forward, input_grad, "eigen" if forward == "eigen" and blocked else "gemm")
 
 
-def _steered(cg: int, o: int, params: ConvParams, dtype) -> str:
-    """``"eigen"`` where XLA's CPU backend would give a dense float32 layer of ``cg``
-    input and ``o`` output channels to YNNPACK, ``"eigen"`` can shape it (an axis of
-    stride 1) and Eigen was measured faster, else ``"xla"`` (see the module notes)."""
-    if np.dtype(dtype) != np.float32 or not MIN_CHANNELS <= cg <= EIGEN_CHANNELS:
-        return "xla"
-    if 1 not in params.stride:
-        return "xla"
-    return "eigen" if o <= EIGEN_CHANNELS and _eigen.ynn_convolutions() else "xla"
+def _steered(cg: int, o: int, pixels: int, params: ConvParams, ynn: bool) -> tuple[str, str]:
+    """The forward pass and input gradient of a dense layer of ``cg`` input and ``o``
+    output channels and ``pixels`` output pixels an image: ``"eigen"`` where XLA's CPU
+    backend would give it to YNNPACK (``ynn``), ``"eigen"`` can shape it (an axis of
+    stride 1) and Eigen was measured faster (a narrow layer on small enough images, or
+    for the forward pass an unpadded convolution, which YNNPACK ran 1.1-2.8x slower),
+    else ``"xla"`` (see the module notes)."""
+    if not ynn or cg < MIN_CHANNELS or 1 not in params.stride:
+        return "xla", "xla"
+    narrow = max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels)
+    unpadded = params.padding == ((0, 0), (0, 0)) and max(cg, o) <= UNPADDED_CHANNELS
+    return ("eigen" if narrow or unpadded else "xla"), ("eigen" if narrow else "xla")
+
+
+def _stem_weight_grad(taps: int, ynn: bool, blocked: bool) -> str:
+    """The weight gradient of a layer of fewer than 16 input channels (a stem)."""
+    if not ynn or taps >= BIG_STEM_TAPS:  # im2col's patch rows are long enough
+        return "gemm"
+    return "eigen" if blocked else "xla"
 
 
 def _capable(plan: Plan, platform: str) -> Plan:

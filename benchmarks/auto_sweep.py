@@ -1,0 +1,159 @@
+"""``impl="auto"`` against ``impl="xla"`` on a broad set of layers from common networks.
+
+  python benchmarks/auto_sweep.py [--reps 7] [--dtype float32] [--only SUBSTRING ...]
+
+Issue 12's goal: ``auto`` within 1.10x of ``"xla"`` on every realistic shape, forward
+and forward+backward. The suite's six layers and ``autotune_shapes.py``'s fourteen are
+where the rules were measured; these layers were picked without looking at the rules:
+ResNet-50 and VGG at ImageNet sizes, CIFAR ResNets, a U-Net, dilated (DeepLab),
+grouped (ResNeXt), depthwise (MobileNet-v2, EfficientNet, ConvNeXt), Inception's 1x7
+and 7x1, MNIST-size stems. For each: ``auto``'s plan, then both impls compiled once
+and timed in interleaved rounds; prints medians, ratios to ``"xla"`` of the same run,
+the layers over 1.10x and the worst ratio of each mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxconv
+from jaxconv.cli.bench._timing import compile_entry
+
+# name: (input shape, weight shape, stride, padding, dilation, groups)
+LAYERS = {
+    # ResNet-50, ImageNet, batch 4
+    "r50 stem 3->64 7x7 s2 224": ((4, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, 1),
+    "r50 1x1 64->64 56": ((4, 64, 56, 56), (64, 64, 1, 1), 1, 0, 1, 1),
+    "r50 3x3 64->64 56": ((4, 64, 56, 56), (64, 64, 3, 3), 1, 1, 1, 1),
+    "r50 1x1 64->256 56": ((4, 64, 56, 56), (256, 64, 1, 1), 1, 0, 1, 1),
+    "r50 1x1 256->128 56": ((4, 256, 56, 56), (128, 256, 1, 1), 1, 0, 1, 1),
+    "r50 3x3 128->128 s2 56": ((4, 128, 56, 56), (128, 128, 3, 3), 2, 1, 1, 1),
+    "r50 3x3 128->128 28": ((4, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, 1),
+    "r50 1x1 256->512 s2 56": ((4, 256, 56, 56), (512, 256, 1, 1), 2, 0, 1, 1),
+    "r50 3x3 256->256 14": ((4, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1, 1),
+    "r50 1x1 1024->256 14": ((4, 1024, 14, 14), (256, 1024, 1, 1), 1, 0, 1, 1),
+    "r50 3x3 512->512 7": ((4, 512, 7, 7), (512, 512, 3, 3), 1, 1, 1, 1),
+    "r50 1x1 512->2048 7": ((4, 512, 7, 7), (2048, 512, 1, 1), 1, 0, 1, 1),
+    # VGG-16, batch 1-2
+    "vgg 3x3 3->64 224": ((2, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, 1),
+    "vgg 3x3 64->64 224": ((1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1, 1),
+    "vgg 3x3 128->128 112": ((2, 128, 112, 112), (128, 128, 3, 3), 1, 1, 1, 1),
+    "vgg 3x3 256->256 56": ((2, 256, 56, 56), (256, 256, 3, 3), 1, 1, 1, 1),
+    "vgg 3x3 512->512 28": ((2, 512, 28, 28), (512, 512, 3, 3), 1, 1, 1, 1),
+    # CIFAR ResNet-20, batch 64
+    "cifar 3x3 16->16 32": ((64, 16, 32, 32), (16, 16, 3, 3), 1, 1, 1, 1),
+    "cifar 3x3 16->32 s2 32": ((64, 16, 32, 32), (32, 16, 3, 3), 2, 1, 1, 1),
+    "cifar 3x3 32->32 16": ((64, 32, 16, 16), (32, 32, 3, 3), 1, 1, 1, 1),
+    "cifar 3x3 64->64 8": ((64, 64, 8, 8), (64, 64, 3, 3), 1, 1, 1, 1),
+    # U-Net, batch 2
+    "unet 3x3 1->32 128": ((2, 1, 128, 128), (32, 1, 3, 3), 1, 1, 1, 1),
+    "unet 3x3 32->32 128": ((2, 32, 128, 128), (32, 32, 3, 3), 1, 1, 1, 1),
+    "unet 3x3 128->64 64": ((2, 128, 64, 64), (64, 128, 3, 3), 1, 1, 1, 1),
+    "unet 3x3 256->256 16 valid": ((2, 256, 18, 18), (256, 256, 3, 3), 1, 0, 1, 1),
+    # DeepLab, dilated, batch 2
+    "deeplab 3x3 256->256 d2 28": ((2, 256, 28, 28), (256, 256, 3, 3), 1, 2, 2, 1),
+    "deeplab 3x3 64->64 d6 32": ((2, 64, 32, 32), (64, 64, 3, 3), 1, 6, 6, 1),
+    # ResNeXt, grouped, batch 4
+    "resnext 3x3 128 g32 28": ((4, 128, 28, 28), (128, 4, 3, 3), 1, 1, 1, 32),
+    "resnext 3x3 256 g32 s2 28": ((4, 256, 28, 28), (256, 8, 3, 3), 2, 1, 1, 32),
+    # depthwise: MobileNet-v2, EfficientNet, ConvNeXt, batch 4
+    "mbv2 dw 3x3 96 s2 112": ((4, 96, 112, 112), (96, 1, 3, 3), 2, 1, 1, 96),
+    "mbv2 dw 3x3 144 56": ((4, 144, 56, 56), (144, 1, 3, 3), 1, 1, 1, 144),
+    "mbv2 dw 3x3 384 14": ((4, 384, 14, 14), (384, 1, 3, 3), 1, 1, 1, 384),
+    "effnet dw 5x5 240 28": ((4, 240, 28, 28), (240, 1, 5, 5), 1, 2, 1, 240),
+    "convnext dw 7x7 96 56": ((4, 96, 56, 56), (96, 1, 7, 7), 1, 3, 1, 96),
+    "mbv2 1x1 24->144 56": ((4, 24, 56, 56), (144, 24, 1, 1), 1, 0, 1, 1),
+    # Inception's factorised kernels, batch 8
+    "inception 1x7 128->128 17": ((8, 128, 17, 17), (128, 128, 1, 7), 1, ((0, 0), (3, 3)), 1, 1),
+    "inception 7x1 128->192 17": ((8, 128, 17, 17), (192, 128, 7, 1), 1, ((3, 3), (0, 0)), 1, 1),
+    "inception 3x3 32->32 valid 147": ((4, 32, 149, 149), (32, 32, 3, 3), 1, 0, 1, 1),
+    # small inputs and channels, batch 64
+    "mnist 5x5 1->32 28": ((64, 1, 28, 28), (32, 1, 5, 5), 1, 2, 1, 1),
+    "mnist 5x5 32->64 14": ((64, 32, 14, 14), (64, 32, 5, 5), 1, 2, 1, 1),
+    "small 3x3 8->16 64": ((16, 8, 64, 64), (16, 8, 3, 3), 1, 1, 1, 1),
+    "small 3x3 24->24 s2 valid 65": ((16, 24, 65, 65), (24, 24, 3, 3), 2, 0, 1, 1),
+}
+IMPLS = ("xla", "auto")
+LIMIT = 1.10
+
+
+def _entries(x_shape, w_shape, stride, padding, dilation, groups, dtype):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal(x_shape), dtype)
+    w = jnp.asarray(rng.standard_normal(w_shape) / np.sqrt(np.prod(w_shape[1:])), dtype)
+    entries = {}
+    for mode in ("fwd", "fwd+bwd"):
+        for impl in IMPLS:
+
+            def apply(w, x, impl=impl):
+                return jaxconv.conv2d(
+                    x,
+                    w,
+                    stride=stride,
+                    padding=padding,
+                    dilation=dilation,
+                    groups=groups,
+                    impl=impl,
+                )
+
+            entries[mode, impl] = compile_entry(apply, w, x, mode)[0]
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--only", nargs="+", metavar="SUBSTRING", help="layers whose name has one")
+    args = parser.parse_args()
+    names = [n for n in LAYERS if not args.only or any(s in n for s in args.only)]
+    print(
+        f"{jax.devices()[0].device_kind}, jax {jax.__version__}, {args.dtype}, "
+        f"{args.reps} interleaved rounds"
+    )
+    worst = {"fwd": (0.0, ""), "fwd+bwd": (0.0, "")}
+    over = []
+    t_start = time.perf_counter()
+    for name in names:
+        x_shape, w_shape, stride, padding, dilation, groups = LAYERS[name]
+        plan = jaxconv.choose_plan(
+            x_shape,
+            w_shape,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            dtype=args.dtype,
+        )
+        entries = _entries(x_shape, w_shape, stride, padding, dilation, groups, args.dtype)
+        for run in entries.values():
+            run()  # warm
+        samples = {key: [] for key in entries}
+        for _ in range(args.reps):
+            for key, run in entries.items():
+                t = time.perf_counter()
+                run()
+                samples[key].append(time.perf_counter() - t)
+        med = {key: statistics.median(s) for key, s in samples.items()}
+        cells = []
+        for mode in ("fwd", "fwd+bwd"):
+            ratio = med[mode, "auto"] / med[mode, "xla"]
+            worst[mode] = max(worst[mode], (ratio, name))
+            if ratio > LIMIT:
+                over.append(f"{name} {mode} {ratio:.2f}x")
+            cells.append(f"{mode} xla {med[mode, 'xla'] * 1e3:7.1f} ms auto {ratio:.2f}x")
+        print(f"{name:34s} {'/'.join(plan):22s} " + "  ".join(cells), flush=True)
+    print(f"\n{len(names)} layers in {time.perf_counter() - t_start:.0f} s")
+    for mode, (ratio, name) in worst.items():
+        print(f"worst {mode}: {ratio:.2f}x ({name})")
+    print(f"over {LIMIT:.2f}x: " + ("; ".join(over) if over else "none"))
+
+
+if __name__ == "__main__":
+    main()
