@@ -460,3 +460,46 @@ def test_one_input_channel_without_groups_is_not_depthwise(platform, without_ynn
         (2, 32, 28, 28), (32, 1, 3, 3), padding=1, groups=32, platform=platform
     )
     assert depthwise.forward == "matmul"
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,groups,forward",
+    [
+        ((4, 128, 28, 28), (128, 4, 3, 3), 1, 32, "matmul"),  # ResNeXt
+        ((8, 64, 56, 56), (64, 16, 3, 3), 1, 4, "matmul"),  # RegNet
+        ((8, 240, 28, 28), (240, 80, 1, 1), 1, 3, "matmul"),  # ShuffleNet's grouped 1x1
+        ((4, 256, 28, 28), (256, 8, 3, 3), 2, 32, "xla"),  # 14x14 out: the taps did not pay
+        ((8, 1024, 7, 7), (1024, 32, 3, 3), 1, 32, "xla"),
+    ],
+)
+def test_grouped_layers_take_im2col_gradients_on_a_cpu(x_shape, w_shape, stride, groups, forward):
+    """XLA's CPU weight gradient of a grouped convolution took 30-200x its forward pass
+    (benchmarks/auto_sweep.py): ``auto`` computes both gradients with im2col there, on
+    every CPU and dtype, and leaves GPUs and TPUs to XLA."""
+    kw = dict(stride=stride, padding=w_shape[-1] // 2, groups=groups)
+    for dtype in ("float32", "bfloat16", "float64"):
+        plan = jaxconv.choose_plan(x_shape, w_shape, platform="cpu", dtype=dtype, **kw)
+        assert plan == Plan(forward, "gemm", "gemm")
+    for platform in ("gpu", "tpu"):
+        assert jaxconv.choose_plan(x_shape, w_shape, platform=platform, **kw) == ("xla",) * 3
+
+
+def test_grouped_plan_matches_lax_and_keeps_the_memory_bound():
+    """The grouped plan's values and both gradients equal lax's (a ResNeXt layer, batch
+    2). Its temporaries stay within ``auto``'s bound, twice the operands and result, and
+    forward+backward within twice lax's (lax's forward pass alone needs almost none)."""
+    x = jax.random.normal(jax.random.key(0), (2, 64, 28, 28), jnp.float32)
+    w = jax.random.normal(jax.random.key(1), (64, 4, 3, 3), jnp.float32) * 0.2
+    assert jaxconv.choose_plan(x.shape, w.shape, padding=1, groups=16, platform="cpu") == Plan(
+        "matmul", "gemm", "gemm"
+    )
+    ours = lambda x, w: jaxconv.conv2d(x, w, padding=1, groups=16)
+    ref = lambda x, w: lax.conv_general_dilated(
+        x, w, (1, 1), ((1, 1), (1, 1)), feature_group_count=16
+    )
+    assert_close(ours(x, w), ref(x, w), RTOL["float32"])
+    for a, b in zip(jax.jit(_loss_grads(ours))(x, w), _loss_grads(ref)(x, w)):
+        assert_close(a, b, RTOL["float32"])
+    operands = (2 * x.size + w.size) * 4  # the output has the input's shape
+    assert _temp_bytes(ours, x, w) <= 2 * operands
+    assert _temp_bytes(_loss_grads(ours), x, w) <= 2 * _temp_bytes(_loss_grads(ref), x, w)

@@ -42,6 +42,16 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   gradient written as a fused forward pass (``_matmul.py``): 0.13-0.16x; with the weight
   gradient as one reduction over taps as well: 0.12-0.15x, compiling in 1.74-1.81x
   flax's time (three runs) against 1.77-2.19x with the loop over taps.
+* CPU, grouped (more than one input channel per group): both gradients use ``"gemm"``,
+  the forward pass ``"matmul"`` from 28x28 output pixels on, else ``"xla"``. XLA's CPU
+  weight gradient of a grouped convolution is a slow loop: 240-3550 ms where its forward
+  pass took 4-61 ms (ResNeXt 3x3 at 32 groups, RegNet's 4 groups, 48 groups of 2; batch
+  4-32); ``"gemm"`` took 3.5-33 ms. Forward+backward, time / all-``"xla"``'s: 0.015-0.15x
+  in float32, 0.018-0.28x in bfloat16, 0.10-0.43x in float64 (six layers); in
+  ``benchmarks/auto_sweep.py`` 0.03-0.36x over seven ResNeXt, RegNet, ShuffleNet and
+  AlexNet layers. Forward (15 interleaved runs): ``"matmul"`` 0.38-0.83x from 28x28 on,
+  float32 and bfloat16, but 0.81-1.31x at 14x14 and 7x7 (``"gemm"``'s forward pass lost
+  in bfloat16, 1.4-4.4x).
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one matmul on the
   input as it lies (``_gemm.one_by_one``): 0.24-0.35x forward, 0.25-0.32x
   forward+backward (256->64, 56x56, ``bench --quick``, six runs on a Sapphire-Rapids-class
@@ -132,7 +142,7 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
 * ``impl="autotune"`` replaces these rules by timings taken on the machine that runs the
   call (``_tune.py``).
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
-  gradient was 1.35-2.2x), other grouped convolutions (not measured). The ResNet-18
+  gradient was 1.35-2.2x). The ResNet-18
   layers below 32x32 output pixels (batch 32, forward+backward, one pass moved to
   ``"gemm"`` or ``"matmul"``): 128->128 at 16x16 0.91-1.01x, 256->256 at 8x8 0.98-1.02x,
   512->512 at 4x4 1.05-1.16x; the stride-2 64->128 at 32x32 input 0.98-1.04x. None is a
@@ -167,6 +177,7 @@ SMALL_BYTES = 16 * 2**20  # ... or this much, which never matters
 REFUSED_MEMORY = 64  # an explicit impl is refused beyond 64x operands and result ...
 REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
+GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass pays as taps
 MIN_ROWS = 8192  # a weight gradient summing fewer images x output pixels: XLA's is fine
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
@@ -198,14 +209,14 @@ def auto_plan(
         return Plan("xla", "xla", "xla")
     if depthwise:
         return Plan("matmul", "matmul", "matmul")
-    if groups > 1:
-        return Plan("xla", "xla", "xla")
-    if (kh, kw) == (1, 1):
+    if (kh, kw) == (1, 1) and groups == 1:
         strided = params.stride != (1, 1)  # a projection shortcut: see the notes
         return Plan("xla", "xla", "xla") if strided else Plan("gemm", "gemm", "gemm")
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
     if not _checks.is_static(n, mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
+    if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
+        return Plan("matmul" if mh * mw >= GROUPED_PIXELS else "xla", "gemm", "gemm")
     half = np.dtype(dtype).itemsize <= 2
     ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
     blocked = ynn and _eigen.blocked_pays(n, cg, o, mh * mw)
