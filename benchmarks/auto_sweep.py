@@ -8,8 +8,10 @@ where the rules were measured; these layers were picked without looking at the r
 ResNet-50 and VGG at ImageNet sizes, CIFAR ResNets, a U-Net, dilated (DeepLab),
 grouped (ResNeXt), depthwise (MobileNet-v2, EfficientNet, ConvNeXt), Inception's 1x7
 and 7x1, MNIST-size stems. For each: ``auto``'s plan, then both impls compiled once
-and timed in interleaved rounds; prints medians, ratios to ``"xla"`` of the same run,
-the layers over 1.10x and the worst ratio of each mode.
+and timed in interleaved rounds (each round in the opposite order to the last); prints
+medians, ratios to ``"xla"`` of the same run, the layers over 1.10x and the worst ratio
+of each mode. Where ``auto``'s plan is all ``"xla"`` the two are one program, and their
+ratio shows the machine's noise.
 """
 
 from __future__ import annotations
@@ -141,8 +143,8 @@ def main() -> None:
         for run in entries.values():
             run()  # warm
         samples = {key: [] for key in entries}
-        for _ in range(args.reps):
-            for key, run in entries.items():
+        for i in range(args.reps):  # each round in the opposite order to the last
+            for key, run in list(entries.items())[:: 1 if i % 2 else -1]:
                 t = time.perf_counter()
                 run()
                 samples[key].append(time.perf_counter() - t)
