@@ -79,7 +79,7 @@ def blocked_pays(images: int, in_channels: int, out_channels: int, pixels: int) 
     computed in blocks (measured: 64-channel layers 0.33-0.73x ``"xla"``'s time, 96-128
     channels level with ``"gemm"``, 256 channels 2.25x ``"xla"``'s forward+backward in
     ``jaxconv bench``'s 3x3-256 case; large images: :func:`fits`)."""
-    narrow = max(in_channels, out_channels) <= BLOCKED_CHANNELS
+    narrow = YNN_MIN_CHANNELS < max(in_channels, out_channels) <= BLOCKED_CHANNELS
     return (
         narrow
         and blocks(images, out_channels) <= MAX_BLOCKS
