@@ -129,7 +129,11 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((128, 64, 32, 32), (64, 64, 3, 3), {}, ("eigen", "eigen", "gemm")),  # 32 blocks
         ((16, 96, 32, 32), (96, 96, 3, 3), {}, ("eigen", "eigen", "gemm")),  # wider
         ((4, 32, 112, 112), (32, 32, 3, 3), {}, ("eigen", "eigen", "eigen")),  # 401 K a image
-        ((32, 128, 16, 16), (128, 128, 3, 3), {}, ("xla", "xla", "xla")),  # 128: level or worse
+        ((32, 128, 16, 16), (128, 128, 3, 3), {}, ("xla", "xla", "matmul")),  # 128: not eigen
+        ((6, 128, 28, 28), (128, 128, 3, 3), {}, ("xla", "xla", "xla")),  # 4704 rows
+        ((32, 64, 32, 32), (128, 64, 3, 3), {"stride": 2}, ("xla", "xla", "matmul")),
+        ((32, 64, 16, 16), (64, 64, 3, 3), {}, ("eigen", "eigen", "matmul")),
+        ((32, 128, 16, 16), (256, 128, 3, 3), {"stride": 2}, ("xla", "xla", "xla")),  # 256 out
         ((4, 128, 28, 28), (128, 128, 3, 3), {}, ("xla", "xla", "xla")),
         ((32, 256, 8, 8), (256, 256, 3, 3), {}, ("xla", "xla", "xla")),
         ((2, 32, 128, 128), (32, 32, 3, 3), {}, ("xla", "xla", "gemm")),  # 524 K a image
@@ -143,7 +147,7 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((4, 3, 224, 224), (64, 3, 7, 7), {"stride": 2}, ("xla", "xla", "gemm")),  # 7x7 stem
         ((2, 1, 128, 128), (32, 1, 3, 3), {}, ("xla", "xla", "xla")),  # dense, not depthwise
         ((4, 16, 64, 64), (256, 16, 5, 5), {}, ("xla", "xla", "matmul")),  # 256 out
-        ((32, 64, 32, 32), (128, 64, 3, 3), {"stride": 2}, ("xla", "xla", "xla")),  # no axis
+        ((32, 64, 64, 64), (128, 64, 3, 3), {"stride": 2}, ("xla", "xla", "gemm")),  # no axis
     ],
 )
 def test_eigen_rule_follows_its_measurements(x_shape, w_shape, kw, plan, monkeypatch):

@@ -145,12 +145,23 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   ``"xla"`` where a rule would compare an unknown size.
 * ``impl="autotune"`` replaces these rules by timings taken on the machine that runs the
   call (``_tune.py``).
+* CPU, fewer than 32x32 output pixels, 3x3 or smaller kernels, 16 or more input
+  channels, 17 to 128 channels in or out, at least 6144 images x output pixels:
+  ``"matmul"``'s weight gradient. Forward+backward, time / all-``"xla"``'s (11
+  interleaved runs, the forward pass and input gradient as ``auto`` has them): 128->128
+  at 16x16 batch 32 0.93x (``"gemm"`` 0.90x), at 28x28 batch 8 0.72x (0.78x); 64->128
+  stride 2 from 32x32, batch 32, 0.93x (0.79x); 64->64 at 16x16 batch 32 0.75x
+  (0.76x); 96->96 at 24x24 batch 16 0.69x (0.71x); 32->32 at 16x16 batch 64 0.88x
+  (0.98x). Fewer rows lost: 128->128 at 28x28 batch 6 (4704) 1.05x, at 20x20 batch 12
+  (4800) 1.09x, 64->64 at 14x14 batch 16 (3136) 1.25x. Wider layers lost too (weight
+  gradient alone, ``"matmul"`` / ``"gemm"``): 256->256 at 8x8 1.11x / 2.4x, at 14x14
+  1.25x / 3.25x, 512->512 1.13-1.28x, 192->192 at 17x17 1.16x, 128->256 stride 2 1.13x.
+  In the ResNet-18 step (``bench --model resnet18``, one run each): 0.83x flax.nnx's
+  time in both layouts with ``"matmul"``, compile 1.44x flax's; with ``"gemm"`` 0.82x
+  but compile 1.56-1.63x (56 more kernels); without the rule 0.85-0.88x, compile
+  1.26-1.34x. An earlier machine read these layers level (0.91-1.04x, one pass moved).
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
-  gradient was 1.35-2.2x). The ResNet-18
-  layers below 32x32 output pixels (batch 32, forward+backward, one pass moved to
-  ``"gemm"`` or ``"matmul"``): 128->128 at 16x16 0.91-1.01x, 256->256 at 8x8 0.98-1.02x,
-  512->512 at 4x4 1.05-1.16x; the stride-2 64->128 at 32x32 input 0.98-1.04x. None is a
-  clear gain, so they stay on ``"xla"``.
+  gradient was 1.35-2.2x), 512->512 at 4x4 (1.05-1.16x with one pass moved).
 """
 
 from __future__ import annotations
@@ -182,7 +193,8 @@ REFUSED_MEMORY = 64  # an explicit impl is refused beyond 64x operands and resul
 REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass pays as taps
-MIN_ROWS = 8192  # a weight gradient summing fewer images x output pixels: XLA's is fine
+MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's is fine
+SMALL_CHANNELS = 128  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
@@ -225,10 +237,11 @@ def auto_plan(
     ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
     blocked = ynn and _eigen.blocked_pays(n, cg, o, mh * mw)
     forward, input_grad = _steered(cg, o, mh * mw, params, ynn)
-    if mh * mw < MIN_PIXELS:
-        return Plan(forward, input_grad, "xla")
     if n * mh * mw < MIN_ROWS:  # a weight gradient too short to pay for patches or blocks
         return Plan(forward, input_grad, "xla")
+    if mh * mw < MIN_PIXELS:  # small images: im2col pays for narrow 3x3 layers only
+        narrow = MIN_CHANNELS <= cg and _eigen.YNN_MIN_CHANNELS < max(cg, o) <= SMALL_CHANNELS
+        return Plan(forward, input_grad, "matmul" if narrow and kh * kw < 25 else "xla")
     if cg < MIN_CHANNELS:
         if half:
             return Plan("xla", "xla", "xla")
