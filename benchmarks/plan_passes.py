@@ -1,0 +1,239 @@
+"""The measurements behind ``impl="auto"``'s CPU rules of the fourth session of 2026-12-04.
+
+  python benchmarks/plan_passes.py passes GROUP [--reps 7]
+  python benchmarks/plan_passes.py plans GROUP [--reps 11] [--dtype float32 ...]
+
+``passes``: each pass (forward, input gradient, weight gradient) of every built-in
+lowering, jitted alone, timed in interleaved rounds (each round in the opposite order to
+the last); prints ms and ``auto``'s plan. ``plans``: forward+backward (gradients of a
+quadratic loss for input and weight) of whole plans, ``auto``'s and the alternatives
+named per group, as ratios to all-``"xla"``'s. A rule in ``jaxconv/lowering/_plan.py``
+cites the group it came from; ``benchmarks/auto_sweep.py`` checks the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxconv
+from jaxconv._checks import conv_params
+from jaxconv._conv2d import planned_fn
+from jaxconv.lowering import Plan
+
+IMPLS = ("xla", "gemm", "matmul", "eigen")
+
+# group: [(input shape, weight shape, stride, padding, dilation, groups)]
+GROUPS = {
+    # stems and one-channel layers: gemm's gradients, the depthwise rule's reach
+    "stems": [
+        ((2, 1, 128, 128), (32, 1, 3, 3), 1, 1, 1, 1),
+        ((64, 1, 28, 28), (32, 1, 5, 5), 1, 2, 1, 1),
+        ((32, 1, 32, 32), (16, 1, 3, 3), 1, 1, 1, 1),
+        ((2, 3, 224, 224), (64, 3, 3, 3), 1, 1, 1, 1),
+        ((4, 3, 224, 224), (64, 3, 7, 7), 2, 3, 1, 1),
+        ((4, 3, 224, 224), (32, 3, 3, 3), 2, 1, 1, 1),
+        ((4, 3, 224, 224), (96, 3, 11, 11), 4, 2, 1, 1),
+        ((8, 3, 112, 112), (64, 3, 7, 7), 2, 3, 1, 1),
+        ((32, 3, 32, 32), (64, 3, 3, 3), 1, 1, 1, 1),
+        ((32, 3, 32, 32), (16, 3, 3, 3), 1, 1, 1, 1),
+        ((16, 4, 64, 64), (32, 4, 5, 5), 1, 2, 1, 1),
+        ((16, 8, 64, 64), (16, 8, 3, 3), 1, 1, 1, 1),
+        ((8, 8, 96, 96), (32, 8, 3, 3), 1, 1, 1, 1),
+        ((8, 12, 64, 64), (48, 12, 5, 5), 1, 2, 1, 1),
+        ((4, 3, 128, 128), (32, 3, 3, 3), 1, 2, 2, 1),
+    ],
+    # Eigen against YNNPACK as images grow (``_eigen.fits``), padded and unpadded
+    "images": [
+        ((n, c, hw, hw), (c, c, 3, 3), 1, 1, 1, 1)
+        for c in (32, 64, 128)
+        for hw, n in ((48, 11), (64, 6), (80, 4), (96, 3), (112, 2), (128, 2), (160, 1))
+    ]
+    + [
+        ((1, 64, 224, 224), (64, 64, 3, 3), 1, 1, 1, 1),
+        ((4, 64, 112, 112), (64, 64, 3, 3), 1, 1, 1, 1),
+        ((4, 32, 128, 128), (32, 32, 3, 3), 1, 1, 1, 1),
+        ((4, 32, 149, 149), (32, 32, 3, 3), 1, 0, 1, 1),
+        ((4, 32, 130, 130), (32, 32, 3, 3), 1, 0, 1, 1),
+        ((4, 64, 58, 58), (64, 64, 3, 3), 1, 0, 1, 1),
+        ((4, 128, 30, 30), (128, 128, 3, 3), 1, 0, 1, 1),
+        ((8, 128, 58, 58), (128, 128, 3, 3), 1, 0, 1, 1),
+        ((2, 256, 18, 18), (256, 256, 3, 3), 1, 0, 1, 1),
+        ((4, 512, 9, 9), (512, 512, 3, 3), 1, 0, 1, 1),
+        ((4, 100, 68, 68), (100, 100, 5, 5), 1, 0, 1, 1),
+        ((4, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, 1),
+    ],
+    # dilated layers: short weight gradients (MIN_ROWS)
+    "dilated": [
+        ((2, 64, 32, 32), (64, 64, 3, 3), 1, 6, 6, 1),
+        ((4, 64, 32, 32), (64, 64, 3, 3), 1, 6, 6, 1),
+        ((8, 64, 56, 56), (64, 64, 3, 3), 1, 2, 2, 1),
+        ((8, 32, 64, 64), (32, 32, 3, 3), 1, 2, 2, 1),
+        ((4, 128, 28, 28), (128, 128, 3, 3), 1, 2, 2, 1),
+        ((16, 16, 64, 64), (16, 16, 3, 3), 1, 4, 4, 1),
+        ((8, 48, 64, 64), (48, 48, 3, 3), 1, 12, 12, 1),
+    ],
+    # grouped layers: XLA's CPU grouped weight gradient
+    "grouped": [
+        ((4, 128, 28, 28), (128, 4, 3, 3), 1, 1, 1, 32),
+        ((4, 256, 28, 28), (256, 8, 3, 3), 2, 1, 1, 32),
+        ((32, 64, 32, 32), (64, 16, 3, 3), 1, 1, 1, 4),
+        ((8, 256, 14, 14), (256, 8, 3, 3), 1, 1, 1, 32),
+        ((16, 96, 28, 28), (96, 2, 3, 3), 1, 1, 1, 48),
+        ((4, 64, 56, 56), (128, 16, 5, 5), 1, 2, 1, 4),
+        ((8, 512, 7, 7), (512, 16, 3, 3), 1, 1, 1, 32),
+        ((4, 64, 56, 56), (64, 32, 3, 3), 2, 1, 1, 2),
+    ],
+    # small images (below MIN_PIXELS): the weight gradient of narrow and wide layers
+    "small": [
+        ((32, 128, 16, 16), (128, 128, 3, 3), 1, 1, 1, 1),
+        ((8, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, 1),
+        ((6, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, 1),
+        ((4, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, 1),
+        ((12, 128, 20, 20), (128, 128, 3, 3), 1, 1, 1, 1),
+        ((32, 64, 32, 32), (128, 64, 3, 3), 2, 1, 1, 1),
+        ((32, 64, 16, 16), (64, 64, 3, 3), 1, 1, 1, 1),
+        ((16, 64, 14, 14), (64, 64, 3, 3), 1, 1, 1, 1),
+        ((16, 96, 24, 24), (96, 96, 3, 3), 1, 1, 1, 1),
+        ((64, 32, 16, 16), (32, 32, 3, 3), 1, 1, 1, 1),
+        ((64, 16, 32, 32), (32, 16, 3, 3), 2, 1, 1, 1),  # CIFAR ResNet-20's downsampling
+        ((64, 32, 16, 16), (64, 32, 3, 3), 2, 1, 1, 1),
+        ((64, 64, 8, 8), (64, 64, 3, 3), 1, 1, 1, 1),
+        ((128, 16, 16, 16), (16, 16, 3, 3), 1, 1, 1, 1),
+        ((128, 24, 16, 16), (24, 24, 3, 3), 1, 1, 1, 1),
+        ((32, 256, 8, 8), (256, 256, 3, 3), 1, 1, 1, 1),
+        ((8, 256, 14, 14), (256, 256, 3, 3), 1, 1, 1, 1),
+        ((32, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1, 1),
+        ((8, 192, 17, 17), (192, 192, 3, 3), 1, 1, 1, 1),
+        ((32, 128, 16, 16), (256, 128, 3, 3), 2, 1, 1, 1),
+    ],
+}
+# the plans ``plans`` times besides all-"xla" and auto's: (forward, input, weight) with
+# None standing for auto's choice of that pass
+ALTERNATIVES = {
+    "stems": [("matmul", "gemm", "xla"), ("xla", "gemm", None), ("xla", "xla", "gemm")],
+    "images": [("xla", "xla", None), (None, None, "gemm")],
+    "dilated": [(None, None, "xla"), (None, None, "gemm")],
+    "grouped": [("gemm", "gemm", "gemm"), ("matmul", "gemm", "gemm"), ("xla", "gemm", "gemm")],
+    "small": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "xla")],
+}
+
+
+def _interleaved(fns: dict, reps: int) -> dict:
+    for fn in fns.values():
+        jax.block_until_ready(fn())
+        jax.block_until_ready(fn())
+    times: dict = {key: [] for key in fns}
+    for i in range(reps):
+        for key, fn in list(fns.items())[:: 1 if i % 2 else -1]:
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[key].append(time.perf_counter() - t0)
+    return {key: statistics.median(t) * 1e3 for key, t in times.items()}
+
+
+def _operands(layer, dtype, rng):
+    x_shape, w_shape, *_ = layer
+    x = jnp.asarray(rng.standard_normal(x_shape), dtype)
+    w = jnp.asarray(rng.standard_normal(w_shape) / np.sqrt(np.prod(w_shape[1:])), dtype)
+    return x, w
+
+
+def _input_grad(f):
+    return jax.jit(lambda g, x, w: jax.vjp(lambda x: f(x, w), x)[1](g)[0])
+
+
+def _weight_grad(f):
+    return jax.jit(lambda g, x, w: jax.vjp(lambda w: f(x, w), w)[1](g)[0])
+
+
+def passes(group: str, reps: int) -> None:
+    rng = np.random.default_rng(0)
+    for layer in GROUPS[group]:
+        x_shape, w_shape, stride, padding, dilation, groups = layer
+        kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        x, w = _operands(layer, jnp.float32, rng)
+        conv = functools.partial(jaxconv.conv2d, **kw)
+        g = jnp.asarray(rng.standard_normal(conv(x, w).shape), jnp.float32)
+        fns = {}
+        for impl in IMPLS:
+            f = functools.partial(conv, impl=impl)
+            forward = jax.jit(f)
+            fns["fwd", impl] = functools.partial(forward, x, w)
+            fns["dx", impl] = functools.partial(_input_grad(f), g, x, w)
+            fns["dw", impl] = functools.partial(_weight_grad(f), g, x, w)
+        ms = _interleaved(fns, reps)
+        plan = jaxconv.choose_plan(x_shape, w_shape, **kw)
+        print(f"{x_shape} x {w_shape} {kw}: auto {'/'.join(plan)}")
+        for p in ("fwd", "dx", "dw"):
+            print(f"  {p:4s}" + "".join(f"  {i} {ms[p, i]:8.2f}" for i in IMPLS), flush=True)
+
+
+def plans(group: str, reps: int, dtypes) -> None:
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        for layer in GROUPS[group]:
+            x_shape, w_shape, stride, padding, dilation, groups = layer
+            params = conv_params(
+                "plans",
+                x_shape[2:],
+                w_shape[2:],
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+            )
+            auto = jaxconv.choose_plan(
+                x_shape,
+                w_shape,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                dtype=dtype,
+            )
+            candidates = [Plan("xla", "xla", "xla"), auto] + [
+                Plan(*(a if p is None else p for p, a in zip(alt, auto)))
+                for alt in ALTERNATIVES[group]
+            ]
+            candidates = list(dict.fromkeys(candidates))
+            x, w = _operands(layer, dtype, rng)
+            fns = {}
+            for plan in candidates:
+                f = planned_fn(params, groups, plan)
+                loss = lambda x, w, f=f: 0.5 * jnp.sum(f(x, w).astype(jnp.float32) ** 2)
+                fns[plan] = functools.partial(jax.jit(jax.grad(loss, (0, 1))), x, w)
+            ms = _interleaved(fns, reps)
+            base = ms[candidates[0]]
+            cells = "  ".join(
+                f"{'/'.join(p)}{' (auto)' if p == auto else ''} {ms[p] / base:.2f}x"
+                for p in candidates[1:]
+            )
+            print(
+                f"{dtype} {x_shape} x {w_shape} s{stride} d{dilation} g{groups}: "
+                f"xla {base:.1f} ms | {cells}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("passes", "plans"))
+    parser.add_argument("group", choices=sorted(GROUPS))
+    parser.add_argument("--reps", type=int, default=None, help="default 7 (passes), 11 (plans)")
+    parser.add_argument("--dtype", nargs="+", default=["float32"])
+    args = parser.parse_args()
+    print(f"{jax.devices()[0].device_kind}, jax {jax.__version__}", flush=True)
+    if args.what == "passes":
+        passes(args.group, args.reps or 7)
+    else:
+        plans(args.group, args.reps or 11, args.dtype)
+
+
+if __name__ == "__main__":
+    main()
