@@ -146,29 +146,34 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
 * ``impl="autotune"`` replaces these rules by timings taken on the machine that runs the
   call (``_tune.py``).
 * CPU, fewer than 32x32 output pixels, 3x3 or smaller kernels, 16 or more input
-  channels, 17 to 128 channels in or out, at least 6144 images x output pixels:
-  ``"matmul"``'s weight gradient, ``"gemm"``'s for a strided layer
-  (``benchmarks/plan_passes.py plans small``; forward+backward, time / all-``"xla"``'s,
-  11 interleaved runs, the forward pass and input gradient as ``auto`` has them,
-  ``"matmul"`` / ``"gemm"``, float32 then bfloat16): 128->128 at 16x16 batch 32
-  0.93-0.97x / 0.90-0.93x and 0.82x / 0.82x; at 28x28 batch 8 0.72-0.79x / 0.78-0.84x and
-  0.72x / 0.78x; 64->64 at 16x16 batch 32 0.75-0.77x / 0.76-0.81x and 0.91x / 0.92x;
-  96->96 at 24x24 0.69-0.83x / 0.71-0.82x and 0.91x / 0.94x; 24->24 at 16x16 batch 128
-  0.79x / 0.79x and 0.87x / 0.86x; 32->32 at 16x16 batch 64 0.88-0.92x / 0.98-0.99x and
-  1.09x / 1.15x. Strided, where ``"matmul"``'s taps are strided slices: 64->128 stride 2
-  from 32x32 1.14x / 0.84x (one run before 0.93x / 0.79x) and 0.98x / 0.91x; 16->32
-  from 32x32 batch 64 1.10x / 0.92x and 1.07x / 1.01x. Fewer rows lost: 128->128 at
-  28x28 batch 6 (4704) 1.05-1.19x, batch 4 (3136) 1.17-1.23x, at 20x20 batch 12 (4800)
-  0.91-1.13x; 64->64 at 14x14 batch 16 (3136) 1.21-1.42x, 32->64 stride 2 to 8x8 batch 64
-  (4096) 1.27-1.32x. Wider layers lost too: 256->256 at 8x8 1.09-1.11x / 1.53-1.58x, at
-  14x14 1.15-1.27x / 1.91-2.02x, 512->512 at 4x4 1.11-1.12x / 1.67-1.71x, 192->192 at
-  17x17 1.10-1.12x / 1.99-2.06x, 128->256 stride 2 1.04-1.09x / 1.12x; and layers of 16
-  channels, which XLA runs on Eigen (16->16 at 16x16 batch 128: 1.28-1.50x / 1.21-1.42x).
-  In the ResNet-18 step (``bench --model resnet18``, one run each): ``"matmul"`` for its
-  four layers here 0.83x flax.nnx's time in both layouts, compile 1.44x flax's (one run
-  later 0.86-0.87x, 1.45-1.48x); ``"gemm"`` 0.82x but compile 1.56-1.63x (56 more
-  kernels); without the rule 0.85-0.88x, compile 1.26-1.34x. An earlier machine read
-  these layers level (0.91-1.04x, one pass moved).
+  channels, 17 to 128 channels in or out, stride 1, at least 6144 images x output
+  pixels: ``"matmul"``'s weight gradient (``benchmarks/plan_passes.py plans small``;
+  forward+backward, time / all-``"xla"``'s, 11 interleaved runs, the forward pass and
+  input gradient as ``auto`` has them, ``"matmul"`` / ``"gemm"``, float32 then
+  bfloat16): 128->128 at 16x16 batch 32 0.93-0.97x / 0.90-0.93x and 0.82x / 0.82x; at
+  28x28 batch 8 0.72-0.79x / 0.78-0.84x and 0.72x / 0.78x; 64->64 at 16x16 batch 32
+  0.75-0.77x / 0.76-0.81x and 0.91x / 0.92x; 96->96 at 24x24 0.69-0.83x / 0.71-0.82x and
+  0.91x / 0.94x; 24->24 at 16x16 batch 128 0.79x / 0.79x and 0.87x / 0.86x; 32->32 at
+  16x16 batch 64 0.88-0.92x / 0.98-0.99x and 1.09x / 1.15x. Strided, where
+  ``"matmul"``'s taps are strided slices: 64->128 stride 2 from 32x32 1.14x / 0.84x (one
+  run before 0.93x / 0.79x) and 0.98x / 0.91x; 16->32 from 32x32 batch 64 1.10x / 0.92x
+  and 1.07x / 1.01x. ``"gemm"`` there is faster alone, but not in the ResNet-18 step
+  (below): it stays on ``"xla"``. Fewer rows lost: 128->128 at 28x28 batch 6 (4704)
+  1.05-1.19x, batch 4 (3136) 1.17-1.23x, at 20x20 batch 12 (4800) 0.91-1.13x; 64->64 at
+  14x14 batch 16 (3136) 1.21-1.42x, 32->64 stride 2 to 8x8 batch 64 (4096) 1.27-1.32x.
+  Wider layers lost too: 256->256 at 8x8 1.09-1.11x / 1.53-1.58x, at 14x14 1.15-1.27x /
+  1.91-2.02x, 512->512 at 4x4 1.11-1.12x / 1.67-1.71x, 192->192 at 17x17 1.10-1.12x /
+  1.99-2.06x, 128->256 stride 2 1.04-1.09x / 1.12x; and layers of 16 channels, which XLA
+  runs on Eigen (16->16 at 16x16 batch 128: 1.28-1.50x / 1.21-1.42x). In the ResNet-18
+  step (``bench --model resnet18``, one run each): ``"matmul"`` for its four layers here
+  0.83x flax.nnx's time in both layouts, compile 1.44x flax's (one run later 0.86-0.87x,
+  1.45-1.48x); ``"gemm"`` 0.82x but compile 1.56-1.63x (56 more kernels); without the
+  rule 0.85-0.88x, compile 1.26-1.34x. With ``"matmul"`` for its three unstrided layers
+  here and ``"gemm"`` for the strided one: 0.81-0.82x, compile 1.70-1.71x. One process
+  per variant, 5 compile rounds and 15 interleaved steps each, time / flax.nnx's (NCHW,
+  NHWC): that plan 0.83x, 0.80x, compile 1.64x, 1.58x; the strided layer on ``"xla"``
+  (this rule) 0.81x, 0.81x, compile 1.46x, 1.42x; no rule 0.84x, 0.83x, compile 1.45x,
+  1.32x. An earlier machine read these layers level (0.91-1.04x, one pass moved).
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
   gradient was 1.35-2.2x), 512->512 at 4x4 (1.05-1.16x with one pass moved).
 """
@@ -250,9 +255,8 @@ def auto_plan(
         return Plan(forward, input_grad, "xla")
     if mh * mw < MIN_PIXELS:  # small images: im2col pays for narrow 3x3 layers only
         narrow = MIN_CHANNELS <= cg and _eigen.YNN_MIN_CHANNELS < max(cg, o) <= SMALL_CHANNELS
-        if not narrow or kh * kw >= 25:
-            return Plan(forward, input_grad, "xla")
-        return Plan(forward, input_grad, "matmul" if params.stride == (1, 1) else "gemm")
+        taps = params.stride == (1, 1) and kh * kw < 25  # matmul's unstrided small taps
+        return Plan(forward, input_grad, "matmul" if narrow and taps else "xla")
     if cg < MIN_CHANNELS:
         if half:
             return Plan("xla", "xla", "xla")
