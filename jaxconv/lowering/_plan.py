@@ -46,9 +46,10 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   the forward pass ``"matmul"`` from 28x28 output pixels on, else ``"xla"``. XLA's CPU
   weight gradient of a grouped convolution is a slow loop: 240-3550 ms where its forward
   pass took 4-61 ms (ResNeXt 3x3 at 32 groups, RegNet's 4 groups, 48 groups of 2; batch
-  4-32); ``"gemm"`` took 3.5-33 ms. Forward+backward, time / all-``"xla"``'s: 0.015-0.15x
-  in float32, 0.018-0.28x in bfloat16, 0.10-0.43x in float64 (six layers); in
-  ``benchmarks/auto_sweep.py`` 0.03-0.36x over seven ResNeXt, RegNet, ShuffleNet and
+  4-32); ``"gemm"`` took 3.5-33 ms. Forward+backward with this plan, time /
+  all-``"xla"``'s (``benchmarks/plan_passes.py plans grouped``, six layers): 0.016-0.14x
+  in float32, 0.018-0.14x in bfloat16, 0.10-0.60x in float64; in
+  ``benchmarks/auto_sweep.py`` 0.02-0.36x over seven ResNeXt, RegNet, ShuffleNet and
   AlexNet layers. Forward (15 interleaved runs): ``"matmul"`` 0.38-0.83x from 28x28 on,
   float32 and bfloat16, but 0.81-1.31x at 14x14 and 7x7 (``"gemm"``'s forward pass lost
   in bfloat16, 1.4-4.4x).
