@@ -69,6 +69,16 @@ GROUPS = {
         ((4, 100, 68, 68), (100, 100, 5, 5), 1, 0, 1, 1),
         ((4, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, 1),
     ],
+    # unpadded layers: the forward pass on Eigen within forward+backward
+    "unpadded": [
+        ((2, 256, 18, 18), (256, 256, 3, 3), 1, 0, 1, 1),
+        ((4, 256, 30, 30), (256, 256, 3, 3), 1, 0, 1, 1),
+        ((4, 128, 30, 30), (128, 128, 3, 3), 1, 0, 1, 1),
+        ((8, 128, 58, 58), (128, 128, 3, 3), 1, 0, 1, 1),
+        ((8, 96, 34, 34), (96, 96, 3, 3), 1, 0, 1, 1),
+        ((4, 100, 68, 68), (100, 100, 5, 5), 1, 0, 1, 1),
+        ((4, 32, 149, 149), (32, 32, 3, 3), 1, 0, 1, 1),
+    ],
     # dilated layers: short weight gradients (MIN_ROWS)
     "dilated": [
         ((2, 64, 32, 32), (64, 64, 3, 3), 1, 6, 6, 1),
@@ -119,6 +129,7 @@ GROUPS = {
 ALTERNATIVES = {
     "stems": [("matmul", "gemm", "xla"), ("xla", "gemm", None), ("xla", "xla", "gemm")],
     "images": [("xla", "xla", None), (None, None, "gemm")],
+    "unpadded": [("xla", None, None)],
     "dilated": [(None, None, "xla"), (None, None, "gemm")],
     "grouped": [("gemm", "gemm", "gemm"), ("matmul", "gemm", "gemm"), ("xla", "gemm", "gemm")],
     "small": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "xla")],
