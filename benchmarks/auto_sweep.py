@@ -130,15 +130,8 @@ def main() -> None:
     t_start = time.perf_counter()
     for name in names:
         x_shape, w_shape, stride, padding, dilation, groups = LAYERS[name]
-        plan = jaxconv.choose_plan(
-            x_shape,
-            w_shape,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            dtype=args.dtype,
-        )
+        kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        plan = jaxconv.choose_plan(x_shape, w_shape, dtype=args.dtype, **kw)
         entries = _entries(x_shape, w_shape, stride, padding, dilation, groups, args.dtype)
         for run in entries.values():
             run()  # warm

@@ -191,23 +191,9 @@ def plans(group: str, reps: int, dtypes) -> None:
     for dtype in dtypes:
         for layer in GROUPS[group]:
             x_shape, w_shape, stride, padding, dilation, groups = layer
-            params = conv_params(
-                "plans",
-                x_shape[2:],
-                w_shape[2:],
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-            )
-            auto = jaxconv.choose_plan(
-                x_shape,
-                w_shape,
-                stride=stride,
-                padding=padding,
-                dilation=dilation,
-                groups=groups,
-                dtype=dtype,
-            )
+            kw = dict(stride=stride, padding=padding, dilation=dilation)
+            auto = jaxconv.choose_plan(x_shape, w_shape, groups=groups, dtype=dtype, **kw)
+            params = conv_params("plans", x_shape[2:], w_shape[2:], **kw)
             candidates = [Plan("xla", "xla", "xla"), auto] + [
                 Plan(*(a if p is None else p for p, a in zip(alt, auto)))
                 for alt in ALTERNATIVES[group]
