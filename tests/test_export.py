@@ -173,3 +173,17 @@ def test_symbolic_plan_does_not_depend_on_unknown_sizes(impl):
     assert plan == ("xla", "xla", "xla")
     dw = jaxconv.choose_plan((8, 16, *hw), (16, 1, 3, 3), groups=16, platform="cpu")
     assert dw == ("matmul",) * 3  # depthwise does not depend on sizes
+
+
+def test_a_symbolic_batch_keeps_the_rules_that_do_not_count_images():
+    """Exported with a symbolic batch, a layer keeps the plan of its static shapes for the
+    passes that do not depend on the number of images; the weight gradient takes the
+    rule that needs no count (``"gemm"``, not the image blocks or the row thresholds)."""
+    b = export.symbolic_shape("b")[0]
+    for x_shape, w_shape, dw in [
+        ((64, 32, 32), (64, 64, 3, 3), "gemm"),
+        ((128, 16, 16), (128, 128, 3, 3), "xla"),  # small images: a bet on the rows
+    ]:
+        symbolic = jaxconv.choose_plan((b, *x_shape), w_shape, padding=1, platform="cpu")
+        static = jaxconv.choose_plan((32, *x_shape), w_shape, padding=1, platform="cpu")
+        assert symbolic[:2] == static[:2] and symbolic.weight_grad == dw

@@ -78,7 +78,7 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   the weight gradient too where both channel counts are at most 64 (in at most 16 blocks
   of 16 images x 16 output channels); the rules below keep the rest. An unpadded
   forward pass of up to 256 channels uses ``"eigen"`` at any size: YNNPACK ran unpadded
-  convolutions 1.1-4x slower than padded ones of the same output. Measured on a
+  convolutions 1.1-4.4x slower than Eigen did. Measured on a
   Sapphire-Rapids-class Xeon (2 cores; ``benchmarks/eigen_passes.py``, time / ``"xla"``'s
   in the same run, forward / input gradient): 64->64 3x3 at 32x32, batch 32,
   0.77x / 0.62x; at 56x56, batch 8, 0.70x / 0.64x; 32->32 3x3 at 32x32 and 64x64
@@ -103,7 +103,7 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   which XLA runs on Eigen (YNNPACK declines such layers): ``"gemm"``'s was 1.3x in
   bfloat16 (16->16 at 32x32, batch 64, forward+backward) and 2.4x in float32 (16->16
   dilation 4 at 64x64).
-* CPU, a weight gradient that sums fewer than 8192 images x output pixels: ``"xla"``'s
+* CPU, a weight gradient that sums fewer than 6144 images x output pixels: ``"xla"``'s
   (1.4-2.8 ms there; 64->64 3x3 dilation 6 at 32x32, batch 2 and 4: ``"gemm"`` 2.0x,
   ``"eigen"`` 2.3-3.2x).
 * CPU, no groups, at least 32x32 output pixels: XLA's CPU weight gradient is slow.
@@ -114,11 +114,11 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     ``"xla"`` here. In float32 where XLA uses YNNPACK, ``"gemm"``'s input gradient lost
     on nine stems of twelve (1.20-2.83x; it won on 32x32 images at batch 32, 0.63-0.70x,
     and on a dilated one, 0.88x), its weight gradient below 7x7 on six of nine
-    (1.02-1.65x; ``benchmarks/auto_sweep.py`` and the passes behind it, BENCHMARKS.md):
-    the input gradient stays on
-    ``"xla"``, the weight gradient uses ``"gemm"`` from 7x7 on (7x7 stride 2 at 224x224
-    0.72x, 11x11 stride 4 0.55x), else ``"eigen"``'s blocks where they pay
-    (``_eigen.blocked_pays``: 0.50-0.81x over six stems of 3-12 channels), else ``"xla"``.
+    (1.02-1.65x; ``benchmarks/plan_passes.py passes stems``, BENCHMARKS.md):
+    the input gradient stays on ``"xla"``, the weight gradient uses ``"gemm"`` from 7x7
+    on (7x7 stride 2 at 224x224 0.72x, 11x11 stride 4 0.55x), else ``"eigen"``'s blocks
+    where they pay (``_eigen.blocked_pays``: 0.50-0.81x over six stems of 3-12
+    channels), else ``"xla"``.
   - Otherwise the input gradient stays on ``"xla"``, which does it well; kernels of 5x5
     or more use ``"matmul"`` for the weight gradient (0.72-1.06x of all-``"xla"``
     forward+backward over 12 shapes: 16-100 channels, 5x5 and 7x7, 32x32 and 64x64,
@@ -244,20 +244,21 @@ def auto_plan(
         strided = params.stride != (1, 1)  # a projection shortcut: see the notes
         return Plan("xla", "xla", "xla") if strided else Plan("gemm", "gemm", "gemm")
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
-    if not _checks.is_static(n, mh, mw):  # unknown sizes: no bet
+    if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
     if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
         return Plan("matmul" if mh * mw >= GROUPED_PIXELS else "xla", "gemm", "gemm")
     half = np.dtype(dtype).itemsize <= 2
     ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
-    blocked = ynn and _eigen.blocked_pays(n, cg, o, mh * mw)
+    batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
+    blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
     forward, input_grad = _steered(cg, o, mh * mw, params, ynn)
-    if n * mh * mw < MIN_ROWS:  # a weight gradient too short to pay for patches or blocks
+    if batch and n * mh * mw < MIN_ROWS:  # a weight gradient too short to pay for patches
         return Plan(forward, input_grad, "xla")
     if mh * mw < MIN_PIXELS:  # small images: im2col pays for narrow 3x3 layers only
         narrow = MIN_CHANNELS <= cg and _eigen.YNN_MIN_CHANNELS < max(cg, o) <= SMALL_CHANNELS
         taps = params.stride == (1, 1) and kh * kw < 25  # matmul's unstrided small taps
-        return Plan(forward, input_grad, "matmul" if narrow and taps else "xla")
+        return Plan(forward, input_grad, "matmul" if batch and narrow and taps else "xla")
     if cg < MIN_CHANNELS:
         if half:
             return Plan("xla", "xla", "xla")
@@ -278,7 +279,7 @@ def _steered(cg: int, o: int, pixels: int, params: ConvParams, ynn: bool) -> tup
     output channels and ``pixels`` output pixels an image: ``"eigen"`` where XLA's CPU
     backend would give it to YNNPACK (``ynn``), ``"eigen"`` can shape it (an axis of
     stride 1) and Eigen was measured faster (a narrow layer on small enough images, or
-    for the forward pass an unpadded convolution, which YNNPACK ran 1.1-2.8x slower),
+    for the forward pass an unpadded convolution, which YNNPACK ran 1.1-4.4x slower),
     else ``"xla"`` (see the module notes)."""
     if not ynn or cg < MIN_CHANNELS or 1 not in params.stride:
         return "xla", "xla"
