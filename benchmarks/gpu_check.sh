@@ -3,7 +3,8 @@
 # check first (it stops the run within a minute when jaxconv cannot run there, to leave
 # device time for a fixed rerun), then in order of what the speed issue needs most: the
 # realistic-size tests, the whole-network benchmark, the test suite, MobileNet-v1 with the
-# depthwise layers on all-xla, the single-layer benchmark. Each step gets its own timeout,
+# depthwise layers on all-xla, auto against xla on larger depthwise layers, the
+# single-layer benchmark. Each step gets its own timeout,
 # capped by the time left. Results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
@@ -67,6 +68,11 @@ stamp "depthwise"
 # into networks.txt: at most 8 files come back
 timeout "$(budget 90)" python3 benchmarks/depthwise_plans.py --reps 30 --variants auto xla \
   2>&1 | grep -v cuda_timer | tee -a "$OUT/networks.txt"
+
+stamp "sweep"
+# auto against xla on the depthwise layers of MobileNet-v2, EfficientNet and ConvNeXt at
+# ImageNet sizes (the GPU depthwise rule was measured in MobileNet-v1 at 32x32 only)
+timeout "$(budget 60)" python3 benchmarks/auto_sweep.py --only " dw " 2>&1 | tee -a "$OUT/networks.txt"
 
 stamp "layers"
 # the single-layer suite, float32 (TF32) and bfloat16 (--quick halves the batch)
