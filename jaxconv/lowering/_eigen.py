@@ -58,6 +58,11 @@ BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or
 IMAGE_ELEMENTS = 400 * 1024  # ... or more than this many channels x output pixels an image
 
 
+def ynn_takes(in_channels: int, out_channels: int) -> bool:
+    """Whether YNNPACK takes a layer this wide (XLA runs narrower ones on Eigen)."""
+    return max(in_channels, out_channels) > YNN_MIN_CHANNELS
+
+
 def blocks(images: int, out_channels: int) -> int:
     """How many convolutions of 16 images x 16 output channels make a weight gradient."""
     return -(-images // YNN_MIN_CHANNELS) * -(-out_channels // YNN_MIN_CHANNELS)
@@ -79,9 +84,10 @@ def blocked_pays(images: int, in_channels: int, out_channels: int, pixels: int) 
     computed in blocks (measured: 64-channel layers 0.33-0.73x ``"xla"``'s time, 96-128
     channels level with ``"gemm"``, 256 channels 2.25x ``"xla"``'s forward+backward in
     ``jaxconv bench``'s 3x3-256 case; large images: :func:`fits`)."""
-    narrow = YNN_MIN_CHANNELS < max(in_channels, out_channels) <= BLOCKED_CHANNELS
+    narrow = max(in_channels, out_channels) <= BLOCKED_CHANNELS
     return (
-        narrow
+        ynn_takes(in_channels, out_channels)
+        and narrow
         and blocks(images, out_channels) <= MAX_BLOCKS
         and fits(in_channels, out_channels, pixels)
     )
@@ -116,7 +122,7 @@ def _shaped(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> bool
     return (
         float32
         and groups == 1
-        and max(x.shape[1], w.shape[0]) > YNN_MIN_CHANNELS
+        and ynn_takes(x.shape[1], w.shape[0])
         and is_static(*x.shape, *sum(params.padding, ()))
     )
 

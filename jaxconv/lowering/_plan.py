@@ -211,6 +211,7 @@ GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass 
 MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's is fine
 SMALL_CHANNELS = 128  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
+LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
@@ -256,20 +257,20 @@ def auto_plan(
     if batch and n * mh * mw < MIN_ROWS:  # a weight gradient too short to pay for patches
         return Plan(forward, input_grad, "xla")
     if mh * mw < MIN_PIXELS:  # small images: im2col pays for narrow 3x3 layers only
-        narrow = MIN_CHANNELS <= cg and _eigen.YNN_MIN_CHANNELS < max(cg, o) <= SMALL_CHANNELS
-        taps = params.stride == (1, 1) and kh * kw < 25  # matmul's unstrided small taps
+        narrow = MIN_CHANNELS <= cg and _eigen.ynn_takes(cg, o) and max(cg, o) <= SMALL_CHANNELS
+        taps = params.stride == (1, 1) and kh * kw < LARGE_TAPS  # matmul's unstrided taps
         return Plan(forward, input_grad, "matmul" if batch and narrow and taps else "xla")
     if cg < MIN_CHANNELS:
         if half:
             return Plan("xla", "xla", "xla")
         return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn, blocked))
-    if kh * kw >= 25:
+    if kh * kw >= LARGE_TAPS:
         unpadded = params.padding == ((0, 0), (0, 0))
         thin = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
         if unpadded and cg >= WIDE and forward == "xla":
             forward = "matmul"
         return Plan(forward, input_grad, "xla" if thin else "matmul")
-    if max(cg, o) <= _eigen.YNN_MIN_CHANNELS:  # XLA's own runs on Eigen, and faster
+    if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
     return Plan(forward, input_grad, "eigen" if forward == "eigen" and blocked else "gemm")
 
@@ -283,7 +284,7 @@ def _steered(cg: int, o: int, pixels: int, params: ConvParams, ynn: bool) -> tup
     else ``"xla"`` (see the module notes)."""
     if not ynn or cg < MIN_CHANNELS or 1 not in params.stride:
         return "xla", "xla"
-    if max(cg, o) <= _eigen.YNN_MIN_CHANNELS:  # YNNPACK declines it: XLA's is Eigen's
+    if not _eigen.ynn_takes(cg, o):  # YNNPACK declines it: XLA's is Eigen's
         return "xla", "xla"
     narrow = max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels)
     unpadded = params.padding == ((0, 0), (0, 0)) and max(cg, o) <= UNPADDED_CHANNELS
