@@ -1,6 +1,7 @@
 """``impl="auto"`` against ``impl="xla"`` on a broad set of layers from common networks.
 
-  python benchmarks/auto_sweep.py [--reps 7] [--dtype float32] [--only SUBSTRING ...]
+  python benchmarks/auto_sweep.py [--reps 9] [--dtype float32] [--only SUBSTRING ...]
+  python benchmarks/auto_sweep.py --random 60 --seed 1   # layers drawn at random
 
 Issue 12's goal: ``auto`` within 1.10x of ``"xla"`` on every realistic shape, forward
 and forward+backward. The suite's six layers and ``autotune_shapes.py``'s fourteen are
@@ -114,47 +115,111 @@ def _entries(x_shape, w_shape, stride, padding, dilation, groups, dtype):
     return entries
 
 
+def random_layers(count: int, seed: int) -> dict:
+    """``count`` layers drawn at random from the sizes of common networks, the rules
+    unseen: batch 1-64, 3-512 channels, 4x4 to 112x112 images, 1x1 to 7x7 kernels (some
+    1xk), stride 1 or 2, "same" or no padding, some dilated, depthwise and grouped; the
+    batch is cut until the forward pass costs at most about 2 GFLOP (tens of ms here)."""
+    rng = np.random.default_rng(seed)
+    widths = (3, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 384, 512)
+    layers = {}
+    while len(layers) < count:
+        kind = rng.choice(["dense", "dense", "dense", "dense", "depthwise", "grouped"])
+        k = int(rng.choice([1, 1, 3, 3, 3, 3, 5, 7]))
+        kh, kw = k, k
+        if rng.random() <= 0.1 and k > 1:  # Inception's factorised kernels
+            kh, kw = (1, k) if rng.random() < 0.5 else (k, 1)
+        stride = int(rng.choice([1, 1, 1, 2]))
+        dilation = 1
+        if kind == "dense" and k == 3 and rng.random() < 0.15:
+            dilation = int(rng.choice([1, 2, 4]))
+        size = int(rng.choice([4, 7, 8, 14, 16, 28, 32, 56, 64, 112]))
+        c = int(rng.choice(widths))
+        o = int(rng.choice(widths[1:]))
+        groups = 1
+        if kind == "depthwise":
+            o = groups = c = max(c, 16)
+        elif kind == "grouped":
+            groups = int(rng.choice([2, 4, 8, 32]))
+            c, o = c - c % (2 * groups) or 2 * groups, o - o % groups or groups
+        same = rng.random() < 0.8
+        pad = ((dilation * (kh - 1) // 2,) * 2, (dilation * (kw - 1) // 2,) * 2) if same else 0
+        if size < dilation * (k - 1) + 2:  # a kernel about as large as the image: not a layer
+            continue
+        n = int(rng.choice([1, 2, 4, 8, 16, 32, 64]))
+        mh = (size + (2 * pad[0][0] if same else 0) - dilation * (kh - 1) - 1) // stride + 1
+        mw = (size + (2 * pad[1][0] if same else 0) - dilation * (kw - 1) - 1) // stride + 1
+        flops_an_image = 2 * o * (c // groups) * kh * kw * mh * mw
+        while n > 1 and n * flops_an_image > 2e9:
+            n //= 2
+        if n * flops_an_image < 2e6:  # a call of microseconds: only dispatch is timed
+            continue
+        name = (
+            f"r{len(layers):02d} {kind[:5]} n{n} {c}->{o} {kh}x{kw} s{stride} d{dilation} "
+            f"g{groups} {size} {'same' if same else 'valid'}"
+        )
+        layers[name] = ((n, c, size, size), (o, c // groups, kh, kw), stride, pad, dilation, groups)
+    return layers
+
+
+def _time(entries: dict, reps: int) -> dict:
+    """Medians of ``reps`` interleaved rounds, each in the opposite order to the last."""
+    samples: dict = {key: [] for key in entries}
+    for i in range(reps):
+        for key, run in list(entries.items())[:: 1 if i % 2 else -1]:
+            t = time.perf_counter()
+            run()
+            samples[key].append(time.perf_counter() - t)
+    return {key: statistics.median(s) for key, s in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--only", nargs="+", metavar="SUBSTRING", help="layers whose name has one")
+    parser.add_argument("--random", type=int, metavar="N", help="N random layers instead")
+    parser.add_argument("--seed", type=int, default=0, help="of --random")
     args = parser.parse_args()
-    names = [n for n in LAYERS if not args.only or any(s in n for s in args.only)]
+    layers = random_layers(args.random, args.seed) if args.random else LAYERS
+    names = [n for n in layers if not args.only or any(s in n for s in args.only)]
     print(
         f"{jax.devices()[0].device_kind}, jax {jax.__version__}, {args.dtype}, "
-        f"{args.reps} interleaved rounds"
+        f"{args.reps} interleaved rounds (3x as many again for a ratio over {LIMIT:.2f}x)"
     )
     worst = {"fwd": (0.0, ""), "fwd+bwd": (0.0, "")}
     over = []
+    ratios: dict = {"fwd": [], "fwd+bwd": []}
     t_start = time.perf_counter()
     for name in names:
-        x_shape, w_shape, stride, padding, dilation, groups = LAYERS[name]
+        x_shape, w_shape, stride, padding, dilation, groups = layers[name]
         kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         plan = jaxconv.choose_plan(x_shape, w_shape, dtype=args.dtype, **kw)
         entries = _entries(x_shape, w_shape, stride, padding, dilation, groups, args.dtype)
         for run in entries.values():
             run()  # warm
-        samples = {key: [] for key in entries}
-        for i in range(args.reps):  # each round in the opposite order to the last
-            for key, run in list(entries.items())[:: 1 if i % 2 else -1]:
-                t = time.perf_counter()
-                run()
-                samples[key].append(time.perf_counter() - t)
-        med = {key: statistics.median(s) for key, s in samples.items()}
+        med = _time(entries, args.reps)
         cells = []
         for mode in ("fwd", "fwd+bwd"):
+            used = plan[:1] if mode == "fwd" else plan
+            one = set(used) == {"xla"}  # the same program as "xla"'s: noise
             ratio = med[mode, "auto"] / med[mode, "xla"]
+            if ratio > LIMIT and not one:  # confirm on more rounds before reporting it
+                pair = {key: entries[key] for key in entries if key[0] == mode}
+                again = _time(pair, 3 * args.reps)
+                ratio = again[mode, "auto"] / again[mode, "xla"]
+            if not one:
+                ratios[mode].append(ratio)
             worst[mode] = max(worst[mode], (ratio, name))
             if ratio > LIMIT:
-                used = plan[:1] if mode == "fwd" else plan
-                one = set(used) == {"xla"}  # the same program as "xla"'s: noise
                 over.append(f"{name} {mode} {ratio:.2f}x" + (" (one program)" if one else ""))
             cells.append(f"{mode} xla {med[mode, 'xla'] * 1e3:7.1f} ms auto {ratio:.2f}x")
         print(f"{name:34s} {'/'.join(plan):22s} " + "  ".join(cells), flush=True)
     print(f"\n{len(names)} layers in {time.perf_counter() - t_start:.0f} s")
     for mode, (ratio, name) in worst.items():
-        print(f"worst {mode}: {ratio:.2f}x ({name})")
+        steered = ratios[mode]
+        middle = f"median {statistics.median(steered):.2f}x over {len(steered)}" if steered else ""
+        print(f"{mode}: worst {ratio:.2f}x ({name}); where auto is not xla's program: {middle}")
     print(f"over {LIMIT:.2f}x: " + ("; ".join(over) if over else "none"))
 
 
