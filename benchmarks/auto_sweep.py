@@ -119,7 +119,8 @@ def random_layers(count: int, seed: int) -> dict:
     """``count`` layers drawn at random from the sizes of common networks, the rules
     unseen: batch 1-64, 3-512 channels, 4x4 to 112x112 images, 1x1 to 7x7 kernels (some
     1xk), stride 1 or 2, "same" or no padding, some dilated, depthwise and grouped; the
-    batch is cut until the forward pass costs at most about 2 GFLOP (tens of ms here)."""
+    batch is cut until the forward pass costs at most about 2 GFLOP (0.2 GFLOP grouped,
+    which XLA's CPU convolution runs slowly): tens of ms here."""
     rng = np.random.default_rng(seed)
     widths = (3, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 384, 512)
     layers = {}
@@ -150,7 +151,8 @@ def random_layers(count: int, seed: int) -> dict:
         mh = (size + (2 * pad[0][0] if same else 0) - dilation * (kh - 1) - 1) // stride + 1
         mw = (size + (2 * pad[1][0] if same else 0) - dilation * (kw - 1) - 1) // stride + 1
         flops_an_image = 2 * o * (c // groups) * kh * kw * mh * mw
-        while n > 1 and n * flops_an_image > 2e9:
+        most = 2e9 if groups == 1 else 2e8  # XLA's CPU grouped convolutions are slow
+        while n > 1 and n * flops_an_image > most:
             n //= 2
         if n * flops_an_image < 2e6:  # a call of microseconds: only dispatch is timed
             continue

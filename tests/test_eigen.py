@@ -132,7 +132,19 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((32, 128, 16, 16), (128, 128, 3, 3), {}, ("xla", "xla", "matmul")),  # 128: not eigen
         ((6, 128, 28, 28), (128, 128, 3, 3), {}, ("xla", "xla", "xla")),  # 4704 rows
         ((32, 64, 32, 32), (128, 64, 3, 3), {"stride": 2}, ("xla", "xla", "xla")),  # strided
-        ((16, 64, 14, 14), (64, 64, 3, 3), {}, ("eigen", "eigen", "xla")),  # 3136 rows
+        ((16, 64, 14, 14), (64, 64, 3, 3), {}, ("xla", "xla", "xla")),  # 3136 rows
+        ((4, 32, 32, 32), (32, 32, 3, 3), {}, ("xla", "xla", "xla")),  # 4096 rows
+        ((2, 24, 7, 7), (48, 24, 3, 3), {}, ("xla", "xla", "xla")),  # 98 rows
+        ((32, 24, 14, 14), (32, 24, 5, 5), {}, ("eigen", "eigen", "xla")),  # 6272 rows
+        ((32, 48, 32, 32), (8, 48, 7, 7), {}, ("xla", "eigen", "xla")),  # 8 outputs
+        ((8, 48, 112, 112), (8, 48, 3, 3), {"padding": 0}, ("eigen", "xla", "gemm")),
+        ((1, 256, 28, 28), (256, 256, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 484
+        ((2, 32, 112, 112), (32, 32, 3, 3), {}, ("eigen", "eigen", "gemm")),  # 2 images
+        ((16, 64, 32, 32), (8, 64, 3, 3), {}, ("xla", "eigen", "xla")),  # thin, no blocks
+        ((16, 64, 32, 32), (32, 64, 5, 5), {}, ("eigen", "eigen", "xla")),  # thin
+        ((4, 256, 56, 56), (32, 256, 3, 3), {}, ("xla", "xla", "xla")),  # thin
+        ((4, 256, 56, 56), (48, 256, 3, 3), {}, ("xla", "xla", "gemm")),
+        ((8, 384, 64, 64), (8, 384, 3, 3), {"dilation": 2}, ("xla", "xla", "xla")),  # thin
         ((32, 64, 16, 16), (64, 64, 3, 3), {}, ("eigen", "eigen", "matmul")),
         ((32, 128, 16, 16), (256, 128, 3, 3), {"stride": 2}, ("xla", "xla", "xla")),  # 256 out
         ((4, 128, 28, 28), (128, 128, 3, 3), {}, ("xla", "xla", "xla")),
@@ -142,7 +154,7 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((4, 128, 30, 30), (128, 128, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),
         ((4, 32, 149, 149), (32, 32, 3, 3), {"padding": 0}, ("eigen", "xla", "gemm")),
         ((4, 512, 9, 9), (512, 512, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),
-        ((2, 64, 32, 32), (64, 64, 3, 3), {"dilation": 6}, ("eigen", "eigen", "xla")),  # 2 K rows
+        ((2, 64, 32, 32), (64, 64, 3, 3), {"dilation": 6}, ("xla", "xla", "xla")),  # 2 K rows
         ((32, 3, 32, 32), (64, 3, 3, 3), {}, ("xla", "xla", "eigen")),  # a stem
         ((2, 3, 224, 224), (64, 3, 3, 3), {}, ("xla", "xla", "xla")),  # a stem, 3.2 M a image
         ((4, 3, 224, 224), (64, 3, 7, 7), {"stride": 2}, ("xla", "xla", "gemm")),  # 7x7 stem
@@ -153,7 +165,8 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
 )
 def test_eigen_rule_follows_its_measurements(x_shape, w_shape, kw, plan, monkeypatch):
     """_plan.py's CPU rules with YNNPACK in use, on layers they were measured on
-    (benchmarks/eigen_passes.py, benchmarks/auto_sweep.py): "same" padding unless named."""
+    (benchmarks/eigen_passes.py, benchmarks/auto_sweep.py, benchmarks/plan_passes.py):
+    "same" padding unless named."""
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     kw = {"padding": "same", **kw}
     got = jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw)

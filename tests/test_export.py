@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from jax import export, lax
 
 import jaxconv
+from jaxconv.lowering import _eigen
 from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs, lax_conv2d
 
@@ -175,15 +176,18 @@ def test_symbolic_plan_does_not_depend_on_unknown_sizes(impl):
     assert dw == ("matmul",) * 3  # depthwise does not depend on sizes
 
 
-def test_a_symbolic_batch_keeps_the_rules_that_do_not_count_images():
-    """Exported with a symbolic batch, a layer keeps the plan of its static shapes for the
-    passes that do not depend on the number of images; the weight gradient takes the
-    rule that needs no count (``"gemm"``, not the image blocks or the row thresholds)."""
+def test_a_symbolic_batch_keeps_the_rules_that_do_not_count_images(monkeypatch):
+    """Exported with a symbolic batch, a layer keeps the rules that do not depend on the
+    number of images (an unpadded forward pass on Eigen); the rules that count rows (a
+    padded layer steered to Eigen, the image blocks, the row thresholds) give way to
+    ``"xla"``, and the weight gradient to the rule that needs no count (``"gemm"``)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     b = export.symbolic_shape("b")[0]
-    for x_shape, w_shape, dw in [
-        ((64, 32, 32), (64, 64, 3, 3), "gemm"),
-        ((128, 16, 16), (128, 128, 3, 3), "xla"),  # small images: a bet on the rows
+    for x_shape, w_shape, padding, plan in [
+        ((64, 32, 32), (64, 64, 3, 3), 1, ("xla", "xla", "gemm")),  # static: eigen x 3
+        ((64, 34, 34), (64, 64, 3, 3), 0, ("eigen", "xla", "gemm")),  # static: eigen x 3
+        ((128, 16, 16), (128, 128, 3, 3), 1, ("xla", "xla", "xla")),  # static: matmul dw
     ]:
-        symbolic = jaxconv.choose_plan((b, *x_shape), w_shape, padding=1, platform="cpu")
-        static = jaxconv.choose_plan((32, *x_shape), w_shape, padding=1, platform="cpu")
-        assert symbolic[:2] == static[:2] and symbolic.weight_grad == dw
+        symbolic = jaxconv.choose_plan((b, *x_shape), w_shape, padding=padding, platform="cpu")
+        static = jaxconv.choose_plan((32, *x_shape), w_shape, padding=padding, platform="cpu")
+        assert symbolic == plan and static != plan

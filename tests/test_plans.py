@@ -470,6 +470,9 @@ def test_one_input_channel_without_groups_is_not_depthwise(platform, without_ynn
         ((8, 240, 28, 28), (240, 80, 1, 1), 1, 3, "matmul"),  # ShuffleNet's grouped 1x1
         ((4, 256, 28, 28), (256, 8, 3, 3), 2, 32, "xla"),  # 14x14 out: the taps did not pay
         ((8, 1024, 7, 7), (1024, 32, 3, 3), 1, 32, "xla"),
+        ((16, 96, 28, 28), (96, 2, 3, 3), 1, 48, "matmul"),  # 2 a group, many groups
+        ((8, 16, 64, 64), (96, 2, 5, 5), 1, 8, "xla"),  # 2 a group, few groups: 1.25x
+        ((1, 4, 32, 32), (192, 2, 3, 3), 1, 2, "xla"),  # 3.9x
     ],
 )
 def test_grouped_layers_take_im2col_gradients_on_a_cpu(x_shape, w_shape, stride, groups, forward):

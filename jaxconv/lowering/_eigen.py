@@ -56,6 +56,7 @@ YNN_FUSION = "__ynn_fusion"  # the fusion kind of XLA's YNNPACK calls in an opti
 MAX_BLOCKS = 16  # a weight gradient in more blocks than this stays XLA's own (see the notes)
 BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or out ...
 IMAGE_ELEMENTS = 400 * 1024  # ... or more than this many channels x output pixels an image
+BLOCK_IMAGES = 4  # ... or fewer images than this (a block's features are the images)
 
 
 def ynn_takes(in_channels: int, out_channels: int) -> bool:
@@ -83,11 +84,17 @@ def blocked_pays(images: int, in_channels: int, out_channels: int, pixels: int) 
     """Whether the weight gradient of ``images`` images of ``pixels`` output pixels is
     computed in blocks (measured: 64-channel layers 0.33-0.73x ``"xla"``'s time, 96-128
     channels level with ``"gemm"``, 256 channels 2.25x ``"xla"``'s forward+backward in
-    ``jaxconv bench``'s 3x3-256 case; large images: :func:`fits`)."""
+    ``jaxconv bench``'s 3x3-256 case; large images: :func:`fits`). Not for fewer than
+    ``BLOCK_IMAGES`` images (32->32 3x3 at 112x112: one image 3.1-3.6x, two 1.16x, four
+    0.62x; 64->64 at 32x32: two images 3.2x, four 2.3x, eight 0.86x) nor fewer than 16
+    output channels, whose weight gradient XLA computes fast (8 outputs 1.00-1.17x,
+    16 outputs 0.72-1.02x, 24 on 0.41-0.88x: ``benchmarks/plan_passes.py passes thin``)."""
     narrow = max(in_channels, out_channels) <= BLOCKED_CHANNELS
     return (
         ynn_takes(in_channels, out_channels)
         and narrow
+        and images >= BLOCK_IMAGES
+        and out_channels >= YNN_MIN_CHANNELS
         and blocks(images, out_channels) <= MAX_BLOCKS
         and fits(in_channels, out_channels, pixels)
     )

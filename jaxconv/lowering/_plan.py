@@ -52,7 +52,11 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   ``benchmarks/auto_sweep.py`` 0.02-0.36x over seven ResNeXt, RegNet, ShuffleNet and
   AlexNet layers. Forward (15 interleaved runs): ``"matmul"`` 0.38-0.83x from 28x28 on,
   float32 and bfloat16, but 0.81-1.31x at 14x14 and 7x7 (``"gemm"``'s forward pass lost
-  in bfloat16, 1.4-4.4x).
+  in bfloat16, 1.4-4.4x). Its taps need at least 4 channels per group, or 16 groups or
+  more (where XLA's forward pass is slow too): with 2 channels per group ``"matmul"``
+  read 0.42-0.43x at 32 and 48 groups but 1.16x, 1.25x and 3.9x at 4, 8 and 2 groups;
+  with 4 channels 0.68-0.93x at 4-32 groups (``benchmarks/plan_passes.py passes
+  pairs``, from ``auto_sweep.py --random 60 --seed 1``).
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one matmul on the
   input as it lies (``_gemm.one_by_one``): 0.24-0.35x forward, 0.25-0.32x
   forward+backward (256->64, 56x56, ``bench --quick``, six runs on a Sapphire-Rapids-class
@@ -76,7 +80,8 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   400 K channels x output pixels an image (``_eigen.fits``): the forward pass and the
   input gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen;
   the weight gradient too where both channel counts are at most 64 (in at most 16 blocks
-  of 16 images x 16 output channels); the rules below keep the rest. An unpadded
+  of 16 images x 16 output channels, from 4 images and 16 output channels on:
+  ``_eigen.blocked_pays``); the rules below keep the rest. An unpadded
   forward pass of up to 256 channels uses ``"eigen"`` at any size: YNNPACK ran unpadded
   convolutions 1.1-4.4x slower than Eigen did. Measured on a
   Sapphire-Rapids-class Xeon (2 cores; ``benchmarks/eigen_passes.py``, time / ``"xla"``'s
@@ -99,10 +104,29 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   resnet18``, three runs, the rule with 128 channels): 0.84-0.88x flax.nnx's time NCHW,
   0.86-0.89x NHWC, against 0.93-0.98x without it on the same machine (BENCHMARKS.md).
   Where XLA does not use YNNPACK (another jaxlib, ``XLA_FLAGS``, a GPU) the rule is off.
+  Padded layers are steered only in calls of at least ``MIN_ROWS`` images x output
+  pixels, and their forward pass only with at least 16 output channels: drawn at random
+  (``auto_sweep.py --random 60 --seed 1``, then ``plan_passes.py passes short`` and
+  ``thin``), shorter calls read 1.3-1.9x forward (24->48 3x3 at 7x7 batch 2, 16->48 at
+  32x32 batch 1, 32->32 at 32x32 batch 4, 48->24 5x5 at 32x32 batch 2) where longer
+  ones read 0.79-0.96x, and 8-output forward passes 1.10-3.8x (48->8 7x7 and 3x3,
+  24->8 7x7) though their input gradients won (0.62-0.77x). Unpadded forward passes
+  keep ``"eigen"`` at any size: 256->256 7x7 at 28x28 batch 1 (484 rows) 0.73x.
 * CPU, 3x3 and smaller, at most 16 channels in and out: ``"xla"``'s weight gradient,
   which XLA runs on Eigen (YNNPACK declines such layers): ``"gemm"``'s was 1.3x in
   bfloat16 (16->16 at 32x32, batch 64, forward+backward) and 2.4x in float32 (16->16
   dilation 4 at 64x64).
+* CPU, a padded layer of at most 16 output channels, or at most 32 and at least twice as
+  many input channels, in float32 or half precision (``thin``): ``"xla"``'s weight
+  gradient, which YNNPACK computes fast there (half precision is converted to float32
+  for it), instead of the patches of the rules below. ``"gemm"`` / ``"matmul"`` weight
+  gradients, time / ``"xla"``'s (``plan_passes.py passes thin``): 8 outputs 1.5-2.2x /
+  1.2-2.6x (64-384 inputs); 16 outputs 1.5-2.5x / 1.4-1.7x; 32 outputs from 64 inputs
+  1.2-1.9x / 1.1-1.5x (at 24 and 32 inputs they won, 0.61-0.90x, and keep the rules
+  below); 5x5 kernels of 16 and 32 outputs ``"matmul"`` 1.5-2.5x; 48 outputs and more
+  0.33-0.67x (one loss, 128->48 at 32x32 batch 8: 1.10-1.27x). float64, which YNNPACK
+  does not run, keeps the patches: 0.13-0.82x there. Unpadded layers keep them too
+  (32->32 at 147x147 ``"gemm"`` 0.43x in bfloat16).
 * CPU, a weight gradient that sums fewer than 6144 images x output pixels: ``"xla"``'s
   (1.4-2.8 ms there; 64->64 3x3 dilation 6 at 32x32, batch 2 and 4: ``"gemm"`` 2.0x,
   ``"eigen"`` 2.3-3.2x).
@@ -215,6 +239,10 @@ LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
+THIN_OUT = 32  # up to this many outputs and twice as many inputs (or 16 outputs): XLA's
+# CPU weight gradient of a padded layer is fast (YNNPACK), and patches do not pay
+PAIRED = 4  # grouped layers of fewer channels per group ...
+MANY_GROUPS = 16  # ... and fewer groups than this keep XLA's forward pass
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
@@ -248,12 +276,17 @@ def auto_plan(
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
     if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
-        return Plan("matmul" if mh * mw >= GROUPED_PIXELS else "xla", "gemm", "gemm")
+        taps = mh * mw >= GROUPED_PIXELS and (cg >= PAIRED or groups >= MANY_GROUPS)
+        return Plan("matmul" if taps else "xla", "gemm", "gemm")
     half = np.dtype(dtype).itemsize <= 2
     ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
     batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
-    forward, input_grad = _steered(cg, o, mh * mw, params, ynn)
+    long = batch and n * mh * mw >= MIN_ROWS  # enough rows for a padded one to go to Eigen
+    padded = params.padding != ((0, 0), (0, 0))
+    few = o <= MIN_CHANNELS or (o <= THIN_OUT and cg >= 2 * o)  # outputs for YNNPACK's
+    thin = padded and few and np.dtype(dtype).itemsize <= 4 and _eigen.ynn_convolutions()
+    forward, input_grad = _steered(cg, o, mh * mw, params, ynn, long)
     if batch and n * mh * mw < MIN_ROWS:  # a weight gradient too short to pay for patches
         return Plan(forward, input_grad, "xla")
     if mh * mw < MIN_PIXELS:  # small images: im2col pays for narrow 3x3 layers only
@@ -265,30 +298,39 @@ def auto_plan(
             return Plan("xla", "xla", "xla")
         return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn, blocked))
     if kh * kw >= LARGE_TAPS:
-        unpadded = params.padding == ((0, 0), (0, 0))
-        thin = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
-        if unpadded and cg >= WIDE and forward == "xla":
+        small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
+        if not padded and cg >= WIDE and forward == "xla":
             forward = "matmul"
-        return Plan(forward, input_grad, "xla" if thin else "matmul")
+        return Plan(forward, input_grad, "xla" if small or thin else "matmul")
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
-    return Plan(forward, input_grad, "eigen" if forward == "eigen" and blocked else "gemm")
+    if forward == "eigen" and blocked:
+        return Plan(forward, input_grad, "eigen")
+    return Plan(forward, input_grad, "xla" if thin else "gemm")
 
 
-def _steered(cg: int, o: int, pixels: int, params: ConvParams, ynn: bool) -> tuple[str, str]:
+def _steered(
+    cg: int, o: int, pixels: int, params: ConvParams, ynn: bool, long: bool
+) -> tuple[str, str]:
     """The forward pass and input gradient of a dense layer of ``cg`` input and ``o``
     output channels and ``pixels`` output pixels an image: ``"eigen"`` where XLA's CPU
     backend would give it to YNNPACK (``ynn``), ``"eigen"`` can shape it (an axis of
-    stride 1) and Eigen was measured faster (a narrow layer on small enough images, or
-    for the forward pass an unpadded convolution, which YNNPACK ran 1.1-4.4x slower),
-    else ``"xla"`` (see the module notes)."""
+    stride 1) and Eigen was measured faster, else ``"xla"`` (see the module notes):
+
+    * an unpadded convolution of up to 256 channels, whose forward pass YNNPACK ran
+      1.1-4.4x slower, at any size;
+    * a narrow layer on small enough images, in a call of at least ``MIN_ROWS`` images x
+      output pixels (``long``; shorter calls ran 1.3-1.9x slower) and, for the forward
+      pass, at least 16 output channels (8 outputs: 1.10-3.8x slower).
+    """
     if not ynn or cg < MIN_CHANNELS or 1 not in params.stride:
         return "xla", "xla"
     if not _eigen.ynn_takes(cg, o):  # YNNPACK declines it: XLA's is Eigen's
         return "xla", "xla"
-    narrow = max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels)
+    narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels)
     unpadded = params.padding == ((0, 0), (0, 0)) and max(cg, o) <= UNPADDED_CHANNELS
-    return ("eigen" if narrow or unpadded else "xla"), ("eigen" if narrow else "xla")
+    forward = unpadded or (narrow and o >= MIN_CHANNELS)
+    return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
 
 
 def _stem_weight_grad(taps: int, ynn: bool, blocked: bool) -> str:
