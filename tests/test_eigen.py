@@ -139,6 +139,8 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((32, 48, 32, 32), (8, 48, 7, 7), {}, ("xla", "eigen", "xla")),  # 8 outputs
         ((8, 48, 112, 112), (8, 48, 3, 3), {"padding": 0}, ("eigen", "xla", "gemm")),
         ((1, 256, 28, 28), (256, 256, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 484
+        ((8, 24, 4, 4), (256, 24, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 1.8 M MACs
+        ((16, 64, 28, 28), (8, 64, 3, 3), {}, ("xla", "eigen", "xla")),  # small images, thin
         ((2, 32, 112, 112), (32, 32, 3, 3), {}, ("eigen", "eigen", "gemm")),  # 2 images
         ((16, 64, 32, 32), (8, 64, 3, 3), {}, ("xla", "eigen", "xla")),  # thin, no blocks
         ((16, 64, 32, 32), (32, 64, 5, 5), {}, ("eigen", "eigen", "xla")),  # thin

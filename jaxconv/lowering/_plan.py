@@ -233,6 +233,7 @@ REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass pays as taps
 MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's is fine
+MIN_MACS = 2**24  # a call of fewer multiply-adds is dispatch: no shaping for Eigen
 SMALL_CHANNELS = 128  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
@@ -282,15 +283,18 @@ def auto_plan(
     ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
     batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
-    long = batch and n * mh * mw >= MIN_ROWS  # enough rows for a padded one to go to Eigen
     padded = params.padding != ((0, 0), (0, 0))
     few = o <= MIN_CHANNELS or (o <= THIN_OUT and cg >= 2 * o)  # outputs for YNNPACK's
     thin = padded and few and np.dtype(dtype).itemsize <= 4 and _eigen.ynn_convolutions()
-    forward, input_grad = _steered(cg, o, mh * mw, params, ynn, long)
-    if batch and n * mh * mw < MIN_ROWS:  # a weight gradient too short to pay for patches
+    rows = n * mh * mw if batch else None  # images x output pixels, where known
+    forward, input_grad = "xla", "xla"
+    if ynn:  # XLA would hand it to YNNPACK: Eigen's convolution may be faster
+        forward, input_grad = _steered(cg, o, kh * kw, rows, mh * mw, params)
+    if rows is not None and rows < MIN_ROWS:  # a weight gradient too short to pay for patches
         return Plan(forward, input_grad, "xla")
     if mh * mw < MIN_PIXELS:  # small images: im2col pays for narrow 3x3 layers only
-        narrow = MIN_CHANNELS <= cg and _eigen.ynn_takes(cg, o) and max(cg, o) <= SMALL_CHANNELS
+        wide = _eigen.ynn_takes(cg, o) and not thin
+        narrow = MIN_CHANNELS <= cg and wide and max(cg, o) <= SMALL_CHANNELS
         taps = params.stride == (1, 1) and kh * kw < LARGE_TAPS  # matmul's unstrided taps
         return Plan(forward, input_grad, "matmul" if batch and narrow and taps else "xla")
     if cg < MIN_CHANNELS:
@@ -310,26 +314,30 @@ def auto_plan(
 
 
 def _steered(
-    cg: int, o: int, pixels: int, params: ConvParams, ynn: bool, long: bool
+    cg: int, o: int, taps: int, rows: int | None, pixels: int, params: ConvParams
 ) -> tuple[str, str]:
     """The forward pass and input gradient of a dense layer of ``cg`` input and ``o``
-    output channels and ``pixels`` output pixels an image: ``"eigen"`` where XLA's CPU
-    backend would give it to YNNPACK (``ynn``), ``"eigen"`` can shape it (an axis of
+    output channels, ``taps`` kernel taps, ``rows`` images x output pixels (``None``
+    where the batch is symbolic) and ``pixels`` output pixels an image, which XLA's CPU
+    backend would give to YNNPACK: ``"eigen"`` where it can shape the call (an axis of
     stride 1) and Eigen was measured faster, else ``"xla"`` (see the module notes):
 
     * an unpadded convolution of up to 256 channels, whose forward pass YNNPACK ran
-      1.1-4.4x slower, at any size;
-    * a narrow layer on small enough images, in a call of at least ``MIN_ROWS`` images x
-      output pixels (``long``; shorter calls ran 1.3-1.9x slower) and, for the forward
-      pass, at least 16 output channels (8 outputs: 1.10-3.8x slower).
+      1.1-4.4x slower, at any size from ``MIN_MACS`` multiply-adds on (smaller calls are
+      dispatch: 24->256 3x3 to 2x2 pixels, batch 8, 1.26x);
+    * a narrow layer on small enough images, in a call of at least ``MIN_ROWS`` rows
+      (shorter calls ran 1.3-1.9x slower) and, for the forward pass, at least 16 output
+      channels (8 outputs: 1.10-3.8x slower).
     """
-    if not ynn or cg < MIN_CHANNELS or 1 not in params.stride:
+    if cg < MIN_CHANNELS or 1 not in params.stride:
         return "xla", "xla"
     if not _eigen.ynn_takes(cg, o):  # YNNPACK declines it: XLA's is Eigen's
         return "xla", "xla"
+    long = rows is not None and rows >= MIN_ROWS
     narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels)
     unpadded = params.padding == ((0, 0), (0, 0)) and max(cg, o) <= UNPADDED_CHANNELS
-    forward = unpadded or (narrow and o >= MIN_CHANNELS)
+    big = rows is None or rows * cg * o * taps >= MIN_MACS
+    forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
 
 
