@@ -137,7 +137,9 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((2, 24, 7, 7), (48, 24, 3, 3), {}, ("xla", "xla", "xla")),  # 98 rows
         ((32, 24, 14, 14), (32, 24, 5, 5), {}, ("eigen", "eigen", "xla")),  # 6272 rows
         ((32, 48, 32, 32), (8, 48, 7, 7), {}, ("xla", "eigen", "xla")),  # 8 outputs
-        ((8, 48, 112, 112), (8, 48, 3, 3), {"padding": 0}, ("eigen", "xla", "gemm")),
+        ((8, 48, 112, 112), (8, 48, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),  # 8 out
+        ((8, 128, 34, 34), (32, 128, 3, 3), {"padding": 0}, ("eigen", "xla", "gemm")),
+        ((8, 32, 64, 64), (96, 32, 5, 5), {"stride": 2}, ("xla", "xla", "gemm")),  # strided
         ((1, 256, 28, 28), (256, 256, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 484
         ((8, 24, 4, 4), (256, 24, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 1.8 M MACs
         ((16, 64, 28, 28), (8, 64, 3, 3), {}, ("xla", "eigen", "xla")),  # small images, thin

@@ -111,22 +111,27 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   32x32 batch 1, 32->32 at 32x32 batch 4, 48->24 5x5 at 32x32 batch 2) where longer
   ones read 0.79-0.96x, and 8-output forward passes 1.10-3.8x (48->8 7x7 and 3x3,
   24->8 7x7) though their input gradients won (0.62-0.77x). Unpadded forward passes
-  keep ``"eigen"`` at any size: 256->256 7x7 at 28x28 batch 1 (484 rows) 0.73x.
+  keep ``"eigen"`` at any size from 2^24 multiply-adds on (``MIN_MACS``): 256->256 7x7 at
+  28x28 batch 1 (484 rows) 0.65-0.73x, but 24->256 3x3 from 4x4 to 2x2 pixels, batch 8
+  (1.8 M multiply-adds, 0.2 ms), 1.26x (``auto_sweep.py --random 60 --seed 2``).
 * CPU, 3x3 and smaller, at most 16 channels in and out: ``"xla"``'s weight gradient,
   which XLA runs on Eigen (YNNPACK declines such layers): ``"gemm"``'s was 1.3x in
   bfloat16 (16->16 at 32x32, batch 64, forward+backward) and 2.4x in float32 (16->16
   dilation 4 at 64x64).
-* CPU, a padded layer of at most 16 output channels, or at most 32 and at least twice as
-  many input channels, in float32 or half precision (``thin``): ``"xla"``'s weight
-  gradient, which YNNPACK computes fast there (half precision is converted to float32
-  for it), instead of the patches of the rules below. ``"gemm"`` / ``"matmul"`` weight
-  gradients, time / ``"xla"``'s (``plan_passes.py passes thin``): 8 outputs 1.5-2.2x /
-  1.2-2.6x (64-384 inputs); 16 outputs 1.5-2.5x / 1.4-1.7x; 32 outputs from 64 inputs
-  1.2-1.9x / 1.1-1.5x (at 24 and 32 inputs they won, 0.61-0.90x, and keep the rules
-  below); 5x5 kernels of 16 and 32 outputs ``"matmul"`` 1.5-2.5x; 48 outputs and more
-  0.33-0.67x (one loss, 128->48 at 32x32 batch 8: 1.10-1.27x). float64, which YNNPACK
-  does not run, keeps the patches: 0.13-0.82x there. Unpadded layers keep them too
-  (32->32 at 147x147 ``"gemm"`` 0.43x in bfloat16).
+* CPU, a layer of at most 16 output channels, or a padded one of at most 32 and at least
+  twice as many input channels, in float32 or half precision (``thin``): ``"xla"``'s
+  weight gradient, which YNNPACK computes fast there (half precision is converted to
+  float32 for it), instead of the patches of the rules below (small images included).
+  ``"gemm"`` / ``"matmul"`` weight gradients, time / ``"xla"``'s (``plan_passes.py
+  passes thin``): 8 outputs 1.5-2.2x / 1.2-2.6x (64-384 inputs); 16 outputs 1.5-2.5x /
+  1.4-1.7x; 32 outputs from 64 inputs 1.2-1.9x / 1.1-1.5x (at 24 and 32 inputs they won,
+  0.61-0.90x, and keep the rules below); 5x5 kernels of 16 and 32 outputs ``"matmul"``
+  1.5-2.5x; 48 outputs and more 0.33-0.67x (one loss, 128->48 at 32x32 batch 8:
+  1.10-1.27x). float64, which YNNPACK does not run, keeps the patches: 0.13-0.82x there.
+  Unpadded layers of 32 outputs keep them too (32->32 at 147x147 ``"gemm"`` 0.43x in
+  bfloat16, 128->32 at 32x32 0.63-0.69x), but not of 8 or 16 (48->8 at 110x110 and
+  64->16 at 56x56: ``"gemm"`` 2.4-2.5x; the plans 1.23x and 1.32x in bfloat16,
+  ``plan_passes.py plans strided``).
 * CPU, a weight gradient that sums fewer than 6144 images x output pixels: ``"xla"``'s
   (1.4-2.8 ms there; 64->64 3x3 dilation 6 at 32x32, batch 2 and 4: ``"gemm"`` 2.0x,
   ``"eigen"`` 2.3-3.2x).
@@ -153,7 +158,11 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     layer with ``padding=2``: 91 ms against 245 ms unpadded), where ``"matmul"``
     forward measured 1.1-4.3x, and on 16 channels it measured 1.5-3.7x unpadded: both
     keep the ``"xla"`` forward. Taps with fewer than 1024 weights (16->16 9x9 at 96x96)
-    keep the ``"xla"`` weight gradient: ``"matmul"`` there was 1.85-2.46x.
+    keep the ``"xla"`` weight gradient: ``"matmul"`` there was 1.85-2.46x. Strided
+    layers use ``"gemm"`` for it, whose patches are built once, where ``"matmul"``'s taps
+    are strided slices (forward+backward, ``plan_passes.py plans strided``, float32 /
+    bfloat16: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x;
+    64->128 0.96x / 0.84x and 0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x / 1.03x).
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
     56x56) and use ``"gemm"`` for the weight gradient: 0.68x forward+backward
     (``"matmul"``: 0.78x). It costs compile time (about 1 s of XLA compile in a
@@ -172,7 +181,8 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   call (``_tune.py``).
 * CPU, fewer than 32x32 output pixels, 3x3 or smaller kernels, 16 or more input
   channels, 17 to 128 channels in or out, stride 1, at least 6144 images x output
-  pixels: ``"matmul"``'s weight gradient (``benchmarks/plan_passes.py plans small``;
+  pixels, not ``thin`` (64->8 at 28x28 read 1.18x): ``"matmul"``'s weight gradient
+  (``benchmarks/plan_passes.py plans small``;
   forward+backward, time / all-``"xla"``'s, 11 interleaved runs, the forward pass and
   input gradient as ``auto`` has them, ``"matmul"`` / ``"gemm"``, float32 then
   bfloat16): 128->128 at 16x16 batch 32 0.93-0.97x / 0.90-0.93x and 0.82x / 0.82x; at
@@ -240,8 +250,8 @@ LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
-THIN_OUT = 32  # up to this many outputs and twice as many inputs (or 16 outputs): XLA's
-# CPU weight gradient of a padded layer is fast (YNNPACK), and patches do not pay
+THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inputs (or
+# any of 16 outputs): XLA's CPU weight gradient is fast (YNNPACK), patches do not pay
 PAIRED = 4  # grouped layers of fewer channels per group ...
 MANY_GROUPS = 16  # ... and fewer groups than this keep XLA's forward pass
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
@@ -284,8 +294,8 @@ def auto_plan(
     batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
     padded = params.padding != ((0, 0), (0, 0))
-    few = o <= MIN_CHANNELS or (o <= THIN_OUT and cg >= 2 * o)  # outputs for YNNPACK's
-    thin = padded and few and np.dtype(dtype).itemsize <= 4 and _eigen.ynn_convolutions()
+    few = o <= MIN_CHANNELS or (padded and o <= THIN_OUT and cg >= 2 * o)  # YNNPACK's case
+    thin = few and np.dtype(dtype).itemsize <= 4 and _eigen.ynn_convolutions()
     rows = n * mh * mw if batch else None  # images x output pixels, where known
     forward, input_grad = "xla", "xla"
     if ynn:  # XLA would hand it to YNNPACK: Eigen's convolution may be faster
@@ -305,7 +315,8 @@ def auto_plan(
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
         if not padded and cg >= WIDE and forward == "xla":
             forward = "matmul"
-        return Plan(forward, input_grad, "xla" if small or thin else "matmul")
+        taps = "matmul" if params.stride == (1, 1) else "gemm"  # not strided slices
+        return Plan(forward, input_grad, "xla" if small or thin else taps)
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
     if forward == "eigen" and blocked:
