@@ -34,9 +34,10 @@ transposing copies (YNNPACK's fusions had absorbed them; flax has 53); channels-
 100-101, and the step took 0.84-0.89x flax's time (three runs) against 0.90-0.96x.
 
 Only float32 calls without groups, with more than 16 input or output channels (YNNPACK's
-own threshold), are shaped: float64 would leave YNNPACK for XLA's generic loop, half
-precision does not go to YNNPACK. Elsewhere, and wherever XLA does not use YNNPACK (a
-GPU, another jaxlib, ``XLA_FLAGS``), the lowering is ``"xla"``'s.
+own threshold), are shaped: float64 would leave YNNPACK for XLA's generic loop; half
+precision, which jaxlib 0.10.2 converts to float32 around a YNNPACK call, is not shaped
+(not measured). Elsewhere, and wherever XLA does not use YNNPACK (a GPU, another jaxlib,
+``XLA_FLAGS``), the lowering is ``"xla"``'s.
 """
 
 from __future__ import annotations
