@@ -517,3 +517,21 @@ def test_layers_of_sixteen_channels_keep_xlas_weight_gradient(dtype):
     assert jaxconv.choose_plan((64, 16, 32, 32), (16, 16, 3, 3), **kw) == ("xla",) * 3
     wider = jaxconv.choose_plan((64, 16, 32, 32), (32, 16, 3, 3), **kw)
     assert wider.weight_grad in ("gemm", "eigen")
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,dtype,weight_grad",
+    [
+        ((64, 32, 16, 16), (32, 32, 3, 3), "float32", "matmul"),
+        ((64, 32, 16, 16), (32, 32, 3, 3), "bfloat16", "xla"),  # 1.09-1.16x there
+        ((32, 128, 16, 16), (128, 128, 3, 3), "bfloat16", "matmul"),  # 0.82x
+    ],
+)
+def test_small_image_weight_gradient_in_half_precision_needs_64_channels(
+    x_shape, w_shape, dtype, weight_grad, monkeypatch
+):
+    """Below 32x32 output pixels, narrow 3x3 layers take ``"matmul"``'s weight gradient;
+    in half precision only from 64 channels on (benchmarks/auto_sweep.py)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
+    assert plan.weight_grad == weight_grad

@@ -158,7 +158,13 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     layer with ``padding=2``: 91 ms against 245 ms unpadded), where ``"matmul"``
     forward measured 1.1-4.3x, and on 16 channels it measured 1.5-3.7x unpadded: both
     keep the ``"xla"`` forward. Taps with fewer than 1024 weights (16->16 9x9 at 96x96)
-    keep the ``"xla"`` weight gradient: ``"matmul"`` there was 1.85-2.46x. Strided
+    keep the ``"xla"`` weight gradient: ``"matmul"`` there was 1.85-2.46x. So do short
+    calls, of fewer than ``2 * MIN_ROWS`` images x output pixels for a 5x5 kernel (in
+    proportion to the taps for larger ones), where XLA's weight gradient ran at 90-120
+    GFLOP/s: 6272-8192 rows, 5x5, 24->96, 64->64, 32->64: ``"matmul"`` 1.44-1.79x,
+    ``"gemm"`` 1.32-1.65x; from 12544 rows on 0.82-1.02x, and 7x7 at 8192 rows 0.65-0.70x
+    (``auto_sweep.py --random 60 --seed 3``; 24->96 at 56x56, batch 2, read 1.23x
+    forward+backward). Strided
     layers use ``"gemm"`` for it, whose patches are built once, where ``"matmul"``'s taps
     are strided slices (forward+backward, ``plan_passes.py plans strided``, float32 /
     bfloat16: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x;
@@ -181,7 +187,9 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   call (``_tune.py``).
 * CPU, fewer than 32x32 output pixels, 3x3 or smaller kernels, 16 or more input
   channels, 17 to 128 channels in or out, stride 1, at least 6144 images x output
-  pixels, not ``thin`` (64->8 at 28x28 read 1.18x): ``"matmul"``'s weight gradient
+  pixels, not ``thin`` (64->8 at 28x28 read 1.18x), in half precision at least 64
+  channels in or out (32->32 at 16x16 batch 64 read 1.09x and 1.16x in bfloat16
+  forward+backward, in two sessions' sweeps): ``"matmul"``'s weight gradient
   (``benchmarks/plan_passes.py plans small``;
   forward+backward, time / all-``"xla"``'s, 11 interleaved runs, the forward pass and
   input gradient as ``auto`` has them, ``"matmul"`` / ``"gemm"``, float32 then
@@ -245,6 +253,7 @@ GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass 
 MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's is fine
 MIN_MACS = 2**24  # a call of fewer multiply-adds is dispatch: no shaping for Eigen
 SMALL_CHANNELS = 128  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
+SMALL_HALF = 64  # ... and in half precision, layers at least this wide
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
@@ -294,8 +303,11 @@ def auto_plan(
     batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
     padded = params.padding != ((0, 0), (0, 0))
-    few = o <= MIN_CHANNELS or (padded and o <= THIN_OUT and cg >= 2 * o)  # YNNPACK's case
-    thin = few and np.dtype(dtype).itemsize <= 4 and _eigen.ynn_convolutions()
+    # XLA's weight gradient on YNNPACK (half precision is converted for it), fast on few
+    # outputs and on short calls; float64's is a slow generic loop
+    ynn_grad = np.dtype(dtype).itemsize <= 4 and _eigen.ynn_convolutions()
+    few = o <= MIN_CHANNELS or (padded and o <= THIN_OUT and cg >= 2 * o)
+    thin = few and ynn_grad
     rows = n * mh * mw if batch else None  # images x output pixels, where known
     forward, input_grad = "xla", "xla"
     if ynn:  # XLA would hand it to YNNPACK: Eigen's convolution may be faster
@@ -303,7 +315,7 @@ def auto_plan(
     if rows is not None and rows < MIN_ROWS:  # a weight gradient too short to pay for patches
         return Plan(forward, input_grad, "xla")
     if mh * mw < MIN_PIXELS:  # small images: im2col pays for narrow 3x3 layers only
-        wide = _eigen.ynn_takes(cg, o) and not thin
+        wide = _eigen.ynn_takes(cg, o) and not thin and (not half or max(cg, o) >= SMALL_HALF)
         narrow = MIN_CHANNELS <= cg and wide and max(cg, o) <= SMALL_CHANNELS
         taps = params.stride == (1, 1) and kh * kw < LARGE_TAPS  # matmul's unstrided taps
         return Plan(forward, input_grad, "matmul" if batch and narrow and taps else "xla")
@@ -313,10 +325,11 @@ def auto_plan(
         return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn, blocked))
     if kh * kw >= LARGE_TAPS:
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
+        short = ynn_grad and rows is not None and rows * kh * kw < 2 * MIN_ROWS * LARGE_TAPS
         if not padded and cg >= WIDE and forward == "xla":
             forward = "matmul"
         taps = "matmul" if params.stride == (1, 1) else "gemm"  # not strided slices
-        return Plan(forward, input_grad, "xla" if small or thin else taps)
+        return Plan(forward, input_grad, "xla" if small or short or thin else taps)
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
     if forward == "eigen" and blocked:
