@@ -474,6 +474,7 @@ def test_one_input_channel_without_groups_is_not_depthwise(platform, without_ynn
         ((8, 16, 64, 64), (96, 2, 5, 5), 1, 8, "xla"),  # 2 a group, few groups: 1.25x
         ((1, 4, 32, 32), (192, 2, 3, 3), 1, 2, "xla"),  # 3.9x
         ((4, 24, 32, 32), (192, 6, 3, 3), 1, 4, "xla"),  # 6 a group: 1.09x, bfloat16 1.39x
+        ((2, 16, 112, 112), (64, 8, 5, 5), 2, 2, "xla"),  # 8 a group, 2 groups: 1.15-1.52x
     ],
 )
 def test_grouped_layers_take_im2col_gradients_on_a_cpu(x_shape, w_shape, stride, groups, forward):

@@ -52,13 +52,14 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   ``benchmarks/auto_sweep.py`` 0.02-0.36x over seven ResNeXt, RegNet, ShuffleNet and
   AlexNet layers. Forward (15 interleaved runs): ``"matmul"`` 0.38-0.83x from 28x28 on,
   float32 and bfloat16, but 0.81-1.31x at 14x14 and 7x7 (``"gemm"``'s forward pass lost
-  in bfloat16, 1.4-4.4x). Its taps need at least 8 channels per group, or 16 groups or
-  more (where XLA's forward pass is slow too): with 2 channels per group ``"matmul"``
-  read 0.42-0.43x at 32 and 48 groups but 1.16x, 1.25x and 3.9x at 4, 8 and 2 groups;
-  with 4 channels 0.68x at 32 groups, 0.87-0.93x at 4 and 8 (``benchmarks/plan_passes.py
-  passes pairs``, from ``auto_sweep.py --random 60 --seed 1``); with 6 channels at 4
-  groups (24->192 at 32x32, batch 4) 1.09x in float32 and 1.39x in bfloat16
-  (``--seed 3``).
+  in bfloat16, 1.4-4.4x). Its taps need at least 16 channels per group, or 16 groups
+  (where XLA's forward pass is slow too: 8-11 GFLOP/s at 4 and 8 groups, 48 at 2): with 2
+  channels per group ``"matmul"`` read 0.42-0.43x at 32 and 48 groups but 1.16x, 1.25x
+  and 3.9x at 4, 8 and 2 groups; with 4 channels 0.68x at 32 groups, 0.87-0.93x at 4
+  and 8 (``benchmarks/plan_passes.py passes pairs``, from ``auto_sweep.py --random 60
+  --seed 1``); with 6 channels at 4 groups (24->192 at 32x32, batch 4) 1.09x in float32
+  and 1.39x in bfloat16 (``--seed 3``); with 8 channels at 2 groups (16->64 5x5 stride 2
+  at 112x112) 1.15x and 1.52x, at 8 groups 0.51x and 0.67x (``--seed 4``).
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one matmul on the
   input as it lies (``_gemm.one_by_one``): 0.24-0.35x forward, 0.25-0.32x
   forward+backward (256->64, 56x56, ``bench --quick``, six runs on a Sapphire-Rapids-class
@@ -263,8 +264,7 @@ BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inputs (or
 # any of 16 outputs): XLA's CPU weight gradient is fast (YNNPACK), patches do not pay
-PAIRED = 8  # grouped layers of fewer channels per group ...
-MANY_GROUPS = 16  # ... and fewer groups than this keep XLA's forward pass
+MANY_GROUPS = 16  # grouped layers of fewer groups and channels a group keep XLA's forward
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
@@ -298,7 +298,7 @@ def auto_plan(
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
     if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
-        taps = mh * mw >= GROUPED_PIXELS and (cg >= PAIRED or groups >= MANY_GROUPS)
+        taps = mh * mw >= GROUPED_PIXELS and max(cg, groups) >= MANY_GROUPS
         return Plan("matmul" if taps else "xla", "gemm", "gemm")
     half = np.dtype(dtype).itemsize <= 2
     ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
