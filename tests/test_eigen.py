@@ -142,6 +142,7 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((16, 32, 64, 64), (96, 32, 5, 5), {"stride": 2}, ("xla", "xla", "gemm")),  # strided
         ((8, 32, 64, 64), (96, 32, 5, 5), {"stride": 2}, ("xla", "xla", "xla")),  # 8 K rows
         ((2, 24, 56, 56), (96, 24, 5, 5), {}, ("eigen", "eigen", "xla")),  # 6 K rows, 5x5
+        ((2, 100, 68, 68), (100, 100, 5, 5), {"padding": 0}, ("eigen", "xla", "matmul")),
         ((2, 48, 64, 64), (96, 48, 7, 7), {}, ("eigen", "eigen", "matmul")),  # 8 K rows, 7x7
         ((1, 256, 28, 28), (256, 256, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 484
         ((8, 24, 4, 4), (256, 24, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 1.8 M MACs

@@ -167,7 +167,9 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     GFLOP/s: 6272-8192 rows, 5x5, 24->96, 64->64, 32->64: ``"matmul"`` 1.44-1.79x,
     ``"gemm"`` 1.32-1.65x; from 12544 rows on 0.82-1.02x, and 7x7 at 8192 rows 0.65-0.70x
     (``auto_sweep.py --random 60 --seed 3``; 24->96 at 56x56, batch 2, read 1.23x
-    forward+backward). Strided
+    forward+backward). Unpadded, XLA's weight gradient is slow at any length: the
+    lesson's layer at batch 2 (8192 rows) ran 0.44x with ``"matmul"``'s and 0.78x without
+    (``jaxconv bench --quick``). Strided
     layers use ``"gemm"`` for it, whose patches are built once, where ``"matmul"``'s taps
     are strided slices (forward+backward, ``plan_passes.py plans strided``, float32 /
     bfloat16: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x;
@@ -327,7 +329,8 @@ def auto_plan(
         return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn, blocked))
     if kh * kw >= LARGE_TAPS:
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
-        short = ynn_grad and rows is not None and rows * kh * kw < 2 * MIN_ROWS * LARGE_TAPS
+        rows_taps = 2 * MIN_ROWS * LARGE_TAPS  # a padded layer's weight gradient as taps
+        short = ynn_grad and padded and rows is not None and rows * kh * kw < rows_taps
         if not padded and cg >= WIDE and forward == "xla":
             forward = "matmul"
         taps = "matmul" if params.stride == (1, 1) else "gemm"  # not strided slices
