@@ -74,14 +74,16 @@ def operation_count(traced) -> int:
 def time_interleaved(
     runs: dict[str, Callable[[], Any]], reps: int, warmup: int = 1
 ) -> dict[str, float]:
-    """Median seconds per call of each zero-argument callable, run in turns (a, b, c, a,
-    b, c, ...) so that machine noise hits all alike. Each must block until done."""
+    """Median seconds per call of each zero-argument callable, run in turns, each round
+    in the opposite order to the last (a, b, c, c, b, a, ...), so that machine noise hits
+    all alike and each follows its neighbours equally often (a call can run slower after
+    a heavier one). Each must block until done."""
     for fn in runs.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(reps):
-        for name, fn in runs.items():
+    for i in range(reps):
+        for name, fn in list(runs.items())[:: -1 if i % 2 else 1]:
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
