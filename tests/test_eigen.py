@@ -167,7 +167,7 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((2, 3, 224, 224), (64, 3, 3, 3), {}, ("xla", "xla", "xla")),  # a stem, 3.2 M a image
         ((4, 3, 224, 224), (64, 3, 7, 7), {"stride": 2}, ("xla", "xla", "gemm")),  # 7x7 stem
         ((2, 1, 128, 128), (32, 1, 3, 3), {}, ("xla", "xla", "xla")),  # dense, not depthwise
-        ((4, 16, 64, 64), (256, 16, 5, 5), {}, ("xla", "xla", "matmul")),  # 256 out
+        ((4, 16, 64, 64), (256, 16, 5, 5), {}, ("xla", "xla", "gemm")),  # 256 out
         ((32, 64, 64, 64), (128, 64, 3, 3), {"stride": 2}, ("xla", "xla", "gemm")),  # no axis
     ],
 )

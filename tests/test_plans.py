@@ -376,17 +376,18 @@ def test_large_depthwise_kernels_loop_over_taps():
     "x_shape,w_shape,padding,plan",
     [
         ((8, 100, 68, 68), (100, 100, 5, 5), 0, ("matmul", "xla", "matmul")),  # the lesson
-        ((4, 16, 64, 64), (256, 16, 5, 5), 2, ("xla", "xla", "matmul")),  # padded: xla fwd
+        ((4, 16, 64, 64), (256, 16, 5, 5), 2, ("xla", "xla", "gemm")),  # padded: xla fwd
         ((4, 64, 64, 64), (64, 64, 5, 5), 2, ("xla", "xla", "matmul")),
-        ((4, 16, 64, 64), (128, 16, 7, 7), 0, ("xla", "xla", "matmul")),  # 16 channels
+        ((4, 16, 64, 64), (128, 16, 7, 7), 0, ("xla", "xla", "gemm")),  # 16 channels
         ((2, 16, 96, 96), (16, 16, 9, 9), 0, ("xla", "xla", "xla")),  # thin taps
     ],
 )
 def test_large_kernel_rules_follow_their_measurements(
     x_shape, w_shape, padding, plan, without_ynnpack
 ):
-    """The >= 5x5 rules of _plan.py: matmul forward only unpadded with >= 32 channels,
-    matmul weight gradient only with >= 1024 weights per tap (measured there)."""
+    """The >= 5x5 rules of _plan.py: matmul forward only unpadded with >= 32 channels;
+    a weight gradient off XLA only with >= 1024 weights per tap, as one im2col product
+    up to 32 input channels and as per-tap matmuls beyond (measured there)."""
     got = jaxconv.choose_plan(x_shape, w_shape, padding=padding, platform="cpu")
     assert got == plan
 

@@ -153,27 +153,34 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     channels), else ``"xla"``.
   - Otherwise the input gradient stays on ``"xla"``, which does it well; kernels of 5x5
     or more use ``"matmul"`` for the weight gradient (0.72-1.06x of all-``"xla"``
-    forward+backward over 12 shapes: 16-100 channels, 5x5 and 7x7, 32x32 and 64x64,
-    with and without padding) and, when the convolution is unpadded with at least 32
-    channels per group, for the forward pass too: 0.45-0.76x there (0.53x forward,
-    0.51x forward+backward on the lesson's 100->100 5x5 at 64x64). XLA's CPU
-    convolution is much faster on padded inputs of the same output size (the lesson's
-    layer with ``padding=2``: 91 ms against 245 ms unpadded), where ``"matmul"``
-    forward measured 1.1-4.3x, and on 16 channels it measured 1.5-3.7x unpadded: both
-    keep the ``"xla"`` forward. Taps with fewer than 1024 weights (16->16 9x9 at 96x96)
-    keep the ``"xla"`` weight gradient: ``"matmul"`` there was 1.85-2.46x. So do short
-    calls, of fewer than ``2 * MIN_ROWS`` images x output pixels for a 5x5 kernel (in
-    proportion to the taps for larger ones), where XLA's weight gradient ran at 90-120
-    GFLOP/s: 6272-8192 rows, 5x5, 24->96, 64->64, 32->64: ``"matmul"`` 1.44-1.79x,
-    ``"gemm"`` 1.32-1.65x; from 12544 rows on 0.82-1.02x, and 7x7 at 8192 rows 0.65-0.70x
-    (``auto_sweep.py --random 60 --seed 3``; 24->96 at 56x56, batch 2, read 1.23x
-    forward+backward). Unpadded, XLA's weight gradient is slow at any length: the
-    lesson's layer at batch 2 (8192 rows) ran 0.44x with ``"matmul"``'s and 0.78x without
-    (``jaxconv bench --quick``). Strided
-    layers use ``"gemm"`` for it, whose patches are built once, where ``"matmul"``'s taps
-    are strided slices (forward+backward, ``plan_passes.py plans strided``, float32 /
-    bfloat16: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x;
-    64->128 0.96x / 0.84x and 0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x / 1.03x).
+    forward+backward over 12 shapes: 16-100 channels, 5x5 and 7x7, 32x32 and 64x64, with
+    and without padding) and, when the convolution is unpadded with at least 32 channels
+    per group, for the forward pass too: 0.45-0.76x there (0.53x forward, 0.51x
+    forward+backward on the lesson's 100->100 5x5 at 64x64). XLA's CPU convolution is
+    much faster on padded inputs of the same output size (the lesson's layer with
+    ``padding=2``: 91 ms against 245 ms unpadded), where ``"matmul"`` forward measured
+    1.1-4.3x, and on 16 channels it measured 1.5-3.7x unpadded: both keep the ``"xla"``
+    forward. Taps with fewer than 1024 weights (16->16 9x9 at 96x96) keep the ``"xla"``
+    weight gradient: ``"matmul"`` there was 1.85-2.46x. So do short calls, of fewer than
+    ``2 * MIN_ROWS`` images x output pixels for a 5x5 kernel (in proportion to the taps
+    for larger ones), where XLA's weight gradient ran at 90-120 GFLOP/s: 6272-8192 rows,
+    5x5, 24->96, 64->64, 32->64: ``"matmul"`` 1.44-1.79x, ``"gemm"`` 1.32-1.65x; from
+    12544 rows on 0.82-1.02x, and 7x7 at 8192 rows 0.65-0.70x (``auto_sweep.py --random
+    60 --seed 3``; 24->96 at 56x56, batch 2, read 1.23x forward+backward). Of up to 32
+    input channels a group the weight gradient is ``"gemm"``'s, whose one product is
+    wider than the per-tap ones (forward+backward, ``plan_passes.py plans large``,
+    float32 / bfloat16, ``"matmul"`` then ``"gemm"``: 16->256 5x5 0.86x / 0.69x and
+    0.83x / 0.62x, 16->128 7x7 0.80x / 0.54x and 0.84x / 0.62x, 16->64 5x5 1.07x / 0.80x
+    and 1.21x / 0.88x, 24->96 0.83x / 0.64x and 0.94x / 0.73x, 32->64 0.86x / 0.69x and
+    1.11x / 0.93x; at batch 1, 112x112, 0.97x / 0.92x and 1.18x / 1.13x); from 48
+    channels on ``"matmul"``'s (48->96 7x7 0.66x / 0.79x, 64->48 5x5 0.67x / 0.70x in
+    float32). Unpadded, XLA's weight gradient is slow at any length: the lesson's layer
+    at batch 2 (8192 rows) ran 0.44x with ``"matmul"``'s and 0.78x without (``jaxconv
+    bench --quick``). Strided layers use ``"gemm"`` for it, whose patches are built
+    once, where ``"matmul"``'s taps are strided slices (forward+backward,
+    ``plan_passes.py plans strided``, float32 / bfloat16: 32->96 5x5 stride 2
+    ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x; 64->128 0.96x / 0.84x and
+    0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x / 1.03x).
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
     56x56) and use ``"gemm"`` for the weight gradient: 0.68x forward+backward
     (``"matmul"``: 0.78x). It costs compile time (about 1 s of XLA compile in a
@@ -333,7 +340,8 @@ def auto_plan(
         short = ynn_grad and padded and rows is not None and rows * kh * kw < rows_taps
         if not padded and cg >= WIDE and forward == "xla":
             forward = "matmul"
-        taps = "matmul" if params.stride == (1, 1) else "gemm"  # not strided slices
+        # per-tap matmuls pay from 48 channels a group; unstrided (no strided slices)
+        taps = "matmul" if params.stride == (1, 1) and cg > WIDE else "gemm"
         return Plan(forward, input_grad, "xla" if small or short or thin else taps)
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
