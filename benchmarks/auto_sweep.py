@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxconv
-from jaxconv.cli.bench._timing import compile_entry
+from jaxconv.cli.bench._timing import compile_entry, time_interleaved
 
 # name: (input shape, weight shape, stride, padding, dilation, groups)
 LAYERS = {
@@ -164,20 +164,6 @@ def random_layers(count: int, seed: int) -> dict:
     return layers
 
 
-def _time(entries: dict, reps: int) -> dict:
-    """Medians of ``reps`` interleaved rounds, each in the opposite order to the last.
-    Two entries so timed follow themselves and each other equally often; with more, one
-    can follow a heavier program more often than another does (a forward pass timed after
-    a forward+backward read 1.1-1.3x the same program timed after a forward pass)."""
-    samples: dict = {key: [] for key in entries}
-    for i in range(reps):
-        for key, run in list(entries.items())[:: 1 if i % 2 else -1]:
-            t = time.perf_counter()
-            run()
-            samples[key].append(time.perf_counter() - t)
-    return {key: statistics.median(s) for key, s in samples.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=9)
@@ -204,8 +190,12 @@ def main() -> None:
         for run in entries.values():
             run()  # warm
         med = {}
-        for mode in ("fwd", "fwd+bwd"):  # each mode alone: "auto" and "xla" in turn
-            med.update(_time({k: entries[k] for k in entries if k[0] == mode}, args.reps))
+        # each mode's two programs alone, in turn: with the modes interleaved, a forward
+        # pass timed after a forward+backward read 1.1-1.3x the same program timed after
+        # a forward pass (the "one program" entries)
+        for mode in ("fwd", "fwd+bwd"):
+            pair = {k: entries[k] for k in entries if k[0] == mode}
+            med.update(time_interleaved(pair, args.reps, warmup=0))
         cells = []
         for mode in ("fwd", "fwd+bwd"):
             used = plan[:1] if mode == "fwd" else plan
@@ -213,7 +203,7 @@ def main() -> None:
             ratio = med[mode, "auto"] / med[mode, "xla"]
             if ratio > LIMIT and not one:  # confirm on more rounds before reporting it
                 pair = {key: entries[key] for key in entries if key[0] == mode}
-                again = _time(pair, 3 * args.reps)
+                again = time_interleaved(pair, 3 * args.reps, warmup=0)
                 ratio = again[mode, "auto"] / again[mode, "xla"]
             if not one:
                 ratios[mode].append(ratio)

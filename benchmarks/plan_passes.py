@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +23,7 @@ import numpy as np
 import jaxconv
 from jaxconv._checks import conv_params
 from jaxconv._conv2d import planned_fn
+from jaxconv.cli.bench._timing import time_interleaved
 from jaxconv.lowering import Plan
 
 IMPLS = ("xla", "gemm", "matmul", "eigen")
@@ -198,16 +197,9 @@ ALTERNATIVES = {
 
 
 def _interleaved(fns: dict, reps: int) -> dict:
-    for fn in fns.values():
-        jax.block_until_ready(fn())
-        jax.block_until_ready(fn())
-    times: dict = {key: [] for key in fns}
-    for i in range(reps):
-        for key, fn in list(fns.items())[:: 1 if i % 2 else -1]:
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn())
-            times[key].append(time.perf_counter() - t0)
-    return {key: statistics.median(t) * 1e3 for key, t in times.items()}
+    """Median ms of each zero-argument function's result, blocked on (two warm calls)."""
+    runs = {key: (lambda fn=fn: jax.block_until_ready(fn())) for key, fn in fns.items()}
+    return {key: t * 1e3 for key, t in time_interleaved(runs, reps, warmup=2).items()}
 
 
 def _operands(layer, dtype, rng):

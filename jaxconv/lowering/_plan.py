@@ -268,6 +268,7 @@ SMALL_CHANNELS = 128  # below MIN_PIXELS, layers up to this wide take im2col's w
 SMALL_HALF = 64  # ... and in half precision, layers at least this wide
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
+LARGE_ROWS_TAPS = 2 * MIN_ROWS * LARGE_TAPS  # ... whose padded weight gradient pays as taps
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
@@ -309,14 +310,16 @@ def auto_plan(
     if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
         taps = mh * mw >= GROUPED_PIXELS and max(cg, groups) >= MANY_GROUPS
         return Plan("matmul" if taps else "xla", "gemm", "gemm")
-    half = np.dtype(dtype).itemsize <= 2
-    ynn = np.dtype(dtype) == np.float32 and _eigen.ynn_convolutions()  # XLA would use YNNPACK
+    itemsize = np.dtype(dtype).itemsize
+    half = itemsize <= 2
+    on_ynn = _eigen.ynn_convolutions()  # XLA's CPU convolutions go to YNNPACK here
+    ynn = np.dtype(dtype) == np.float32 and on_ynn  # ... and Eigen is the alternative
     batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
     padded = params.padding != ((0, 0), (0, 0))
     # XLA's weight gradient on YNNPACK (half precision is converted for it), fast on few
     # outputs and on short calls; float64's is a slow generic loop
-    ynn_grad = np.dtype(dtype).itemsize <= 4 and _eigen.ynn_convolutions()
+    ynn_grad = itemsize <= 4 and on_ynn
     few = o <= MIN_CHANNELS or (padded and o <= THIN_OUT and cg >= 2 * o)
     thin = few and ynn_grad
     rows = n * mh * mw if batch else None  # images x output pixels, where known
@@ -336,8 +339,7 @@ def auto_plan(
         return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn, blocked))
     if kh * kw >= LARGE_TAPS:
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
-        rows_taps = 2 * MIN_ROWS * LARGE_TAPS  # a padded layer's weight gradient as taps
-        short = ynn_grad and padded and rows is not None and rows * kh * kw < rows_taps
+        short = ynn_grad and padded and rows is not None and rows * kh * kw < LARGE_ROWS_TAPS
         if not padded and cg >= WIDE and forward == "xla":
             forward = "matmul"
         # per-tap matmuls pay from 48 channels a group; unstrided (no strided slices)
