@@ -58,6 +58,7 @@ MAX_BLOCKS = 16  # a weight gradient in more blocks than this stays XLA's own (s
 BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or out ...
 IMAGE_ELEMENTS = 400 * 1024  # ... or more than this many channels x output pixels an image
 BLOCK_IMAGES = 4  # ... or fewer images than this (a block's features are the images)
+BLOCK_ELEMENTS = 128 * 1024  # ... or, of an image, more channels x output pixels than this
 
 
 def ynn_takes(in_channels: int, out_channels: int) -> bool:
@@ -97,7 +98,7 @@ def blocked_pays(images: int, in_channels: int, out_channels: int, pixels: int) 
         and images >= BLOCK_IMAGES
         and out_channels >= YNN_MIN_CHANNELS
         and blocks(images, out_channels) <= MAX_BLOCKS
-        and fits(in_channels, out_channels, pixels)
+        and max(in_channels, out_channels) * pixels <= BLOCK_ELEMENTS
     )
 
 

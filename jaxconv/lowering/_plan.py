@@ -264,7 +264,7 @@ MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass pays as taps
 MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's is fine
 MIN_MACS = 2**24  # a call of fewer multiply-adds is dispatch: no shaping for Eigen
-SMALL_CHANNELS = 128  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
+SMALL_CHANNELS = 96  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
 SMALL_HALF = 64  # ... and in half precision, layers at least this wide
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
@@ -336,20 +336,26 @@ def auto_plan(
     if cg < MIN_CHANNELS:
         if half:
             return Plan("xla", "xla", "xla")
-        return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn, blocked))
+        return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn))
     if kh * kw >= LARGE_TAPS:
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
         short = ynn_grad and padded and rows is not None and rows * kh * kw < LARGE_ROWS_TAPS
         if not padded and cg >= WIDE and forward == "xla":
             forward = "matmul"
-        # per-tap matmuls pay from 48 channels a group; unstrided (no strided slices)
-        taps = "matmul" if params.stride == (1, 1) and cg > WIDE else "gemm"
+        # per-tap matmuls pay from 48 channels a group; unstrided (no strided slices);
+        # strided, YNNPACK's weight gradient (gemm's patches lost on one machine)
+        if params.stride != (1, 1):
+            taps = "xla" if ynn_grad else "gemm"
+        else:
+            taps = "matmul" if cg > WIDE else "gemm"
         return Plan(forward, input_grad, "xla" if small or short or thin else taps)
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
     if forward == "eigen" and blocked:
         return Plan(forward, input_grad, "eigen")
-    return Plan(forward, input_grad, "xla" if thin else "gemm")
+    # padded, up to 32 channels, on images too large for Eigen: YNNPACK's weight gradient
+    large = padded and ynn_grad and max(cg, o) <= THIN_OUT and not _eigen.fits(cg, o, mh * mw)
+    return Plan(forward, input_grad, "xla" if thin or large else "gemm")
 
 
 def _steered(
@@ -380,11 +386,11 @@ def _steered(
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
 
 
-def _stem_weight_grad(taps: int, ynn: bool, blocked: bool) -> str:
+def _stem_weight_grad(taps: int, ynn: bool) -> str:
     """The weight gradient of a layer of fewer than 16 input channels (a stem)."""
     if not ynn or taps >= BIG_STEM_TAPS:  # im2col's patch rows are long enough
         return "gemm"
-    return "eigen" if blocked else "xla"
+    return "xla"  # YNNPACK's (Eigen's blocks won on one machine, lost on another)
 
 
 def _capable(plan: Plan, platform: str) -> Plan:
