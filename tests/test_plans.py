@@ -539,3 +539,26 @@ def test_small_image_weight_gradient_in_half_precision_needs_64_channels(
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
     assert plan.weight_grad == weight_grad
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,dtype,weight_grad",
+    [
+        ((2, 32, 128, 128), (32, 32, 3, 3), "float32", "xla"),  # 1.14-1.27x with gemm
+        ((2, 64, 128, 128), (64, 64, 3, 3), "float32", "gemm"),
+        ((2, 32, 128, 128), (32, 32, 3, 3), "float64", "gemm"),  # no YNNPACK
+        ((1, 64, 224, 224), (64, 64, 3, 3), "bfloat16", "xla"),  # 1.27-1.35x with gemm
+        ((6, 32, 64, 64), (32, 32, 3, 3), "bfloat16", "xla"),  # 128 K a image: 1.19x
+        ((32, 64, 32, 32), (64, 64, 3, 3), "bfloat16", "gemm"),  # 64 K a image
+        ((2, 128, 112, 112), (128, 128, 3, 3), "bfloat16", "gemm"),  # 0.91x
+    ],
+)
+def test_few_channels_on_large_images_keep_xlas_weight_gradient(
+    x_shape, w_shape, dtype, weight_grad, monkeypatch
+):
+    """Padded layers of few channels on large images keep YNNPACK's weight gradient
+    (float32 up to 32 channels beyond _eigen.fits, half precision up to 64 from 128 K
+    channels x pixels an image: measured on an AMD EPYC); float64 keeps im2col's."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
+    assert plan.weight_grad == weight_grad

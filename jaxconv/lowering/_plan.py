@@ -14,7 +14,14 @@ own three are transposable:
 machines in BENCHMARKS.md. Ratios below are time / all-``"xla"`` time of the same call
 in the same run (2-core CPU, float32, the benchmark suite's batches). The same rules
 were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bfloat16
-(0.19-0.95x, 0.24-0.71x, apart from the stem):
+(0.19-0.95x, 0.24-0.71x, apart from the stem).
+
+How fast XLA's own CPU convolution is depends on the machine: YNNPACK's weight gradient
+took 72 ms on ResNet-18's 64-channel layer on a Sapphire-Rapids-class Xeon and 27 ms on
+an AMD EPYC (Zen 4), where ``"gemm"`` took 33 and 27 ms. The CPU rules were set on the
+Xeon and re-measured on the EPYC (``plan_passes.py plans``, every group); where the two
+disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
+``"xla"`` (which is 1.0x by definition), and the rule below says so ("the EPYC"):
 
 * GPU, TPU: ``"xla"``, apart from the depthwise rule below. cuDNN beat every pure-XLA
   formulation of the dense layers by 4-16x on an H100.
@@ -83,8 +90,13 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   400 K channels x output pixels an image (``_eigen.fits``): the forward pass and the
   input gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen;
   the weight gradient too where both channel counts are at most 64 (in at most 16 blocks
-  of 16 images x 16 output channels, from 4 images and 16 output channels on:
-  ``_eigen.blocked_pays``); the rules below keep the rest. An unpadded
+  of 16 images x 16 output channels, from 4 images and 16 output channels on, at most
+  128 K channels x output pixels an image: ``_eigen.blocked_pays``); the rules below
+  keep the rest. On the EPYC the blocks' weight gradient took 1.3-3x YNNPACK's from
+  131 K on (32->32 at 64x64 and 80x80, 64->64 at 48x48 to 80x80; the plans at 80x80
+  1.30x and 1.51x forward+backward, with ``"gemm"``'s weight gradient 0.84-0.92x; 64->64
+  at 56x56 batch 8 1.09-1.12x, with ``"gemm"``'s 0.79x), level at 65 K (ResNet-18's
+  64->64 at 32x32: 25 against 27 ms). An unpadded
   forward pass of up to 256 channels uses ``"eigen"`` at any size: YNNPACK ran unpadded
   convolutions 1.1-4.4x slower than Eigen did. Measured on a
   Sapphire-Rapids-class Xeon (2 cores; ``benchmarks/eigen_passes.py``, time / ``"xla"``'s
@@ -148,9 +160,10 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     and on a dilated one, 0.88x), its weight gradient below 7x7 on six of nine
     (1.02-1.65x; ``benchmarks/plan_passes.py passes stems``, BENCHMARKS.md):
     the input gradient stays on ``"xla"``, the weight gradient uses ``"gemm"`` from 7x7
-    on (7x7 stride 2 at 224x224 0.72x, 11x11 stride 4 0.55x), else ``"eigen"``'s blocks
-    where they pay (``_eigen.blocked_pays``: 0.50-0.81x over six stems of 3-12
-    channels), else ``"xla"``.
+    on (7x7 stride 2 at 224x224 0.72x, 11x11 stride 4 0.55x), else ``"xla"``.
+    ``"eigen"``'s blocks read 0.50-0.81x over six stems of 3-12 channels on the Xeon,
+    but 1.12-1.37x on the EPYC's RGB stems (3->64 at 32x32 batch 32, three runs; 3->32
+    stride 2 at 224x224) and 1.06-1.09x on 4-12 channels.
   - Otherwise the input gradient stays on ``"xla"``, which does it well; kernels of 5x5
     or more use ``"matmul"`` for the weight gradient (0.72-1.06x of all-``"xla"``
     forward+backward over 12 shapes: 16-100 channels, 5x5 and 7x7, 32x32 and 64x64, with
@@ -176,13 +189,22 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
     channels on ``"matmul"``'s (48->96 7x7 0.66x / 0.79x, 64->48 5x5 0.67x / 0.70x in
     float32). Unpadded, XLA's weight gradient is slow at any length: the lesson's layer
     at batch 2 (8192 rows) ran 0.44x with ``"matmul"``'s and 0.78x without (``jaxconv
-    bench --quick``). Strided layers use ``"gemm"`` for it, whose patches are built
-    once, where ``"matmul"``'s taps are strided slices (forward+backward,
-    ``plan_passes.py plans strided``, float32 / bfloat16: 32->96 5x5 stride 2
-    ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x; 64->128 0.96x / 0.84x and
-    0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x / 1.03x).
+    bench --quick``). Strided layers use ``"gemm"`` for it where XLA's is not YNNPACK's
+    (float64), whose patches are built once, where ``"matmul"``'s taps are strided
+    slices (forward+backward, ``plan_passes.py plans strided``, float32 / bfloat16 on the
+    Xeon: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x;
+    64->128 0.96x / 0.84x and 0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x /
+    1.03x). With YNNPACK, ``"xla"``'s: on the EPYC ``"gemm"`` read 1.07-1.25x, 1.16-1.27x
+    and 1.05-1.22x on those three (three runs).
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
-    56x56) and use ``"gemm"`` for the weight gradient: 0.68x forward+backward
+    56x56) and use ``"gemm"`` for the weight gradient (but not padded layers of at most
+    32 channels on images too large for ``"eigen"``, ``_eigen.fits``: on the EPYC 32->32
+    at 128x128 and 160x160, batch 1-4, read 1.14-1.27x over three runs, 2.5-2.6x the
+    forward pass's time; 64 channels 1.02-1.11x keep it; in bfloat16, which YNNPACK runs
+    converted to float32, up to 64 channels from 128 K channels x output pixels an image
+    on: 64->64 at 80x80 to 224x224 batch 1-4 1.27-1.52x, 32->32 at 64x64 batch 6 1.19x and
+    at 112x112 1.16x, but 64->64 at 56x56 0.99x and 128->128 at 112x112 0.91x; so
+    ``_few_on_large_images``): 0.68x forward+backward
     (``"matmul"``: 0.78x). It costs compile time (about 1 s of XLA compile in a
     ResNet-18 step) and buys more run time: that step ran 1582 ms with it and 4085 ms
     (median; min 1452 against 2251) with an ``"xla"`` weight gradient. With its patches
@@ -198,7 +220,7 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
 * ``impl="autotune"`` replaces these rules by timings taken on the machine that runs the
   call (``_tune.py``).
 * CPU, fewer than 32x32 output pixels, 3x3 or smaller kernels, 16 or more input
-  channels, 17 to 128 channels in or out, stride 1, at least 6144 images x output
+  channels, 17 to 96 channels in or out, stride 1, at least 6144 images x output
   pixels, not ``thin`` (64->8 at 28x28 read 1.18x), in half precision at least 64
   channels in or out (32->32 at 16x16 batch 64 read 1.09x and 1.16x in bfloat16
   forward+backward, in two sessions' sweeps): ``"matmul"``'s weight gradient
@@ -228,7 +250,12 @@ were checked in float64 (0.09-1.02x forward, 0.17-0.71x forward+backward) and bf
   per variant, 5 compile rounds and 15 interleaved steps each, time / flax.nnx's (NCHW,
   NHWC): that plan 0.83x, 0.80x, compile 1.64x, 1.58x; the strided layer on ``"xla"``
   (this rule) 0.81x, 0.81x, compile 1.46x, 1.42x; no rule 0.84x, 0.83x, compile 1.45x,
-  1.32x. An earlier machine read these layers level (0.91-1.04x, one pass moved).
+  1.32x. An earlier machine read these layers level (0.91-1.04x, one pass moved). On the
+  EPYC 128->128 at 16x16 batch 32 read 1.34-1.41x in three runs (1.05x in a fourth), so
+  128 channels keep ``"xla"``'s (ResNet-18 there: 1.00x flax.nnx's step against
+  1.01-1.02x, 296 kernels against 327); 64->64 at 16x16, 96->96 at 24x24 and 32->32 at
+  16x16 read 1.06-1.08x ``"xla"``'s weight gradient there, within the bound, and keep
+  the rule for the Xeon's 0.69-0.92x.
 * Everything else: ``"xla"``. Measured: 256->256 3x3 at 14x14 (a ``"gemm"`` weight
   gradient was 1.35-2.2x), 512->512 at 4x4 (1.05-1.16x with one pass moved).
 """
@@ -266,6 +293,7 @@ MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's
 MIN_MACS = 2**24  # a call of fewer multiply-adds is dispatch: no shaping for Eigen
 SMALL_CHANNELS = 96  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
 SMALL_HALF = 64  # ... and in half precision, layers at least this wide
+HALF_FEW_CHANNELS = 64  # half precision on large images up to this wide: XLA's weight gradient
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
 LARGE_ROWS_TAPS = 2 * MIN_ROWS * LARGE_TAPS  # ... whose padded weight gradient pays as taps
@@ -353,8 +381,7 @@ def auto_plan(
         return Plan(forward, input_grad, "xla")
     if forward == "eigen" and blocked:
         return Plan(forward, input_grad, "eigen")
-    # padded, up to 32 channels, on images too large for Eigen: YNNPACK's weight gradient
-    large = padded and ynn_grad and max(cg, o) <= THIN_OUT and not _eigen.fits(cg, o, mh * mw)
+    large = padded and ynn_grad and _few_on_large_images(cg, o, mh * mw, half)
     return Plan(forward, input_grad, "xla" if thin or large else "gemm")
 
 
@@ -384,6 +411,17 @@ def _steered(
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
+
+
+def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
+    """Whether a padded layer has few enough channels on large enough images that
+    YNNPACK's weight gradient was not beaten by im2col's on the EPYC: float32 up to 32
+    channels on images too large for ``"eigen"`` (``_eigen.fits``); half precision
+    up to 64 channels from 128 K channels x output pixels an image on."""
+    wide = max(cg, o)
+    if half:
+        return wide <= HALF_FEW_CHANNELS and wide * pixels >= _eigen.BLOCK_ELEMENTS
+    return wide <= THIN_OUT and not _eigen.fits(cg, o, pixels)
 
 
 def _stem_weight_grad(taps: int, ynn: bool) -> str:
