@@ -86,7 +86,10 @@ def blocked_pays(images: int, in_channels: int, out_channels: int, pixels: int) 
     """Whether the weight gradient of ``images`` images of ``pixels`` output pixels is
     computed in blocks (measured: 64-channel layers 0.33-0.73x ``"xla"``'s time, 96-128
     channels level with ``"gemm"``, 256 channels 2.25x ``"xla"``'s forward+backward in
-    ``jaxconv bench``'s 3x3-256 case; large images: :func:`fits`). Not for fewer than
+    ``jaxconv bench``'s 3x3-256 case, on a Sapphire-Rapids-class Xeon). Not beyond
+    ``BLOCK_ELEMENTS`` channels x output pixels an image: on an AMD EPYC (Zen 4), whose
+    YNNPACK weight gradient is fast, the blocks took 2x its time at 32->32 on 64x64 images
+    and 2.6-3x at 80x80, level at 64->64 on 32x32 (BENCHMARKS.md). Not for fewer than
     ``BLOCK_IMAGES`` images (32->32 3x3 at 112x112: one image 3.1-3.6x, two 1.16x, four
     0.62x; 64->64 at 32x32: two images 3.2x, four 2.3x, eight 0.86x) nor fewer than 16
     output channels, whose weight gradient XLA computes fast (8 outputs 1.00-1.17x,

@@ -294,6 +294,7 @@ MIN_MACS = 2**24  # a call of fewer multiply-adds is dispatch: no shaping for Ei
 SMALL_CHANNELS = 96  # below MIN_PIXELS, layers up to this wide take im2col's weight gradient
 SMALL_HALF = 64  # ... and in half precision, layers at least this wide
 HALF_FEW_CHANNELS = 64  # half precision on large images up to this wide: XLA's weight gradient
+HALF_LARGE_ELEMENTS = 128 * 1024  # ... large: from this many channels x output pixels an image
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
 LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
 LARGE_ROWS_TAPS = 2 * MIN_ROWS * LARGE_TAPS  # ... whose padded weight gradient pays as taps
@@ -420,7 +421,7 @@ def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
     up to 64 channels from 128 K channels x output pixels an image on."""
     wide = max(cg, o)
     if half:
-        return wide <= HALF_FEW_CHANNELS and wide * pixels >= _eigen.BLOCK_ELEMENTS
+        return wide <= HALF_FEW_CHANNELS and wide * pixels >= HALF_LARGE_ELEMENTS
     return wide <= THIN_OUT and not _eigen.fits(cg, o, pixels)
 
 
