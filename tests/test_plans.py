@@ -490,6 +490,29 @@ def test_grouped_layers_take_im2col_gradients_on_a_cpu(x_shape, w_shape, stride,
         assert jaxconv.choose_plan(x_shape, w_shape, platform=platform, **kw) == ("xla",) * 3
 
 
+@pytest.mark.parametrize(
+    "x_shape,w_shape,groups,half",
+    [
+        ((1, 64, 28, 28), (192, 2, 7, 7), 32, "xla"),  # taps 1.37-1.67x, gemm 0.58-0.68x
+        ((4, 128, 28, 28), (512, 4, 3, 3), 32, "xla"),  # 4 a group widened to 16
+        ((16, 64, 28, 28), (512, 2, 1, 1), 32, "gemm"),  # 1x1: no patches, one matmul
+    ],
+)
+def test_thin_groups_widened_take_im2cols_forward_pass(x_shape, w_shape, groups, half):
+    """A grouped layer whose few channels a group feed more than twice as many outputs
+    contracts too few channels in each tap's matmul: ``auto``'s forward pass is im2col's,
+    apart from half-precision patches (which lost), where it is XLA's."""
+    kw = dict(padding=w_shape[-1] // 2, groups=groups, platform="cpu")
+    for dtype, forward in (("float32", "gemm"), ("float64", "gemm"), ("bfloat16", half)):
+        plan = jaxconv.choose_plan(x_shape, w_shape, dtype=dtype, **kw)
+        assert plan == Plan(forward, "gemm", "gemm"), dtype
+    # twice as many outputs, or 16 channels a group, keep the taps
+    for w_shape in ((128, 2, 7, 7), (512, 16, 3, 3)):
+        x_shape = (4, groups * w_shape[1], 28, 28)
+        plan = jaxconv.choose_plan(x_shape, w_shape, **kw | {"padding": w_shape[-1] // 2})
+        assert plan.forward == "matmul", w_shape
+
+
 def test_grouped_plan_matches_lax_and_keeps_the_memory_bound():
     """The grouped plan's values and both gradients equal lax's (a ResNeXt layer, batch
     2). Its temporaries stay within ``auto``'s bound, twice the operands and result, and

@@ -67,6 +67,21 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   --seed 1``); with 6 channels at 4 groups (24->192 at 32x32, batch 4) 1.09x in float32
   and 1.39x in bfloat16 (``--seed 3``); with 8 channels at 2 groups (16->64 5x5 stride 2
   at 112x112) 1.15x and 1.52x, at 8 groups 0.51x and 0.67x (``--seed 4``).
+  - Thin groups widened (fewer than 16 channels a group, more than twice as many
+    outputs, ``WIDENING``): each tap's matmul contracts a handful of channels, and the
+    taps lost where XLA's grouped forward pass is fast enough. Forward, time /
+    ``"xla"``'s, ``"matmul"`` / ``"gemm"`` (11 interleaved runs, an Emerald-Rapids Xeon,
+    float32): 64->192 7x7 at 28x28 in 32 groups, batch 1, 1.37-1.67x (``auto_sweep.py
+    --random 60 --seed 7``; 1.38-1.51x on reruns) / 0.58-0.68x; batch 2 1.34-1.35x /
+    0.53-0.65x; batch 8 0.94x / 0.41x; 64->192 3x3 batch 1 1.05-1.09x / 0.87x;
+    128->512 3x3 at 28x28, batch 4, 1.00-1.06x / 0.49-0.70x; 64->256 3x3 at 56x56,
+    batch 8, 0.62x / 0.53x; 64->160 3x3 at 28x28, batch 16, 0.71x / 0.60x; 64->512 1x1
+    at 28x28, batch 16, 0.37x / 0.10x; in float64 ``"gemm"`` 0.07-0.31x. So ``"gemm"``
+    there, apart from half precision with a kernel larger than 1x1, which keeps
+    ``"xla"``: in bfloat16 ``"gemm"`` read 1.65-3.71x (64->192 7x7), 1.69x (128->512
+    3x3), 1.04x (64->160), and ``"matmul"`` 1.22-1.67x at batch 1. Unwidened thin groups
+    keep the taps (64->64 7x7 at 56x56 in 32 groups, batch 8: 0.54x, ``"gemm"`` 0.58x;
+    ResNeXt's 128->128 at 4 a group 0.51-0.82x).
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one matmul on the
   input as it lies (``_gemm.one_by_one``): 0.24-0.35x forward, 0.25-0.32x
   forward+backward (256->64, 56x56, ``bench --quick``, six runs on a Sapphire-Rapids-class
@@ -304,6 +319,7 @@ THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight grad
 THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inputs (or
 # any of 16 outputs): XLA's CPU weight gradient is fast (YNNPACK), patches do not pay
 MANY_GROUPS = 16  # grouped layers of fewer groups and channels a group keep XLA's forward
+WIDENING = 2  # a grouped layer of thin groups widening them more than this: see the notes
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
@@ -336,11 +352,16 @@ def auto_plan(
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
-    if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
-        taps = mh * mw >= GROUPED_PIXELS and max(cg, groups) >= MANY_GROUPS
-        return Plan("matmul" if taps else "xla", "gemm", "gemm")
     itemsize = np.dtype(dtype).itemsize
     half = itemsize <= 2
+    if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
+        taps = mh * mw >= GROUPED_PIXELS and max(cg, groups) >= MANY_GROUPS
+        # each tap's matmul would contract a few channels into many: im2col's contracts the
+        # taps too (its half-precision patches lost; a 1x1 kernel has none)
+        thin = cg < MIN_CHANNELS and o // groups > WIDENING * cg
+        patches = half and kh * kw > 1
+        forward = ("xla" if patches else "gemm") if thin else "matmul"
+        return Plan(forward if taps else "xla", "gemm", "gemm")
     on_ynn = _eigen.ynn_convolutions()  # XLA's CPU convolutions go to YNNPACK here
     ynn = np.dtype(dtype) == np.float32 and on_ynn  # ... and Eigen is the alternative
     batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
