@@ -398,11 +398,17 @@ def test_large_kernel_rules_follow_their_measurements(
         ((32, 64, 32, 32), (128, 64, 1, 1), 2, ("xla",) * 3),  # ResNet-18's shortcuts
         ((32, 256, 8, 8), (512, 256, 1, 1), (2, 1), ("xla",) * 3),
         ((32, 256, 8, 8), (256, 256, 1, 1), 1, ("gemm",) * 3),  # MobileNet's pointwise
+        ((32, 256, 9, 9), (256, 256, 1, 1), 1, ("gemm",) * 3),
+        ((64, 16, 7, 7), (24, 16, 1, 1), 1, ("matmul",) * 3),  # gemm's copies: 2.1x
+        ((32, 1024, 2, 2), (1024, 1024, 1, 1), 1, ("matmul",) * 3),
+        ((32, 128, 16, 16), (128, 128, 1, 1), 2, ("xla",) * 3),  # 8x8 out, strided
+        ((32, 128, 16, 8), (128, 128, 1, 1), 1, ("gemm",) * 3),  # 16x8: 128 pixels
     ],
 )
 def test_one_by_one_rule_follows_its_network_measurement(x_shape, w_shape, stride, plan):
     """A strided 1x1 layer (a projection shortcut) stays on XLA's convolution, an
-    unstrided one uses gemm (_plan.py: measured in whole ResNet-18 and MobileNet-v1 steps)."""
+    unstrided one uses gemm (_plan.py: measured in whole ResNet-18 and MobileNet-v1 steps),
+    or the matmul plan on images of fewer than 8x8 pixels."""
     assert jaxconv.choose_plan(x_shape, w_shape, stride=stride, platform="cpu") == plan
 
 

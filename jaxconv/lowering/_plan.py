@@ -88,6 +88,18 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   machine; the channels-last matmul it replaced read 0.50-0.61x and 0.34-0.37x in two
   runs there, and 0.47x / 0.35x when this rule was set); ``"matmul"`` was 0.61x / 0.41x
   then.
+  - Output images under 8x8 pixels (``SMALL_1X1_PIXELS``): ``"matmul"``, whose matmul
+    keeps each image's pixels on an axis of their own. ``"gemm"``'s moves the input to
+    (C, N*P) and its result back, and those copies cost most at odd sizes: forward,
+    time / ``"xla"``'s (11 interleaved runs, an Emerald-Rapids Xeon, float32), 16->24
+    at batch 64 1.56x at 3x3, 1.95x at 5x5, 2.04-2.12x at 7x7 (``auto_sweep.py --random
+    60 --seed 7``), 128->128 at batch 32 1.59x at 3x3, 1.30x at 5x5, 1.14x at 7x7,
+    where ``"matmul"`` read 0.83-0.92x, 0.85-0.92x and 0.75-0.87x. At 2x2 to 8x8
+    ``"matmul"``'s forward read 0.60-0.98x over 16->24, 128->128 and 512->128, and
+    forward+backward 0.39-0.75x in float32 and 0.39-0.80x in bfloat16 (``"gemm"``:
+    0.47-1.28x and 0.38-1.16x; at the even sizes 2x2-6x6 ``"gemm"`` read 0.59-0.77x
+    against ``"matmul"``'s 0.54-0.79x). From 9x9 on ``"gemm"``'s forward won at odd
+    sizes too (0.24-0.75x, against ``"matmul"``'s 0.41-1.00x).
   - Strided (a ResNet's projection shortcut): ``"xla"``. Alone, ``"gemm"`` is faster
     (ResNet-18's three shortcuts 64->128, 128->256, 256->512, stride 2 from 32x32, 16x16
     and 8x8, batch 32: 0.39x, 0.37x, 0.53x forward+backward). In the network it is not:
@@ -303,6 +315,7 @@ SMALL_BYTES = 16 * 2**20  # ... or this much, which never matters
 REFUSED_MEMORY = 64  # an explicit impl is refused beyond 64x operands and result ...
 REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
+SMALL_1X1_PIXELS = 8 * 8  # smaller images: a 1x1 layer's matmul keeps the pixels apart
 GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass pays as taps
 MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's is fine
 MIN_MACS = 2**24  # a call of fewer multiply-adds is dispatch: no shaping for Eigen
@@ -346,10 +359,12 @@ def auto_plan(
         return Plan("xla", "xla", "xla")
     if depthwise:
         return Plan("matmul", "matmul", "matmul")
-    if (kh, kw) == (1, 1) and groups == 1:
-        strided = params.stride != (1, 1)  # a projection shortcut: see the notes
-        return Plan("xla", "xla", "xla") if strided else Plan("gemm", "gemm", "gemm")
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
+    if (kh, kw) == (1, 1) and groups == 1:
+        if params.stride != (1, 1):  # a projection shortcut: see the notes
+            return Plan("xla", "xla", "xla")
+        tiny = _checks.is_static(mh, mw) and mh * mw < SMALL_1X1_PIXELS
+        return Plan("matmul", "matmul", "matmul") if tiny else Plan("gemm", "gemm", "gemm")
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
     itemsize = np.dtype(dtype).itemsize
