@@ -227,8 +227,11 @@ def gemm_conv(
         if not tap_minor:
             w_mat = jnp.transpose(w_mat, (3, 0, 2, 1))
         row_bytes = 2 * mw * kh * kw * c * itemsize  # the windows, then the patches
-        # symbolic sizes (jax.export): one block, whose size is not known here
-        b, rows = blocks(n, mh, row_bytes, in_out_bytes // 2) if static else (n, mh)
+        # patches up to half the activations, or as large as the weights: each block
+        # multiplies all of them, and wide layers on small images would otherwise run
+        # one image at a time (symbolic sizes, jax.export: one block, size unknown here)
+        budget = max(in_out_bytes // 2, w.size * itemsize)
+        b, rows = blocks(n, mh, row_bytes, budget) if static else (n, mh)
         looped = not input_grad
         y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows, tap_minor, looped)
         y = y.reshape(n, o, mh, mw)
