@@ -419,7 +419,9 @@ def test_large_kernel_rules_follow_their_measurements(
         ((32, 256, 8, 8), (256, 256, 1, 1), 1, ("gemm",) * 3),  # MobileNet's pointwise
         ((32, 256, 9, 9), (256, 256, 1, 1), 1, ("gemm",) * 3),
         ((64, 16, 7, 7), (24, 16, 1, 1), 1, ("matmul",) * 3),  # gemm's copies: 2.1x
-        ((32, 1024, 2, 2), (1024, 1024, 1, 1), 1, ("matmul",) * 3),
+        ((32, 1024, 2, 2), (1024, 1024, 1, 1), 1, ("gemm",) * 3),  # weights 4x activations
+        ((128, 1024, 2, 2), (1024, 1024, 1, 1), 1, ("matmul",) * 3),  # at most activations
+        ((4, 512, 7, 7), (2048, 512, 1, 1), 1, ("gemm",) * 3),  # ResNet-50's, batch 4
         ((32, 128, 16, 16), (128, 128, 1, 1), 2, ("xla",) * 3),  # 8x8 out, strided
         ((32, 128, 16, 8), (128, 128, 1, 1), 1, ("gemm",) * 3),  # 16x8: 128 pixels
     ],
@@ -427,7 +429,8 @@ def test_large_kernel_rules_follow_their_measurements(
 def test_one_by_one_rule_follows_its_network_measurement(x_shape, w_shape, stride, plan):
     """A strided 1x1 layer (a projection shortcut) stays on XLA's convolution, an
     unstrided one uses gemm (_plan.py: measured in whole ResNet-18 and MobileNet-v1 steps),
-    or the matmul plan on images of fewer than 8x8 pixels."""
+    or the matmul plan on images of fewer than 8x8 pixels where the weights are at most
+    the batch's activations."""
     assert jaxconv.choose_plan(x_shape, w_shape, stride=stride, platform="cpu") == plan
 
 

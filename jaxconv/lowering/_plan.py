@@ -88,9 +88,10 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   machine; the channels-last matmul it replaced read 0.50-0.61x and 0.34-0.37x in two
   runs there, and 0.47x / 0.35x when this rule was set); ``"matmul"`` was 0.61x / 0.41x
   then.
-  - Output images under 8x8 pixels (``SMALL_1X1_PIXELS``): ``"matmul"``, whose matmul
-    keeps each image's pixels on an axis of their own. ``"gemm"``'s moves the input to
-    (C, N*P) and its result back, and those copies cost most at odd sizes: forward,
+  - Output images under 8x8 pixels (``SMALL_1X1_PIXELS``) whose weights are at most
+    the batch's activations (in and out): ``"matmul"``, whose matmul keeps each image's
+    pixels on an axis of their own. ``"gemm"``'s moves the input to (C, N*P) and its
+    result back, and those copies cost most at odd sizes: forward,
     time / ``"xla"``'s (11 interleaved runs, an Emerald-Rapids Xeon, float32), 16->24
     at batch 64 1.56x at 3x3, 1.95x at 5x5, 2.04-2.12x at 7x7 (``auto_sweep.py --random
     60 --seed 7``), 128->128 at batch 32 1.59x at 3x3, 1.30x at 5x5, 1.14x at 7x7,
@@ -99,7 +100,13 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     forward+backward 0.39-0.75x in float32 and 0.39-0.80x in bfloat16 (``"gemm"``:
     0.47-1.28x and 0.38-1.16x; at the even sizes 2x2-6x6 ``"gemm"`` read 0.59-0.77x
     against ``"matmul"``'s 0.54-0.79x). From 9x9 on ``"gemm"``'s forward won at odd
-    sizes too (0.24-0.75x, against ``"matmul"``'s 0.41-1.00x).
+    sizes too (0.24-0.75x, against ``"matmul"``'s 0.41-1.00x). Where the weights
+    outweigh the activations, ``"gemm"``'s one matmul wins (forward+backward, ``"gemm"``
+    / ``"matmul"``, weights / activations in brackets): 1024->1024 at 4x4, batch 2,
+    0.20x / 0.54x (16); 256->256 at 5x5, batch 1, 0.49x / 0.75x (5); 128->512 at 3x3,
+    batch 4, 0.48x / 0.63x (2.8); ResNet-50's 512->2048 at 7x7, batch 4, 0.45x / 0.59x
+    (2.1; forward 0.43x / 0.86x in ``auto_sweep.py``); at 0.16-0.35 the two were level
+    (0.50-0.61x), at 0.04 ``"matmul"`` won (64->64 at 7x7, batch 16: 0.67x / 1.25x).
   - Strided (a ResNet's projection shortcut): ``"xla"``. Alone, ``"gemm"`` is faster
     (ResNet-18's three shortcuts 64->128, 128->256, 256->512, stride 2 from 32x32, 16x16
     and 8x8, batch 32: 0.39x, 0.37x, 0.53x forward+backward). In the network it is not:
@@ -363,8 +370,10 @@ def auto_plan(
     if (kh, kw) == (1, 1) and groups == 1:
         if params.stride != (1, 1):  # a projection shortcut: see the notes
             return Plan("xla", "xla", "xla")
-        tiny = _checks.is_static(mh, mw) and mh * mw < SMALL_1X1_PIXELS
-        return Plan("matmul", "matmul", "matmul") if tiny else Plan("gemm", "gemm", "gemm")
+        pixels = mh * mw  # the weights, against the activations in and out of the batch
+        tiny = _checks.is_static(n, pixels) and pixels < SMALL_1X1_PIXELS
+        light = tiny and o * cg <= n * pixels * (cg + o)
+        return Plan("matmul", "matmul", "matmul") if light else Plan("gemm", "gemm", "gemm")
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
     itemsize = np.dtype(dtype).itemsize
