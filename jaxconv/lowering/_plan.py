@@ -81,7 +81,7 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     ``"xla"``: in bfloat16 ``"gemm"`` read 1.65-3.71x (64->192 7x7), 1.69x (128->512
     3x3), 1.04x (64->160), and ``"matmul"`` 1.22-1.67x at batch 1. Unwidened thin groups
     keep the taps (64->64 7x7 at 56x56 in 32 groups, batch 8: 0.54x, ``"gemm"`` 0.58x;
-    ResNeXt's 128->128 at 4 a group 0.51-0.82x).
+    128->128 at 4 a group, 3x3 to 7x7, batch 1-2, 0.51-0.82x).
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one matmul on the
   input as it lies (``_gemm.one_by_one``): 0.24-0.35x forward, 0.25-0.32x
   forward+backward (256->64, 56x56, ``bench --quick``, six runs on a Sapphire-Rapids-class
