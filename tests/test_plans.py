@@ -573,6 +573,14 @@ def test_layers_of_sixteen_channels_keep_xlas_weight_gradient(dtype):
     assert wider.weight_grad in ("gemm", "eigen")
 
 
+def _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch) -> str:
+    """``auto``'s CPU weight-gradient lowering of a padded layer where XLA's convolutions
+    run on YNNPACK (whichever jaxlib runs the tests)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
+    return plan.weight_grad
+
+
 @pytest.mark.parametrize(
     "x_shape,w_shape,dtype,weight_grad",
     [
@@ -588,9 +596,7 @@ def test_small_image_weight_gradient_in_half_precision_needs_64_channels(
     """Below 32x32 output pixels, 3x3 layers of 17-96 channels take ``"matmul"``'s weight
     gradient (128 read 1.34-1.41x on an AMD EPYC); in half precision only from 64
     channels on (benchmarks/auto_sweep.py)."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
-    assert plan.weight_grad == weight_grad
+    assert _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch) == weight_grad
 
 
 @pytest.mark.parametrize(
@@ -611,6 +617,4 @@ def test_few_channels_on_large_images_keep_xlas_weight_gradient(
     """Padded layers of few channels on large images keep YNNPACK's weight gradient
     (float32 up to 32 channels beyond _eigen.fits, half precision up to 64 from 128 K
     channels x pixels an image: measured on an AMD EPYC); float64 keeps im2col's."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
-    assert plan.weight_grad == weight_grad
+    assert _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch) == weight_grad

@@ -370,8 +370,9 @@ def auto_plan(
     if (kh, kw) == (1, 1) and groups == 1:
         if params.stride != (1, 1):  # a projection shortcut: see the notes
             return Plan("xla", "xla", "xla")
-        pixels = mh * mw  # the weights, against the activations in and out of the batch
+        pixels = mh * mw
         tiny = _checks.is_static(n, pixels) and pixels < SMALL_1X1_PIXELS
+        # the weights, against the activations in and out of the batch
         light = tiny and o * cg <= n * pixels * (cg + o)
         return Plan("matmul", "matmul", "matmul") if light else Plan("gemm", "gemm", "gemm")
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
