@@ -573,12 +573,12 @@ def test_layers_of_sixteen_channels_keep_xlas_weight_gradient(dtype):
     assert wider.weight_grad in ("gemm", "eigen")
 
 
-def _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch) -> str:
-    """``auto``'s CPU weight-gradient lowering of a padded layer where XLA's convolutions
-    run on YNNPACK (whichever jaxlib runs the tests)."""
+def _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch, padding=1) -> str:
+    """``auto``'s CPU weight-gradient lowering of a layer (padded by default) where XLA's
+    convolutions run on YNNPACK (whichever jaxlib runs the tests)."""
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
-    return plan.weight_grad
+    kw = dict(padding=padding, platform="cpu", dtype=dtype)
+    return jaxconv.choose_plan(x_shape, w_shape, **kw).weight_grad
 
 
 @pytest.mark.parametrize(
@@ -618,3 +618,29 @@ def test_few_channels_on_large_images_keep_xlas_weight_gradient(
     (float32 up to 32 channels beyond _eigen.fits, half precision up to 64 from 128 K
     channels x pixels an image: measured on an AMD EPYC); float64 keeps im2col's."""
     assert _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch) == weight_grad
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,padding,dtype,weight_grad",
+    [
+        ((1, 48, 112, 112), (32, 48, 3, 3), 0, "bfloat16", "xla"),  # drawn: 1.57x with gemm
+        ((1, 48, 112, 112), (32, 48, 3, 3), 0, "float32", "xla"),  # 1.49x
+        ((1, 256, 112, 112), (32, 256, 3, 3), 0, "float32", "xla"),  # one wide image: 1.52x
+        ((1, 32, 112, 112), (32, 32, 5, 5), 2, "float32", "xla"),  # 1.74x
+        ((2, 48, 64, 64), (32, 48, 7, 7), 3, "float32", "xla"),  # matmul's 2.87x
+        ((4, 48, 56, 56), (32, 48, 3, 3), 1, "float32", "xla"),  # 1.32x
+        ((1, 48, 160, 160), (32, 48, 3, 3), 1, "float32", "gemm"),  # 25.6 K rows: 0.64x
+        ((2, 128, 80, 80), (32, 128, 3, 3), 0, "float32", "gemm"),  # wide images: 0.46x
+        ((1, 32, 112, 112), (24, 32, 3, 3), 1, "float32", "gemm"),  # 24 outputs: 0.74x
+        ((1, 48, 112, 112), (32, 48, 3, 3), 0, "float64", "gemm"),  # no YNNPACK there
+    ],
+)
+def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
+    x_shape, w_shape, padding, dtype, weight_grad, monkeypatch
+):
+    """YNNPACK's weight gradient of exactly 32 output channels is fast in calls of fewer
+    than 16 K images x output pixels (one image, or fewer than 128 input channels), at
+    any padding and kernel size; beyond, and at other widths, the patches win
+    (_plan.py, measured pass by pass)."""
+    got = _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch, padding=padding)
+    assert got == weight_grad

@@ -181,6 +181,22 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   bfloat16, 128->32 at 32x32 0.63-0.69x), but not of 8 or 16 (48->8 at 110x110 and
   64->16 at 56x56: ``"gemm"`` 2.4-2.5x; the plans 1.23x and 1.32x in bfloat16,
   ``plan_passes.py plans strided``).
+* CPU, exactly 32 output channels (as 16, a width YNNPACK's weight gradient runs fast),
+  in a call of fewer than 16 K images x output pixels, of one image or of fewer than
+  128 input channels, padded or not, any kernel size (``short_thirty_two``):
+  ``"xla"``'s weight gradient. Drawn at random (``auto_sweep.py --random 60 --seed 12
+  --dtype bfloat16``: 48->32 3x3 unpadded at 112x112, batch 1, 1.16-1.30x
+  forward+backward) and measured pass by pass on an Emerald-Rapids Xeon (9 interleaved
+  rounds), ``"gemm"``'s weight gradient / ``"xla"``'s at batch 1, 12.1-12.5 K rows:
+  16->32 1.15x, 24->32 1.10-1.25x, 32->32 1.22-1.52x, 48->32 1.09-1.57x, 64->32 1.41x,
+  128->32 1.84-1.94x, 256->32 1.52x, 32->32 5x5 and 7x7 1.71-1.74x (``"matmul"`` 48->32
+  5x5 2.02x); at batch 2-4 and 8-13 K rows 48->32 1.32-1.47x, 96->32 1.31x, 32->32 5x5
+  1.67x (``"matmul"`` 48->32 7x7 2.87x). Beyond 16 K rows ``"gemm"`` wins (48->32 at
+  batch 1: 14.4 K rows 0.90x in float32 but 1.10x in bfloat16, 16.4 K 1.01-1.13x, 18.5 K
+  0.81x, 25.6 K 0.64x; batch 2 at 112x112 0.65x), and with several images of 128 input
+  channels or more (128->32 batch 2-4 0.25-0.77x, 160->32 0.59x, 256->32 0.50-0.55x, at
+  7.7-12.2 K rows). Other widths do not share it: 24 outputs ``"gemm"`` 0.74-1.02x, 40
+  outputs 0.39-0.41x, 48 outputs 0.46x (batch 1, 112x112).
 * CPU, a weight gradient that sums fewer than 6144 images x output pixels: ``"xla"``'s
   (1.4-2.8 ms there; 64->64 3x3 dilation 6 at 32x32, batch 2 and 4: ``"gemm"`` 2.0x,
   ``"eigen"`` 2.3-3.2x).
@@ -338,6 +354,8 @@ BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inputs (or
 # any of 16 outputs): XLA's CPU weight gradient is fast (YNNPACK), patches do not pay
+THIN_ROWS = 16 * 1024  # 32 outputs in fewer images x output pixels: XLA's weight gradient
+THIN_WIDE = 128  # ... unless several images of this many input channels or more
 MANY_GROUPS = 16  # grouped layers of fewer groups and channels a group keep XLA's forward
 WIDENING = 2  # a grouped layer of thin groups widening them more than this: see the notes
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
@@ -398,6 +416,14 @@ def auto_plan(
     few = o <= MIN_CHANNELS or (padded and o <= THIN_OUT and cg >= 2 * o)
     thin = few and ynn_grad
     rows = n * mh * mw if batch else None  # images x output pixels, where known
+    # 32 outputs in a short call: YNNPACK's weight gradient, unless several wide images
+    short_thirty_two = (
+        ynn_grad
+        and o == THIN_OUT
+        and rows is not None
+        and rows < THIN_ROWS
+        and (n == 1 or cg < THIN_WIDE)
+    )
     forward, input_grad = "xla", "xla"
     if ynn:  # XLA would hand it to YNNPACK: Eigen's convolution may be faster
         forward, input_grad = _steered(cg, o, kh * kw, rows, mh * mw, params)
@@ -423,13 +449,14 @@ def auto_plan(
             taps = "xla" if ynn_grad else "gemm"
         else:
             taps = "matmul" if cg > WIDE else "gemm"
-        return Plan(forward, input_grad, "xla" if small or short or thin else taps)
+        keep = small or short or thin or short_thirty_two
+        return Plan(forward, input_grad, "xla" if keep else taps)
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
     if forward == "eigen" and blocked:
         return Plan(forward, input_grad, "eigen")
     large = padded and ynn_grad and _few_on_large_images(cg, o, mh * mw, half)
-    return Plan(forward, input_grad, "xla" if thin or large else "gemm")
+    return Plan(forward, input_grad, "xla" if thin or large or short_thirty_two else "gemm")
 
 
 def _steered(
