@@ -412,6 +412,24 @@ def test_large_kernel_rules_follow_their_measurements(
 
 
 @pytest.mark.parametrize(
+    "x_shape,w_shape,dtype,forward",
+    [
+        ((1, 48, 112, 112), (32, 48, 5, 5), "bfloat16", "xla"),  # "matmul" 1.20-1.68x
+        ((1, 32, 112, 112), (64, 32, 5, 5), "float16", "xla"),  # 2.00x
+        ((1, 64, 112, 112), (32, 64, 5, 5), "bfloat16", "matmul"),  # 64 channels: 0.74x
+        ((2, 48, 112, 112), (32, 48, 5, 5), "bfloat16", "matmul"),  # two images: 0.62x
+    ],
+)
+def test_one_image_of_few_channels_in_half_precision_keeps_xlas_forward(
+    x_shape, w_shape, dtype, forward
+):
+    """An unpadded large kernel's forward pass is ``"matmul"``'s from 32 channels on, but
+    in half precision one image of fewer than 64 channels keeps XLA's (_plan.py)."""
+    got = jaxconv.choose_plan(x_shape, w_shape, dtype=dtype, platform="cpu")
+    assert got.forward == forward
+
+
+@pytest.mark.parametrize(
     "x_shape,w_shape,stride,plan",
     [
         ((32, 64, 32, 32), (128, 64, 1, 1), 2, ("xla",) * 3),  # ResNet-18's shortcuts

@@ -223,27 +223,31 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     much faster on padded inputs of the same output size (the lesson's layer with
     ``padding=2``: 91 ms against 245 ms unpadded), where ``"matmul"`` forward measured
     1.1-4.3x, and on 16 channels it measured 1.5-3.7x unpadded: both keep the ``"xla"``
-    forward. Taps with fewer than 1024 weights (16->16 9x9 at 96x96) keep the ``"xla"``
+    forward. So does one image of fewer than 64 channels in half precision, which YNNPACK
+    ran fast (an Emerald-Rapids Xeon, 5x5 at 112x112, forward, ``"matmul"`` / ``"xla"``,
+    9-11 interleaved rounds: bfloat16 48->32 1.20-1.68x, 48->16 1.20x, 48->64 1.45-1.68x,
+    48->128 1.53x, 32->32 1.39x, 32->64 2.13x, float16 32->64 2.00x; it won at 48 and 40
+    outputs, 0.43-0.71x, at 64 input channels and more, 0.44-0.95x, and from two images on,
+    0.41-0.70x). Taps with fewer than 1024 weights (16->16 9x9 at 96x96) keep the ``"xla"``
     weight gradient: ``"matmul"`` there was 1.85-2.46x. So do short calls, of fewer than
-    ``2 * MIN_ROWS`` images x output pixels for a 5x5 kernel (in proportion to the taps
-    for larger ones), where XLA's weight gradient ran at 90-120 GFLOP/s: 6272-8192 rows,
-    5x5, 24->96, 64->64, 32->64: ``"matmul"`` 1.44-1.79x, ``"gemm"`` 1.32-1.65x; from
-    12544 rows on 0.82-1.02x, and 7x7 at 8192 rows 0.65-0.70x (``auto_sweep.py --random
-    60 --seed 3``; 24->96 at 56x56, batch 2, read 1.23x forward+backward). Of up to 32
-    input channels a group the weight gradient is ``"gemm"``'s, whose one product is
-    wider than the per-tap ones (forward+backward, ``plan_passes.py plans large``,
-    float32 / bfloat16, ``"matmul"`` then ``"gemm"``: 16->256 5x5 0.86x / 0.69x and
-    0.83x / 0.62x, 16->128 7x7 0.80x / 0.54x and 0.84x / 0.62x, 16->64 5x5 1.07x / 0.80x
-    and 1.21x / 0.88x, 24->96 0.83x / 0.64x and 0.94x / 0.73x, 32->64 0.86x / 0.69x and
-    1.11x / 0.93x; at batch 1, 112x112, 0.97x / 0.92x and 1.18x / 1.13x); from 48
-    channels on ``"matmul"``'s (48->96 7x7 0.66x / 0.79x, 64->48 5x5 0.67x / 0.70x in
-    float32). Unpadded, XLA's weight gradient is slow at any length: the lesson's layer
-    at batch 2 (8192 rows) ran 0.44x with ``"matmul"``'s and 0.78x without (``jaxconv
-    bench --quick``). Strided layers use ``"gemm"`` for it where XLA's is not YNNPACK's
-    (float64), whose patches are built once, where ``"matmul"``'s taps are strided
-    slices (forward+backward, ``plan_passes.py plans strided``, float32 / bfloat16 on the
-    Xeon: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x / 1.06x;
-    64->128 0.96x / 0.84x and 0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x /
+    ``2 * MIN_ROWS`` images x output pixels for a 5x5 kernel (in proportion to the taps for
+    larger ones), where XLA's weight gradient ran at 90-120 GFLOP/s: 6272-8192 rows, 5x5,
+    24->96, 64->64, 32->64: ``"matmul"`` 1.44-1.79x, ``"gemm"`` 1.32-1.65x; from 12544 rows
+    on 0.82-1.02x, and 7x7 at 8192 rows 0.65-0.70x (``auto_sweep.py --random 60 --seed 3``;
+    24->96 at 56x56, batch 2, read 1.23x forward+backward). Of up to 32 input channels a
+    group the weight gradient is ``"gemm"``'s, whose one product is wider than the per-tap
+    ones (forward+backward, ``plan_passes.py plans large``, float32 / bfloat16, ``"matmul"``
+    then ``"gemm"``: 16->256 5x5 0.86x / 0.69x and 0.83x / 0.62x, 16->128 7x7 0.80x / 0.54x
+    and 0.84x / 0.62x, 16->64 5x5 1.07x / 0.80x and 1.21x / 0.88x, 24->96 0.83x / 0.64x and
+    0.94x / 0.73x, 32->64 0.86x / 0.69x and 1.11x / 0.93x; at batch 1, 112x112, 0.97x /
+    0.92x and 1.18x / 1.13x); from 48 channels on ``"matmul"``'s (48->96 7x7 0.66x / 0.79x,
+    64->48 5x5 0.67x / 0.70x in float32). Unpadded, XLA's weight gradient is slow at any
+    length: the lesson's layer at batch 2 (8192 rows) ran 0.44x with ``"matmul"``'s and
+    0.78x without (``jaxconv bench --quick``). Strided layers use ``"gemm"`` for it where
+    XLA's is not YNNPACK's (float64), whose patches are built once, where ``"matmul"``'s
+    taps are strided slices (forward+backward, ``plan_passes.py plans strided``, float32 /
+    bfloat16 on the Xeon: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x /
+    1.06x; 64->128 0.96x / 0.84x and 0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x /
     1.03x). With YNNPACK, ``"xla"``'s: on the EPYC ``"gemm"`` read 1.07-1.25x, 1.16-1.27x
     and 1.05-1.22x on those three (three runs).
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
@@ -350,6 +354,7 @@ MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col p
 LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
 LARGE_ROWS_TAPS = 2 * MIN_ROWS * LARGE_TAPS  # ... whose padded weight gradient pays as taps
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
+HALF_TAPS_CHANNELS = 64  # ... in half precision, for one image, from this many
 BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inputs (or
@@ -441,7 +446,9 @@ def auto_plan(
     if kh * kw >= LARGE_TAPS:
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
         short = ynn_grad and padded and rows is not None and rows * kh * kw < LARGE_ROWS_TAPS
-        if not padded and cg >= WIDE and forward == "xla":
+        # half precision, one image of few channels: YNNPACK's forward pass (see the notes)
+        one_narrow = half and batch and n == 1 and cg < HALF_TAPS_CHANNELS
+        if not padded and cg >= WIDE and forward == "xla" and not one_narrow:
             forward = "matmul"
         # per-tap matmuls pay from 48 channels a group; unstrided (no strided slices);
         # strided, YNNPACK's weight gradient (gemm's patches lost on one machine)
