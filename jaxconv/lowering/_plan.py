@@ -191,12 +191,13 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   16->32 1.15x, 24->32 1.10-1.25x, 32->32 1.22-1.52x, 48->32 1.09-1.57x, 64->32 1.41x,
   128->32 1.84-1.94x, 256->32 1.52x, 32->32 5x5 and 7x7 1.71-1.74x (``"matmul"`` 48->32
   5x5 2.02x); at batch 2-4 and 8-13 K rows 48->32 1.32-1.47x, 96->32 1.31x, 32->32 5x5
-  1.67x (``"matmul"`` 48->32 7x7 2.87x). Beyond 16 K rows ``"gemm"`` wins (48->32 at
-  batch 1: 14.4 K rows 0.90x in float32 but 1.10x in bfloat16, 16.4 K 1.01-1.13x, 18.5 K
-  0.81x, 25.6 K 0.64x; batch 2 at 112x112 0.65x), and with several images of 128 input
-  channels or more (128->32 batch 2-4 0.25-0.77x, 160->32 0.59x, 256->32 0.50-0.55x, at
-  7.7-12.2 K rows). Other widths do not share it: 24 outputs ``"gemm"`` 0.74-1.02x, 40
-  outputs 0.39-0.41x, 48 outputs 0.46x (batch 1, 112x112).
+  1.67x (``"matmul"`` 48->32 7x7 2.87x). From 14 K rows the two are level and beyond
+  18 K ``"gemm"`` wins (48->32 at batch 1: 14.4 K rows 0.90x in float32 but 1.10x in
+  bfloat16, 16.4 K 1.01-1.13x, 18.5 K 0.81x, 20.2 K 0.98-0.99x, 25.6 K 0.64x; batch 2 at
+  112x112 0.65x), and with several images of 128 input channels or more (128->32 batch
+  2-4 0.25-0.77x, 160->32 0.59x, 256->32 0.50-0.55x, at 7.7-12.2 K rows). Other widths do
+  not share it: 24 outputs ``"gemm"`` 0.74-1.02x, 40 outputs 0.39-0.41x, 48 outputs 0.46x
+  (batch 1, 112x112).
 * CPU, a weight gradient that sums fewer than 6144 images x output pixels: ``"xla"``'s
   (1.4-2.8 ms there; 64->64 3x3 dilation 6 at 32x32, batch 2 and 4: ``"gemm"`` 2.0x,
   ``"eigen"`` 2.3-3.2x).
