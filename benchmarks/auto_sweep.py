@@ -2,6 +2,7 @@
 
   python benchmarks/auto_sweep.py [--reps 9] [--dtype float32] [--only SUBSTRING ...]
   python benchmarks/auto_sweep.py --random 60 --seed 1   # layers drawn at random
+  python benchmarks/auto_sweep.py --random 60 --seed 1 --odd   # odd widths and sizes
 
 Issue 12's goal: ``auto`` within 1.10x of ``"xla"`` on every realistic shape, forward
 and forward+backward. The suite's six layers and ``autotune_shapes.py``'s fourteen are
@@ -115,14 +116,24 @@ def _entries(x_shape, w_shape, stride, padding, dilation, groups, dtype):
     return entries
 
 
-def random_layers(count: int, seed: int) -> dict:
+# --odd: the widths and image sizes of EfficientNet, MobileNet-v3, Inception, AlexNet and
+# SqueezeNet, none a power of two
+ODD_WIDTHS = (3, 10, 24, 40, 72, 80, 112, 120, 144, 200, 240, 320, 480, 576, 672)
+ODD_SIZES = (5, 9, 13, 15, 17, 19, 27, 35, 55, 73, 147)
+
+
+def random_layers(count: int, seed: int, odd: bool = False) -> dict:
     """``count`` layers drawn at random from the sizes of common networks, the rules
     unseen: batch 1-64, 3-512 channels, 4x4 to 112x112 images, 1x1 to 7x7 kernels (some
     1xk), stride 1 or 2, "same" or no padding, some dilated, depthwise and grouped; the
     batch is cut until the forward pass costs at most about 2 GFLOP (0.2 GFLOP grouped,
-    which XLA's CPU convolution runs slowly): tens of ms here."""
+    which XLA's CPU convolution runs slowly): tens of ms here. ``odd`` draws widths and
+    sizes from ``ODD_WIDTHS`` and ``ODD_SIZES`` instead."""
     rng = np.random.default_rng(seed)
     widths = (3, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 384, 512)
+    sizes = (4, 7, 8, 14, 16, 28, 32, 56, 64, 112)
+    if odd:
+        widths, sizes = ODD_WIDTHS, ODD_SIZES
     layers = {}
     while len(layers) < count:
         kind = rng.choice(["dense", "dense", "dense", "dense", "depthwise", "grouped"])
@@ -134,7 +145,7 @@ def random_layers(count: int, seed: int) -> dict:
         dilation = 1
         if kind == "dense" and k == 3 and rng.random() < 0.15:
             dilation = int(rng.choice([1, 2, 4]))
-        size = int(rng.choice([4, 7, 8, 14, 16, 28, 32, 56, 64, 112]))
+        size = int(rng.choice(sizes))
         c = int(rng.choice(widths))
         o = int(rng.choice(widths[1:]))
         groups = 1
@@ -171,8 +182,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", metavar="SUBSTRING", help="layers whose name has one")
     parser.add_argument("--random", type=int, metavar="N", help="N random layers instead")
     parser.add_argument("--seed", type=int, default=0, help="of --random")
+    parser.add_argument("--odd", action="store_true", help="--random over odd widths and sizes")
     args = parser.parse_args()
-    layers = random_layers(args.random, args.seed) if args.random else LAYERS
+    layers = random_layers(args.random, args.seed, args.odd) if args.random else LAYERS
     names = [n for n in layers if not args.only or any(s in n for s in args.only)]
     print(
         f"{jax.devices()[0].device_kind}, jax {jax.__version__}, {args.dtype}, "

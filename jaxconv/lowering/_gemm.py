@@ -81,6 +81,13 @@ PER_IMAGE_WEIGHTS = 0.1
 image's input and output (``one_by_one``)."""
 
 
+def per_image(c: int, o: int, p: int) -> bool:
+    """Whether ``one_by_one`` multiplies each image of ``p`` pixels on its own (``c`` to
+    ``o`` channels): otherwise one matmul shares the weights across the batch, and XLA
+    copies the input to (C, N*P) and the result back around it."""
+    return o * c <= PER_IMAGE_WEIGHTS * (c + o) * p
+
+
 def one_by_one(x, w, params: ConvParams, acc):
     """``(N, G, C, P) x (G, O, C) -> (N, G, O, P)``: a 1x1 convolution over ``P`` pixels,
     channels first, with no copy of the input.
@@ -116,7 +123,7 @@ def one_by_one(x, w, params: ConvParams, acc):
     n, g, c, p = x.shape
     o = w.shape[1]
     dims_per_image = (((3,), (2,)), ((0, 1), (0, 1)))  # (N, G, O, C) x (N, G, C, P)
-    if is_static(p) and o * c <= PER_IMAGE_WEIGHTS * (c + o) * p:
+    if is_static(p) and per_image(c, o, p):
         w = jnp.broadcast_to(w, (n, g, o, c))
         return lax.dot_general(
             w, x, dims_per_image, precision=params.precision, preferred_element_type=acc

@@ -107,6 +107,29 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     batch 4, 0.48x / 0.63x (2.8); ResNet-50's 512->2048 at 7x7, batch 4, 0.45x / 0.59x
     (2.1; forward 0.43x / 0.86x in ``auto_sweep.py``); at 0.16-0.35 the two were level
     (0.50-0.61x), at 0.04 ``"matmul"`` won (64->64 at 7x7, batch 16: 0.67x / 1.25x).
+  - Output images under 16x16 pixels whose pixel count is not a multiple of 16
+    (``UNALIGNED_1X1_PIXELS``, ``ALIGNED_PIXELS``), where ``"gemm"`` copies several
+    images around one shared matmul (``_gemm.per_image`` false) and the weights are at
+    most the batch's activations: ``"matmul"`` too. Those copies move rows of P pixels,
+    and rows of a size that is not a multiple of 16 cost most. Found by
+    ``auto_sweep.py --random 60 --seed 22 --odd`` in bfloat16 (24->80 at 13x13, batch
+    32: ``"gemm"`` forward 1.27x, then 1.48x). Forward, ``"gemm"`` / ``"matmul"`` (21
+    interleaved runs, an Emerald-Rapids Xeon, float32), batch 8 24->80, batch 4 40->120,
+    batch 8 96->96, batch 32 16->48 and batch 8 256->16, by image size: 9x9 1.17-1.72x /
+    0.85-0.98x; 10x10 0.76-1.12x / 0.73-0.99x; 11x11 1.03-1.52x / 0.44-0.91x; 13x13
+    0.38-1.76x / 0.67-1.16x (0.77-0.83x on reruns); 14x14 0.40-1.13x / 0.68-0.97x; 15x15
+    0.45-1.34x / 0.56-0.92x; at the aligned 8x8, 12x12 and 16x16 ``"gemm"`` read
+    0.32-0.90x, faster than ``"matmul"`` (0.57-1.03x) on most. Batch 2 96->96 at 13x13:
+    2.14x / 0.87x (1.43x / 0.63x in bfloat16); bfloat16 at 9x9, 10x10 and 13x13:
+    0.98-1.54x / 0.57-0.89x.
+    Forward+backward: 0.59-1.10x / 0.50-0.84x over eighteen layers at 9x9 to 14x14 in
+    both types. ``auto_sweep.py``'s layers whose plan moved (eleven from the random
+    draws and ResNet-50's 1024->256 at 14x14, batch 4), ``"gemm"`` / ``"matmul"``,
+    forward 0.24-1.48x / 0.22-0.92x, forward+backward 0.26-0.76x / 0.24-0.67x. At 8x8
+    ``"matmul"`` lost where ``"gemm"`` is aligned: 16->48, batch 32, forward+backward
+    1.26x against 0.89x; 256->16, batch 8, forward 1.09x against 0.84x. With one image
+    or per-image matmuls there are no copies, and ``"gemm"`` stays (240->80 at 13x13,
+    batch 1: 0.35-0.69x forward; 16->24 at 15x15, batch 16: 0.35x).
   - Strided (a ResNet's projection shortcut): ``"xla"``. Alone, ``"gemm"`` is faster
     (ResNet-18's three shortcuts 64->128, 128->256, 256->512, stride 2 from 32x32, 16x16
     and 8x8, batch 32: 0.39x, 0.37x, 0.53x forward+backward). In the network it is not:
@@ -326,7 +349,7 @@ import numpy as np
 from .. import _checks
 from .._checks import ConvParams
 from .._typing import DTypeLike, Impl, Padding, Size2
-from . import _eigen, _tune
+from . import _eigen, _gemm, _tune
 from ._registry import (
     AUTO,
     AUTOTUNE,
@@ -344,6 +367,8 @@ REFUSED_MEMORY = 64  # an explicit impl is refused beyond 64x operands and resul
 REFUSED_BYTES = 2**30  # ... and 1 GiB: a typo'd dilation, not a plan
 MIN_PIXELS = 32 * 32  # smaller outputs: XLA's CPU convolution is fine
 SMALL_1X1_PIXELS = 8 * 8  # smaller images: a 1x1 layer's matmul keeps the pixels apart
+UNALIGNED_1X1_PIXELS = 16 * 16  # ... and smaller ones of a size not a multiple of:
+ALIGNED_PIXELS = 16
 GROUPED_PIXELS = 28 * 28  # from this many output pixels a grouped forward pass pays as taps
 MIN_ROWS = 6144  # a weight gradient summing fewer images x output pixels: XLA's is fine
 MIN_MACS = 2**24  # a call of fewer multiply-adds is dispatch: no shaping for Eigen
@@ -395,9 +420,14 @@ def auto_plan(
         if params.stride != (1, 1):  # a projection shortcut: see the notes
             return Plan("xla", "xla", "xla")
         pixels = mh * mw
-        tiny = _checks.is_static(n, pixels) and pixels < SMALL_1X1_PIXELS
-        # the weights, against the activations in and out of the batch
-        light = tiny and o * cg <= n * pixels * (cg + o)
+        known = _checks.is_static(n, pixels)
+        tiny = known and pixels < SMALL_1X1_PIXELS
+        # gemm's copies around one matmul shared by several images, of rows of a size
+        # that is not a multiple of 16 pixels, on small images (see the notes)
+        copies = known and n > 1 and not _gemm.per_image(cg, o, pixels)
+        unaligned = copies and pixels < UNALIGNED_1X1_PIXELS and pixels % ALIGNED_PIXELS != 0
+        # ... where the weights are at most the activations in and out of the batch
+        light = (tiny or unaligned) and o * cg <= n * pixels * (cg + o)
         return Plan("matmul", "matmul", "matmul") if light else Plan("gemm", "gemm", "gemm")
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
