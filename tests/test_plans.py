@@ -543,6 +543,39 @@ def test_grouped_layers_take_im2col_gradients_on_a_cpu(x_shape, w_shape, stride,
 
 
 @pytest.mark.parametrize(
+    "x_shape,w_shape,stride,groups,single,half",
+    [
+        ((1, 40, 35, 35), (72, 20, 5, 5), 1, 2, "xla", "xla"),  # taps 1.37x, bf16 1.54-1.63x
+        ((1, 64, 35, 35), (96, 16, 5, 5), 1, 4, "xla", "xla"),  # 1.19x, 1.83x
+        ((1, 32, 35, 35), (48, 16, 7, 7), 1, 2, "xla", "xla"),  # 1.48x, 2.27x
+        ((4, 32, 35, 35), (48, 16, 3, 3), 1, 2, "matmul", "xla"),  # 1.07x, 1.18x
+        ((4, 64, 32, 32), (96, 16, 5, 5), 1, 4, "matmul", "xla"),  # 0.98x, 1.21x
+        ((1, 64, 56, 56), (128, 32, 3, 3), 1, 2, "matmul", "matmul"),  # bf16 0.81-0.83x
+        ((1, 128, 35, 35), (192, 64, 3, 3), 1, 2, "matmul", "matmul"),  # 64 a group: 0.64x
+        ((1, 32, 112, 112), (48, 16, 5, 5), 1, 2, "matmul", "matmul"),  # long: 0.40-0.50x
+        ((1, 160, 112, 112), (256, 20, 3, 3), 2, 8, "matmul", "matmul"),  # strided: 0.59x
+        ((1, 32, 35, 35), (48, 16, 1, 1), 1, 2, "matmul", "matmul"),  # 1x1: 0.53-0.55x
+    ],
+)
+def test_few_narrow_groups_keep_xlas_forward_pass_in_short_calls(
+    x_shape, w_shape, stride, groups, single, half, monkeypatch
+):
+    """With fewer than 16 groups of fewer than 64 channels, XLA's unstrided forward pass
+    on YNNPACK beat the taps of a kernel larger than 1x1 unless the call had enough
+    images x output pixels x channels a group (64 K in float32, 96 K in half precision);
+    where XLA's convolutions stay off YNNPACK (and in float64) the taps keep the forward
+    pass."""
+    kw = dict(padding=w_shape[-1] // 2, stride=stride, groups=groups, platform="cpu")
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    for dtype, forward in (("float32", single), ("bfloat16", half), ("float64", "matmul")):
+        plan = jaxconv.choose_plan(x_shape, w_shape, dtype=dtype, **kw)
+        assert plan == Plan(forward, "gemm", "gemm"), dtype
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: False)
+    for dtype in ("float32", "bfloat16"):
+        assert jaxconv.choose_plan(x_shape, w_shape, dtype=dtype, **kw).forward == "matmul"
+
+
+@pytest.mark.parametrize(
     "x_shape,w_shape,groups,half",
     [
         ((1, 64, 28, 28), (192, 2, 7, 7), 32, "xla"),  # taps 1.37-1.67x, gemm 0.58-0.68x

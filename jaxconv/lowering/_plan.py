@@ -67,6 +67,27 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   --seed 1``); with 6 channels at 4 groups (24->192 at 32x32, batch 4) 1.09x in float32
   and 1.39x in bfloat16 (``--seed 3``); with 8 channels at 2 groups (16->64 5x5 stride 2
   at 112x112) 1.15x and 1.52x, at 8 groups 0.51x and 0.67x (``--seed 4``).
+  - Fewer than 16 groups of 16 to 63 channels, unstrided, a kernel larger than 1x1,
+    where XLA runs the convolution on YNNPACK: XLA's forward pass, unless the call holds
+    at least 64 K images x output pixels x channels a group (``GROUPED_WORK``; 96 K in
+    half precision, ``GROUPED_WORK_HALF``). Found by ``auto_sweep.py --random 60 --seed
+    24 --odd`` in bfloat16: 40->72 5x5 in 2 groups at 35x35, batch 1, taps 1.63x (1.54x
+    on a rerun). Forward, ``"matmul"`` / ``"xla"``'s time (9-15 interleaved runs, an
+    Emerald-Rapids Xeon), 2, 4 and 8 groups of 16, 24, 32 and 64 channels at 35x35, 3x3
+    and 5x5: batch 1 (1225 rows) 1.02-2.05x float32 and 1.12-2.27x bfloat16 below 32
+    channels a group, 0.77-1.41x and 0.77-1.39x at 32, 0.26-0.88x and 0.23-0.81x at 64;
+    batch 4 (4900 rows) 0.88-1.07x and 0.90-1.25x at 16, 0.34-0.91x and 0.21-0.94x from
+    24 on (the 1.25x, 24 channels 5x5 in 2 groups, read 0.91x on a rerun). 7x7 at batch 1:
+    1.09-1.48x and 1.74-2.27x at 16, 0.95x and 1.08x at 32. Longer calls: 16 a group at
+    112x112, batch 1 (200 K), 0.40-0.82x; at 70x70 (78 K) 1.00x and 1.16x; 32 a group at
+    70x70 (157 K) 0.63-0.78x, at 56x56 (100 K) 0.65-0.83x, 7x7 in 4 groups 0.44-0.45x;
+    16 a group at 32x32, batch 4 (65 K), 0.89-0.98x and 1.11-1.21x; 24 at 56x56 (75 K)
+    0.74x and 0.85x. The taps keep 1x1 kernels (no windows to copy: 0.40-0.72x at 35x35,
+    batch 1-4) and strided layers (160->256 3x3 stride 2 at 112x112 in 8 groups, batch 1:
+    0.59x and 0.73x; 128->64 at batch 2 0.73x in bfloat16), which this rule does not
+    cover. ``auto_sweep.py``'s random layers whose forward pass moved: 0.91-1.08x where
+    the taps read 0.91-1.17x; one gain forgone, 96->256 5x5 in 4 groups at 56x56 (75 K
+    in bfloat16): 0.99x against the taps' 0.82x.
   - Thin groups widened (fewer than 16 channels a group, more than twice as many
     outputs, ``WIDENING``): each tap's matmul contracts a handful of channels, and the
     taps lost where XLA's grouped forward pass is fast enough. Forward, time /
@@ -388,6 +409,9 @@ THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inp
 THIN_ROWS = 16 * 1024  # 32 outputs in fewer images x output pixels: XLA's weight gradient
 THIN_WIDE = 128  # ... unless several images of this many input channels or more
 MANY_GROUPS = 16  # grouped layers of fewer groups and channels a group keep XLA's forward
+GROUPED_WIDE = 64  # ... and with fewer groups, groups narrower than this on YNNPACK ...
+GROUPED_WORK = 2**16  # ... in calls of fewer images x output pixels x channels a group
+GROUPED_WORK_HALF = 96 * 1024  # ... (half precision)
 WIDENING = 2  # a grouped layer of thin groups widening them more than this: see the notes
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
@@ -434,7 +458,15 @@ def auto_plan(
     itemsize = np.dtype(dtype).itemsize
     half = itemsize <= 2
     if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
-        taps = mh * mw >= GROUPED_PIXELS and max(cg, groups) >= MANY_GROUPS
+        # few groups: XLA's unstrided forward pass on YNNPACK is fast, unless the call is
+        # long enough in images x output pixels x channels a group, or the groups wide
+        rows = n * mh * mw if _checks.is_static(n) else None
+        work = GROUPED_WORK_HALF if half else GROUPED_WORK
+        long = cg >= GROUPED_WIDE or (rows is not None and rows * cg >= work)
+        windows = params.stride == (1, 1) and kh * kw > 1  # each tap copies a window
+        fast_xla = itemsize <= 4 and _eigen.ynn_convolutions() and windows and not long
+        few = groups < MANY_GROUPS and (cg < MANY_GROUPS or fast_xla)
+        taps = mh * mw >= GROUPED_PIXELS and not few
         # each tap's matmul would contract a few channels into many: im2col's contracts the
         # taps too (its half-precision patches lost; a 1x1 kernel has none)
         thin = cg < MIN_CHANNELS and o // groups > WIDENING * cg
