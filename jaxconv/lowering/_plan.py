@@ -466,13 +466,13 @@ def auto_plan(
         windows = params.stride == (1, 1) and kh * kw > 1  # each tap copies a window
         fast_xla = itemsize <= 4 and _eigen.ynn_convolutions() and windows and not long
         few = groups < MANY_GROUPS and (cg < MANY_GROUPS or fast_xla)
-        taps = mh * mw >= GROUPED_PIXELS and not few
+        as_taps = mh * mw >= GROUPED_PIXELS and not few
         # each tap's matmul would contract a few channels into many: im2col's contracts the
         # taps too (its half-precision patches lost; a 1x1 kernel has none)
         thin = cg < MIN_CHANNELS and o // groups > WIDENING * cg
         patches = half and kh * kw > 1
         forward = ("xla" if patches else "gemm") if thin else "matmul"
-        return Plan(forward if taps else "xla", "gemm", "gemm")
+        return Plan(forward if as_taps else "xla", "gemm", "gemm")
     on_ynn = _eigen.ynn_convolutions()  # XLA's CPU convolutions go to YNNPACK here
     ynn = np.dtype(dtype) == np.float32 and on_ynn  # ... and Eigen is the alternative
     batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
