@@ -457,33 +457,33 @@ def auto_plan(
         return Plan("xla", "xla", "xla")
     itemsize = np.dtype(dtype).itemsize
     half = itemsize <= 2
+    on_ynn = _eigen.ynn_convolutions()  # XLA's CPU convolutions go to YNNPACK here
+    # ... and this dtype's too (half precision is converted for it; float64's convolution
+    # is a slow generic loop)
+    ynn_grad = itemsize <= 4 and on_ynn
+    batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
+    rows = n * mh * mw if batch else None  # images x output pixels, where known
     if groups > 1:  # XLA's CPU weight gradient of a grouped convolution is very slow
         # few groups: XLA's unstrided forward pass on YNNPACK is fast, unless the call is
         # long enough in images x output pixels x channels a group, or the groups wide
-        rows = n * mh * mw if _checks.is_static(n) else None
         work = GROUPED_WORK_HALF if half else GROUPED_WORK
         long = cg >= GROUPED_WIDE or (rows is not None and rows * cg >= work)
         windows = params.stride == (1, 1) and kh * kw > 1  # each tap copies a window
-        fast_xla = itemsize <= 4 and _eigen.ynn_convolutions() and windows and not long
-        few = groups < MANY_GROUPS and (cg < MANY_GROUPS or fast_xla)
-        as_taps = mh * mw >= GROUPED_PIXELS and not few
+        fast_xla = ynn_grad and windows and not long
+        few_groups = groups < MANY_GROUPS and (cg < MANY_GROUPS or fast_xla)
+        as_taps = mh * mw >= GROUPED_PIXELS and not few_groups
         # each tap's matmul would contract a few channels into many: im2col's contracts the
         # taps too (its half-precision patches lost; a 1x1 kernel has none)
         thin = cg < MIN_CHANNELS and o // groups > WIDENING * cg
         patches = half and kh * kw > 1
         forward = ("xla" if patches else "gemm") if thin else "matmul"
         return Plan(forward if as_taps else "xla", "gemm", "gemm")
-    on_ynn = _eigen.ynn_convolutions()  # XLA's CPU convolutions go to YNNPACK here
-    ynn = np.dtype(dtype) == np.float32 and on_ynn  # ... and Eigen is the alternative
-    batch = _checks.is_static(n)  # a symbolic batch (jax.export): no bet on the rows
+    ynn = np.dtype(dtype) == np.float32 and on_ynn  # Eigen is the alternative to YNNPACK
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
     padded = params.padding != ((0, 0), (0, 0))
-    # XLA's weight gradient on YNNPACK (half precision is converted for it), fast on few
-    # outputs and on short calls; float64's is a slow generic loop
-    ynn_grad = itemsize <= 4 and on_ynn
+    # XLA's weight gradient on YNNPACK is fast on few outputs and on short calls
     few = o <= MIN_CHANNELS or (padded and o <= THIN_OUT and cg >= 2 * o)
     thin = few and ynn_grad
-    rows = n * mh * mw if batch else None  # images x output pixels, where known
     # 32 outputs in a short call: YNNPACK's weight gradient, unless several wide images
     short_thirty_two = (
         ynn_grad
