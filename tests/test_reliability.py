@@ -81,6 +81,20 @@ def test_non_finite_values_follow_one_rule_in_every_impl(case, dtype, spots):
             )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("impl", jaxconv.impls())
+def test_a_nan_stays_in_its_depthwise_group(impl, dtype):
+    """XLA's 64-bit CPU loop lets depthwise groups read one another, and lax's batching
+    rule folds jaxconv's vmap over groups into such a convolution: a NaN in one channel
+    reached every output (found by the property test above)."""
+    x = np.ones((2, 4, 3, 3), dtype)
+    x[0, 1, 0, 0] = np.nan
+    y = jaxconv.conv2d(x, np.ones((8, 1, 1, 1), dtype), groups=4, impl=impl)
+    want = np.zeros((2, 8), bool)
+    want[0, 2:4] = True  # the two outputs of channel 1's group, of the first image
+    np.testing.assert_array_equal(np.isnan(np.asarray(y)).any(axis=(2, 3)), want)
+
+
 @pytest.mark.parametrize("impl", jaxconv.impls())
 def test_zero_size_batch_returns_empty_result_of_the_right_shape(impl):
     x, w = jnp.ones((0, 3, 7, 7)), jnp.ones((5, 3, 3, 3))

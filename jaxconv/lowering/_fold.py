@@ -27,7 +27,9 @@ rules. A forward-only lowering keeps the primitive at the top, so that a caller'
 is folded too; there it is computed and lowered as the lowering itself.
 
 ``"xla"`` needs no rule of ours: ``lax.conv_general_dilated``'s own batching rule folds
-the same way, so under jaxconv's vmaps it is called directly and JAX folds it.
+the same way, so under jaxconv's vmaps it is called directly and JAX folds it; except
+for 64-bit elements on a CPU, where the groups lax's rule folds can read one another
+(``_xla.naive_cpu_loop``) and ours folds them.
 
 Why a primitive. The rule was first a ``jax.custom_batching.custom_vmap``, which traces
 its function's body at every call to type it and its rule into a program at every
@@ -54,6 +56,7 @@ from jax.interpreters import batching, mlir
 from .._checks import ConvParams, is_static
 from ._registry import Pass, get_lowering
 from ._taps import result_dtype
+from ._xla import naive_cpu_loop
 
 LAX_FOLDED = "xla"  # the lowering that lax's own batching rule folds as this module would
 
@@ -79,12 +82,18 @@ def lower(
 
 def _forward(name: str, params: ConvParams, groups: int, depth: int | None):
     """The forward call under ``depth`` more of jaxconv's vmaps (see the module notes)."""
-    direct = depth == 0 and get_lowering(name).transposable  # every vmap folded
-    if direct or (depth is not None and name == LAX_FOLDED):
-        return functools.partial(_checked_call, name, "forward", params=params, groups=groups)
-    return functools.partial(
+    call = functools.partial(_checked_call, name, "forward", params=params, groups=groups)
+    folded = functools.partial(
         _folded_p.bind, name=name, params=params, groups=groups, depth=depth if depth else None
     )
+    if depth == 0 and get_lowering(name).transposable:  # every vmap folded
+        return call
+    if depth is not None and name == LAX_FOLDED:
+        # lax's rule folds the groups into feature groups, which XLA's 64-bit CPU loop
+        # lets read one another (a NaN reaches every depthwise group): ours hands the
+        # lowering all the groups, and it keeps them apart (_xla.naive_cpu_loop)
+        return lambda x, w: (folded if naive_cpu_loop(x.dtype) else call)(x, w)
+    return folded
 
 
 def _checked_call(name, pass_, x, w, params, groups):
