@@ -48,6 +48,23 @@ GROUPS = {
         ((8, 12, 64, 64), (48, 12, 5, 5), 1, 2, 1, 1),
         ((4, 3, 128, 128), (32, 3, 3, 3), 1, 2, 2, 1),
     ],
+    # kernels as large as their stride (patch embeddings, ConvNeXt's downsampling): the
+    # windows tile the input, and gemm's patches are a reshape of it (``_gemm.tiled``)
+    "patches": [
+        ((8, 3, 224, 224), (768, 3, 16, 16), 16, 0, 1, 1),
+        ((32, 3, 224, 224), (384, 3, 16, 16), 16, 0, 1, 1),
+        ((8, 3, 224, 224), (768, 3, 32, 32), 32, 0, 1, 1),
+        ((4, 3, 224, 224), (1024, 3, 14, 14), 14, 0, 1, 1),
+        ((64, 3, 32, 32), (192, 3, 4, 4), 4, 0, 1, 1),
+        ((8, 3, 224, 224), (96, 3, 4, 4), 4, 0, 1, 1),
+        ((8, 96, 56, 56), (192, 96, 2, 2), 2, 0, 1, 1),
+        ((8, 192, 28, 28), (384, 192, 2, 2), 2, 0, 1, 1),
+        ((8, 384, 14, 14), (768, 384, 2, 2), 2, 0, 1, 1),
+        ((32, 256, 8, 8), (512, 256, 2, 2), 2, 0, 1, 1),
+        ((4, 512, 4, 4), (1024, 512, 2, 2), 2, 0, 1, 1),
+        ((8, 128, 28, 28), (128, 32, 2, 2), 2, 0, 1, 4),
+        ((8, 64, 1, 1024), (64, 64, 1, 4), (1, 4), 0, 1, 1),
+    ],
     # Eigen against YNNPACK as images grow (``_eigen.fits``), padded and unpadded
     "images": [
         ((n, c, hw, hw), (c, c, 3, 3), 1, 1, 1, 1)
@@ -197,6 +214,7 @@ GROUPS = {
 # None standing for auto's choice of that pass
 ALTERNATIVES = {
     "stems": [("matmul", "gemm", "xla"), ("xla", "gemm", None), ("xla", "xla", "gemm")],
+    "patches": [("xla", "xla", "xla"), ("gemm", "gemm", "gemm"), ("xla", "gemm", "gemm")],
     "images": [("xla", "xla", None), (None, None, "gemm")],
     "unpadded": [("xla", None, None)],
     "dilated": [(None, None, "xla"), (None, None, "gemm")],

@@ -204,6 +204,45 @@ def test_gemm_one_by_one_is_one_dot_on_the_input_as_it_lies(x_shape, stride, gro
             assert_close(a, b, RTOL["float64"])
 
 
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding,dilation,groups,tiled",
+    [
+        ((2, 3, 32, 32), (8, 3, 4, 4), 4, 0, 1, 1, True),  # a patch embedding
+        ((2, 3, 17, 18), (8, 3, 4, 4), 4, 0, 1, 1, True),  # the last rows cropped
+        ((3, 6, 8, 8), (4, 6, 2, 2), 2, 1, 1, 1, True),  # padded
+        ((2, 4, 9, 10), (6, 2, 3, 3), 3, ((1, 2), (0, 1)), 1, 2, True),  # grouped
+        ((1, 5, 3, 12), (3, 5, 1, 4), (1, 4), 0, (2, 1), 1, True),  # 1x4: a kernel of 1 dilated
+        ((2, 4, 12, 12), (4, 4, 2, 2), 2, 0, (2, 1), 1, False),  # dilated: windows with gaps
+        ((2, 4, 12, 12), (4, 4, 3, 3), 2, 0, 1, 1, False),  # overlapping windows
+        ((2, 4, 12, 12), (4, 4, 2, 2), 3, 0, 1, 1, False),  # gaps between windows
+    ],
+)
+def test_gemm_patches_that_tile_the_input_are_a_reshape_of_it(
+    x_shape, w_shape, stride, padding, dilation, groups, tiled
+):
+    """Where the kernel is as large as its stride and undilated, the windows tile the
+    input: gemm's patch matrix is the input reshaped, and every pass is a dot_general
+    with no loop, gather or stacked window (the input gradient no pad per tap); equal to
+    lax with both gradients. Other windows build patches in blocks."""
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.standard_normal(x_shape))
+    w = jnp.asarray(rng.standard_normal(w_shape))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    conv = functools.partial(jaxconv.conv2d, impl="gemm", **kw)
+    ref = functools.partial(jaxconv.conv2d, impl="xla", **kw)
+    loss = lambda f: lambda x, w: 0.5 * jnp.sum(f(x, w) ** 2)
+    passes = [conv, jax.grad(loss(conv), 0), jax.grad(loss(conv), 1)]
+    for f, dots in zip(passes, (1, 2, 2)):  # a gradient's program holds the forward pass
+        ops = lowered_ops(f, x, w)
+        assert (ops.count("dot_general"), "while" in ops) == (dots, not tiled)
+        if tiled:
+            assert not {"gather", "concatenate", "dynamic_update_slice"} & set(ops)
+            assert ops.count("pad") <= dots  # one to pad or crop, and its transpose
+    for ours, theirs in ((conv, ref), (jax.grad(loss(conv), (0, 1)), jax.grad(loss(ref), (0, 1)))):
+        for a, b in zip(jax.tree.leaves(ours(x, w)), jax.tree.leaves(theirs(x, w))):
+            assert_close(a, b, RTOL["float64"])
+
+
 def test_gemm_patches_are_looped_except_where_transposed_with_respect_to_the_input():
     """The forward pass and the weight gradient write the im2col patches in a loop over taps
     (one kernel for XLA to compile, not one per tap); the input gradient, which JAX
@@ -456,6 +495,28 @@ def test_one_by_one_rule_follows_its_network_measurement(x_shape, w_shape, strid
     of fewer than 8x8 pixels, or of fewer than 16x16 and not a multiple of 16 where gemm
     would copy several images around one shared matmul."""
     assert jaxconv.choose_plan(x_shape, w_shape, stride=stride, platform="cpu") == plan
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,groups",
+    [
+        ((8, 3, 224, 224), (768, 3, 16, 16), 16, 1),  # ViT-B/16's patch embedding
+        ((4, 3, 224, 224), (1024, 3, 14, 14), 14, 1),  # ViT-L/14's
+        ((64, 3, 32, 32), (192, 3, 4, 4), 4, 1),  # a CIFAR ViT's
+        ((8, 96, 56, 56), (192, 96, 2, 2), 2, 1),  # ConvNeXt's downsampling
+        ((4, 512, 4, 4), (1024, 512, 2, 2), 2, 1),
+        ((8, 128, 28, 28), (128, 32, 2, 2), 2, 4),
+        ((8, 64, 1, 1024), (64, 64, 1, 4), (1, 4), 1),
+    ],
+)
+def test_patch_embeddings_are_one_matmul_on_a_cpu(x_shape, w_shape, stride, groups, dtype):
+    """A kernel as large as its stride (ViT, ConvNeXt) takes gemm's reshaped patches on
+    every pass of a CPU plan (_plan.py: 0.06-0.73x all-"xla"'s forward+backward, float32,
+    bfloat16 and float64); other platforms keep XLA's convolution (not measured)."""
+    kw = dict(stride=stride, groups=groups, dtype=dtype)
+    assert jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw) == ("gemm",) * 3
+    assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3
 
 
 def test_depthwise_weight_gradient_is_one_reduction_in_every_derivative():

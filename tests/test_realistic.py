@@ -24,13 +24,15 @@ import jaxconv
 from tests.helpers import ON_GPU, max_error
 
 # x shape (batch on a GPU), w shape, padding, stride: the shapes that failed on an H100,
-# and a MobileNet-v1 depthwise layer at ImageNet size (on a GPU its forward pass and input
-# gradient are "auto"'s fused taps)
+# a MobileNet-v1 depthwise layer at ImageNet size (on a GPU its forward pass and input
+# gradient are "auto"'s fused taps) and ViT-B/16's patch embedding (gemm's patches are
+# then a reshape of the input)
 SHAPES = {
     "lesson k5": ((16, 100, 68, 68), (100, 100, 5, 5), 0, 1),
     "3x3 pad 1": ((4, 64, 56, 56), (64, 64, 3, 3), 1, 1),
     "stem 7x7": ((4, 3, 229, 229), (64, 3, 7, 7), 0, 1),
     "depthwise s2": ((32, 128, 56, 56), (128, 1, 3, 3), 1, 2),
+    "vit patches": ((32, 3, 224, 224), (768, 3, 16, 16), 0, 16),
 }
 DTYPES = ["float32", "bfloat16"]
 RTOL = {"float32": 2e-5, "bfloat16": 1e-2}  # lax itself: 0.3-0.6% in bfloat16

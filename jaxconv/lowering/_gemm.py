@@ -134,6 +134,42 @@ def one_by_one(x, w, params: ConvParams, acc):
     return jnp.transpose(y, (2, 0, 1, 3))
 
 
+def tiles(kernel, params: ConvParams) -> bool:
+    """Whether the windows of ``kernel`` tile the input: along each axis the stride is the
+    kernel's size, and a kernel longer than 1 is not dilated."""
+    return all(
+        s == k and (k == 1 or d == 1) for k, s, d in zip(kernel, params.stride, params.dilation)
+    )
+
+
+def tiled(x, w, params: ConvParams, acc):
+    """``(N, G, C, H, W) x (G, O, C, kh, kw) -> (N, G, O, mh, mw)`` where the windows
+    tile the input (``tiles``): the padded input, cropped to ``(mh*kh, mw*kw)``, is
+    reshaped to ``(N, G, C, mh, kh, mw, kw)`` and contracted with the weights over
+    ``(C, kh, kw)``: no patch is copied, and each gradient is a matmul and a reshape.
+
+    Measured against ``"xla"``'s passes (2-core Emerald-Rapids Xeon, float32, medians of 7
+    interleaved runs, forward / input gradient / weight gradient, time / ``"xla"``'s):
+    ViT's 3->768 16x16 patches at 224x224, batch 8, 0.62x / 0.04x / 0.52x (XLA's input
+    gradient took 249 ms, this 11 ms); ConvNeXt's 3->96 4x4 stem 0.60x / 0.57x / 0.40x,
+    its 96->192 and 384->768 2x2 downsamplings 0.56-0.64x / 0.67-0.76x / 0.43-0.47x.
+    """
+    n, g, c, h, wd = x.shape
+    kh, kw = w.shape[3:]
+    mh, mw = params.output_size((h, wd), (kh, kw))
+    (top, _), (left, _) = params.padding
+    config = [(0, 0, 0)] * 3 + [(top, mh * kh - h - top, 0), (left, mw * kw - wd - left, 0)]
+    cut = pad_zeros(x, config).reshape(n, g, c, mh, kh, mw, kw)
+    y = lax.dot_general(  # (G, O, C, kh, kw) x (N, G, C, mh, kh, mw, kw) -> (G, O, N, mh, mw)
+        w,
+        cut,
+        (((2, 3, 4), (2, 4, 6)), ((0,), (1,))),
+        precision=params.precision,
+        preferred_element_type=acc,
+    )
+    return jnp.transpose(y, (2, 0, 1, 3, 4))
+
+
 def _looped_patches(xb, kernel, params: ConvParams):
     """``(b, span, W, G, C) -> (b, rows, mw, kh*kw, G, C)``: the windows of every tap,
     each written into the patch matrix by one step of a loop (padding on ``W`` only)."""
@@ -226,6 +262,9 @@ def gemm_conv(
         w_groups = w.reshape(groups, o // groups, cg)
         y = one_by_one(window.reshape(n, groups, cg, mh * mw), w_groups, params, acc)
         y = y.reshape(n, o, mh, mw)
+    elif tiles((kh, kw), params) and is_static(h, wd):  # the patches are the input, reshaped
+        y = tiled(xg, w.reshape(groups, o // groups, cg, kh, kw), params, acc)
+        y = y.reshape(n, o, mh, mw)
     else:
         # Tap-major weights stack the patches faster, but are a copy of the weights: when
         # those outweigh the activations (deep layers, small images) keep their own order.
@@ -237,8 +276,11 @@ def gemm_conv(
         # patches up to half the activations, or as large as the weights: each block
         # multiplies all of them, and wide layers on small images would otherwise run
         # one image at a time (symbolic sizes, jax.export: one block, size unknown here)
-        budget = max(in_out_bytes // 2, w.size * itemsize)
-        b, rows = blocks(n, mh, row_bytes, budget) if static else (n, mh)
+        if static:
+            budget = max(in_out_bytes // 2, w.size * itemsize)
+            b, rows = blocks(n, mh, row_bytes, budget)
+        else:
+            b, rows = n, mh
         looped = not input_grad
         y = _in_blocks(xg, w_mat, (kh, kw), params, acc, b, rows, tap_minor, looped)
         y = y.reshape(n, o, mh, mw)

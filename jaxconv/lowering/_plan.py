@@ -103,6 +103,20 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     3x3), 1.04x (64->160), and ``"matmul"`` 1.22-1.67x at batch 1. Unwidened thin groups
     keep the taps (64->64 7x7 at 56x56 in 32 groups, batch 8: 0.54x, ``"gemm"`` 0.58x;
     128->128 at 4 a group, 3x3 to 7x7, batch 1-2, 0.51-0.82x).
+* CPU, a kernel as large as its stride and undilated (``_gemm.tiles``: ViT's patch
+  embeddings, ConvNeXt's 4x4 stem and 2x2 downsampling layers), not depthwise: ``"gemm"``
+  for every pass. Its windows tile the input, so its patch matrix is the input reshaped
+  and each pass one matmul (``_gemm.tiled``). XLA's CPU convolution is slow on such
+  layers' input gradient: 182 ms on ViT-B/16's 16x16 patches (batch 8) against 13 ms for
+  the forward pass. Per pass, time / ``"xla"``'s (``benchmarks/plan_passes.py passes
+  patches``, 7 interleaved runs, an Emerald-Rapids Xeon, float32, thirteen layers:
+  ViT's 14x14, 16x16 and 32x32 and a CIFAR ViT's 4x4 patches, ConvNeXt's stem and
+  downsamplings, a grouped one, a 1x4): forward 0.14-0.83x, input gradient 0.04-0.93x
+  (0.04-0.07x on 16x16 and 32x32 patches), weight gradient 0.03-0.75x. Forward+backward
+  (``plans patches``, 9 runs): 0.06-0.73x in float32, 0.09-0.73x in bfloat16, 0.06-0.44x
+  in float64 (5 runs); six small calls (16->16 2x2 at 4x4, one image, up to 32->64 3x3
+  stride 3 at 15x15, four) 0.38-0.83x and 0.38-0.95x in bfloat16. Not measured on a GPU,
+  which keeps ``"xla"``.
 * CPU, 1x1 kernel, no groups: ``"gemm"``, which for a 1x1 kernel is one matmul on the
   input as it lies (``_gemm.one_by_one``): 0.24-0.35x forward, 0.25-0.32x
   forward+backward (256->64, 56x56, ``bench --quick``, six runs on a Sapphire-Rapids-class
@@ -455,6 +469,8 @@ def auto_plan(
         return Plan("matmul", "matmul", "matmul") if light else Plan("gemm", "gemm", "gemm")
     if not _checks.is_static(mh, mw):  # unknown sizes: no bet
         return Plan("xla", "xla", "xla")
+    if kh * kw > 1 and _gemm.tiles((kh, kw), params):  # a patch embedding: see the notes
+        return Plan("gemm", "gemm", "gemm")
     itemsize = np.dtype(dtype).itemsize
     half = itemsize <= 2
     on_ynn = _eigen.ynn_convolutions()  # XLA's CPU convolutions go to YNNPACK here

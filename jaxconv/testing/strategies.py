@@ -51,6 +51,21 @@ class Case:
 
 
 @st.composite
+def _kernel_stride_dilation(draw, max_kernel: int, max_stride: int, max_dilation: int):
+    """``(kernel, stride, dilation)``; one draw in eight has windows that tile the input
+    (a kernel as large as its stride, undilated: a patch embedding), which lowerings may
+    compute as a reshape of the input (``_gemm.tiled``)."""
+    largest_tile = min(max_kernel, max_stride)
+    if largest_tile > 1 and draw(st.integers(0, 7)) == 0:
+        kernel = tuple(draw(st.integers(1, largest_tile)) for _ in "hw")
+        return kernel, kernel, (1, 1)
+    kernel = tuple(draw(st.integers(1, max_kernel)) for _ in "hw")
+    stride = tuple(draw(st.integers(1, max_stride)) for _ in "hw")
+    dilation = tuple(draw(st.integers(1, max_dilation)) for _ in "hw")
+    return kernel, stride, dilation
+
+
+@st.composite
 def cases(
     draw,
     *,
@@ -64,15 +79,14 @@ def cases(
     max_pad=3,
     same=True,
 ):
-    """A valid 2-D convolution case; sizes are chosen so the output is non-empty."""
+    """A valid 2-D convolution case; sizes are chosen so the output is non-empty. One draw
+    in eight is a kernel as large as its stride (a patch embedding)."""
     n_choices = ([None] if unbatched else []) + ([1, 2, 3] if batch else [])
     n = draw(st.sampled_from(n_choices))
     groups = draw(st.integers(1, max_groups))
     ci = groups * draw(st.integers(1, max_channels))
     co = groups * draw(st.integers(1, max_channels))
-    kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(2))
-    stride = tuple(draw(st.integers(1, max_stride)) for _ in range(2))
-    dilation = tuple(draw(st.integers(1, max_dilation)) for _ in range(2))
+    kernel, stride, dilation = draw(_kernel_stride_dilation(max_kernel, max_stride, max_dilation))
     kind = draw(st.sampled_from(["explicit", "valid"] + (["same"] if same else [])))
     if kind == "explicit":
         padding = tuple(
@@ -342,7 +356,8 @@ def conv_cases(
     unbatched input one draw in four. ``"lax"``: any of :data:`LAX_LAYOUTS`, as strings
     or ``ConvDimensionNumbers``, explicit or ``"SAME"``/``"VALID"`` padding, input
     dilation and batch groups unless switched off. ``"lesson"``: ``(ci, H, W)`` and
-    ``(co, ci, kh, kw)``, no hyperparameters. One draw in four is a plain 1x1 kernel.
+    ``(co, ci, kh, kw)``, no hyperparameters. One draw in four is a plain 1x1 kernel;
+    one in eight of the rest a kernel as large as its stride (a patch embedding).
 
     >>> from hypothesis import given
     >>> @given(conv_cases("lax"))
@@ -368,9 +383,9 @@ def conv_cases(
     if pointwise:
         kernel, stride, dilation = (1, 1), (1, 1), (1, 1)
     else:
-        kernel = tuple(draw(st.integers(1, max_kernel)) for _ in "hw")
-        stride = tuple(draw(st.integers(1, max_stride)) for _ in "hw")
-        dilation = tuple(draw(st.integers(1, max_dilation)) for _ in "hw")
+        kernel, stride, dilation = draw(
+            _kernel_stride_dilation(max_kernel, max_stride, max_dilation)
+        )
     lhs_dil = (1, 1)
     if convention == "lax" and lhs_dilation and not pointwise:
         lhs_dil = tuple(draw(st.integers(1, 2)) for _ in "hw")
