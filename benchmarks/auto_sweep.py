@@ -9,12 +9,12 @@ and forward+backward. The suite's six layers and ``autotune_shapes.py``'s fourte
 where the rules were measured; these layers were picked without looking at the rules:
 ResNet-50 and VGG at ImageNet sizes, CIFAR ResNets, a U-Net, dilated (DeepLab),
 grouped (ResNeXt), depthwise (MobileNet-v2, EfficientNet, ConvNeXt), Inception's 1x7
-and 7x1, MNIST-size stems (and ViT's and ConvNeXt's patch embeddings, added with
-the rule they measured). For each: ``auto``'s plan, then both impls compiled once
-and timed in interleaved rounds (each round in the opposite order to the last); prints
-medians, ratios to ``"xla"`` of the same run, the layers over 1.10x and the worst ratio
-of each mode. Where ``auto``'s plan is all ``"xla"`` the two are one program, and their
-ratio shows the machine's noise.
+and 7x1, MNIST-size stems; later, images that are not square and large strides (and
+ViT's and ConvNeXt's patch embeddings, added with the rule they measured). For each:
+``auto``'s plan, then both impls compiled once and timed in interleaved rounds (each
+round in the opposite order to the last); prints medians, ratios to ``"xla"`` of the
+same run, the layers over 1.10x and the worst ratio of each mode. Where ``auto``'s plan
+is all ``"xla"`` the two are one program, and their ratio shows the machine's noise.
 """
 
 from __future__ import annotations
@@ -88,6 +88,12 @@ LAYERS = {
     "vit patches 3->768 16x16 s16 224": ((8, 3, 224, 224), (768, 3, 16, 16), 16, 0, 1, 1),
     "convnext stem 3->96 4x4 s4 224": ((8, 3, 224, 224), (96, 3, 4, 4), 4, 0, 1, 1),
     "convnext down 96->192 2x2 s2 56": ((8, 96, 56, 56), (192, 96, 2, 2), 2, 0, 1, 1),
+    # images that are not square, large strides: detection, spectrograms, GANs, AlexNet
+    "det 3x3 256->256 50x76": ((2, 256, 50, 76), (256, 256, 3, 3), 1, 1, 1, 1),
+    "audio 3x3 32->64 64x200": ((8, 32, 64, 200), (64, 32, 3, 3), 1, 1, 1, 1),
+    "wide 3x3 64->64 32x512": ((4, 64, 32, 512), (64, 64, 3, 3), 1, 1, 1, 1),
+    "pix2pix 4x4 64->128 s2 128": ((4, 64, 128, 128), (128, 64, 4, 4), 2, 1, 1, 1),
+    "alexnet stem 3->64 11x11 s4 224": ((8, 3, 224, 224), (64, 3, 11, 11), 4, 2, 1, 1),
     # small inputs and channels, batch 64
     "mnist 5x5 1->32 28": ((64, 1, 28, 28), (32, 1, 5, 5), 1, 2, 1, 1),
     "mnist 5x5 32->64 14": ((64, 32, 14, 14), (64, 32, 5, 5), 1, 2, 1, 1),

@@ -149,10 +149,11 @@ def tiled(x, w, params: ConvParams, acc):
     ``(C, kh, kw)``: no patch is copied, and each gradient is a matmul and a reshape.
 
     Measured against ``"xla"``'s passes (2-core Emerald-Rapids Xeon, float32, medians of 7
-    interleaved runs, forward / input gradient / weight gradient, time / ``"xla"``'s):
-    ViT's 3->768 16x16 patches at 224x224, batch 8, 0.62x / 0.04x / 0.52x (XLA's input
-    gradient took 249 ms, this 11 ms); ConvNeXt's 3->96 4x4 stem 0.60x / 0.57x / 0.40x,
-    its 96->192 and 384->768 2x2 downsamplings 0.56-0.64x / 0.67-0.76x / 0.43-0.47x.
+    interleaved runs, forward / input gradient / weight gradient, time / ``"xla"``'s;
+    ``benchmarks/plan_passes.py passes patches``): ViT's 3->768 16x16 patches at
+    224x224, batch 8, 0.83x / 0.05x / 0.58x (XLA's input gradient took 182 ms, this
+    9 ms); ConvNeXt's 3->96 4x4 stem 0.83x / 0.80x / 0.41x, its 96->192 and 384->768 2x2
+    downsamplings 0.59-0.72x / 0.66-0.76x / 0.36-0.53x.
     """
     n, g, c, h, wd = x.shape
     kh, kw = w.shape[3:]
