@@ -136,7 +136,7 @@ def test_a_failing_entry_is_reported_and_the_rest_is_timed(tmp_path, capsys):
 def test_every_library_builds_the_same_networks():
     """Same convolutions, same head: equal parameter counts in every entry, torch's too."""
     torch = pytest.importorskip("torch")
-    for net in (bench_models.resnet18(8), bench_models.mobilenet(4)):
+    for net in (bench_models.resnet18(8), bench_models.mobilenet(4), bench_models.convnext(4)):
         entries = bench_models.jax_entries(net, batch=2)
         assert set(entries) == {
             "jaxconv.nn NCHW", "jaxconv.nn NHWC", "jaxconv.nn NCHW autotune", "flax.nnx.Conv",
@@ -153,6 +153,7 @@ def test_every_library_builds_the_same_networks():
         assert isinstance(model(torch.zeros(2, 3, 32, 32)), torch.Tensor)
     assert [c.stride for c in bench_models.resnet18().convs].count(2) == 6
     assert len(bench_models.mobilenet().convs) == 27
+    assert [c.pad for c in bench_models.convnext().convs if c.k == 2] == [0] * 4  # patches
 
 
 TOY = bench_models.Net(

@@ -11,9 +11,13 @@ update, jitted with its parameters and momenta donated, as a training loop runs 
   the shape changes, no normalisation; global average pooling, a dense layer.
 * MobileNet-v1 for 32x32 inputs: a 3x3 stem (stride 1), then 13 pairs of a depthwise
   3x3 and a pointwise 1x1 convolution, 32 to 1024 channels, four of them with stride 2.
+* ConvNeXt for 32x32 inputs: a 2x2 patch embedding of stride 2, four stages of 2, 2, 4
+  and 2 inverted blocks (a depthwise 7x7, a 1x1 to four times the width, a ReLU, a 1x1
+  back, the identity added; 48 to 384 channels), a 2x2 stride-2 downsampling before the
+  last three; no normalisation.
 
 Every convolution has a bias and is followed by a ReLU (a residual block's second one
-after the sum).
+after the sum), but in ConvNeXt's blocks, which have one ReLU, inside.
 """
 
 from __future__ import annotations
@@ -35,20 +39,27 @@ CLASSES, SIDE = 10, 32
 
 @dataclasses.dataclass(frozen=True)
 class Conv:
-    """A ``k x k`` convolution, ``ci -> co``, padding ``k // 2``."""
+    """A ``k x k`` convolution, ``ci -> co``, padding ``k // 2`` unless ``patches``
+    (none: a kernel as large as its stride)."""
 
     ci: int
     co: int
     k: int = 3
     stride: int = 1
     groups: int = 1
+    patches: bool = False
+
+    @property
+    def pad(self) -> int:
+        return 0 if self.patches else self.k // 2
 
 
 @dataclasses.dataclass(frozen=True)
 class Net:
     """``convs`` in call order; ``blocks`` say how many each block takes: ``"conv"``
-    (conv, ReLU), ``"res"`` (two convs and the identity) or ``"proj"`` (two convs and a
-    1x1 shortcut)."""
+    (conv, ReLU), ``"res"`` (two convs and the identity), ``"proj"`` (two convs and a
+    1x1 shortcut) or ``"inverted"`` (three convs, a ReLU after the second, and the
+    identity)."""
 
     name: str
     convs: tuple[Conv, ...]
@@ -94,7 +105,29 @@ def mobilenet(width: int = 32) -> Net:
     return Net("mobilenet", tuple(convs), ("conv",) * len(convs))
 
 
-MODELS: dict[str, Callable[..., Net]] = {"resnet18": resnet18, "mobilenet": mobilenet}
+CONVNEXT_DEPTHS = (2, 2, 4, 2)
+
+
+def convnext(width: int = 48) -> Net:
+    convs, blocks = [Conv(3, width, 2, 2, patches=True)], ["conv"]
+    ci = width
+    for stage, depth in enumerate(CONVNEXT_DEPTHS):
+        co = width * 2**stage
+        if stage:
+            convs.append(Conv(ci, co, 2, 2, patches=True))
+            blocks.append("conv")
+        for _ in range(depth):
+            convs += [Conv(co, co, 7, groups=co), Conv(co, 4 * co, 1), Conv(4 * co, co, 1)]
+            blocks.append("inverted")
+        ci = co
+    return Net("convnext", tuple(convs), tuple(blocks))
+
+
+MODELS: dict[str, Callable[..., Net]] = {
+    "resnet18": resnet18,
+    "mobilenet": mobilenet,
+    "convnext": convnext,
+}
 
 
 def _body(net: Net, convs, x, relu: Callable, pool: Callable):
@@ -103,6 +136,10 @@ def _body(net: Net, convs, x, relu: Callable, pool: Callable):
     for block in net.blocks:
         if block == "conv":
             x = relu(next(layers)(x))
+            continue
+        if block == "inverted":
+            depthwise, wide, narrow = next(layers), next(layers), next(layers)
+            x = x + narrow(relu(wide(depthwise(x))))
             continue
         first, second = next(layers), next(layers)
         shortcut = next(layers)(x) if block == "proj" else x
@@ -155,7 +192,7 @@ def _jaxconv(net: Net, data_format: str, impl: str = "auto"):
             c.co,
             c.k,
             c.stride,
-            c.k // 2,
+            c.pad,
             groups=c.groups,
             data_format=data_format,
             impl=impl,
@@ -174,7 +211,7 @@ def _flax_nnx(net: Net):
             c.co,
             (c.k, c.k),
             strides=c.stride,
-            padding=c.k // 2,
+            padding=c.pad,
             feature_group_count=c.groups,
             rngs=rngs,
         )
@@ -193,7 +230,7 @@ def _flax_linen(net: Net, x):
                     c.co,
                     (c.k, c.k),
                     strides=c.stride,
-                    padding=c.k // 2,
+                    padding=c.pad,
                     feature_group_count=c.groups,
                 )
                 for c in net.convs
@@ -210,7 +247,7 @@ def _equinox(net: Net):
     def model():
         keys = jax.random.split(jax.random.key(0), len(net.convs) + 1)
         convs = [
-            eqx.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups, key=key)
+            eqx.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.pad, groups=c.groups, key=key)
             for c, key in zip(net.convs, keys)
         ]
         return convs, eqx.nn.Linear(net.features, CLASSES, key=keys[-1])
@@ -310,7 +347,7 @@ def torch_model(net: Net):
         def __init__(self):
             super().__init__()
             self.convs = torch.nn.ModuleList(
-                torch.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.k // 2, groups=c.groups)
+                torch.nn.Conv2d(c.ci, c.co, c.k, c.stride, c.pad, groups=c.groups)
                 for c in net.convs
             )
             self.head = torch.nn.Linear(net.features, CLASSES)

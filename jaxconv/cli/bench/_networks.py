@@ -26,7 +26,7 @@ from ._models import MODELS, Net, compile_step, jax_entries, param_count, torch_
 from ._timing import time_interleaved
 
 BASE = "flax.nnx.Conv"
-TINY_WIDTH = {"resnet18": 8, "mobilenet": 4}
+TINY_WIDTH = {"resnet18": 8, "mobilenet": 4, "convnext": 4}
 
 
 def run_networks(
