@@ -431,6 +431,40 @@ def test_large_depthwise_kernels_loop_over_taps():
 
 
 @pytest.mark.parametrize(
+    "kernel,dtype,rows",
+    [
+        (7, "float32", 7),
+        (9, "float64", 9),
+        (5, "float32", 0),
+        (3, "float32", 0),
+        (7, "bfloat16", 0),
+    ],
+)
+def test_depthwise_forward_beyond_5x5_loops_over_fused_kernel_rows(kernel, dtype, rows):
+    """A depthwise forward pass of the matmul lowering beyond 5x5 (float32, float64) is a
+    loop over the kernel's rows, each row's taps fused: XLA then computes it once, not
+    again in each consumer (_matmul.MAX_FUSED_TAPS); 5x5, smaller and half precision stay
+    one fused loop. Equal to lax with both gradients, strided, dilated and padded
+    unevenly, with two outputs per group."""
+    x = jnp.ones((2, 4, 12, 13), dtype)
+    w = jnp.ones((8, 1, kernel, kernel), dtype)
+    conv = functools.partial(jaxconv.conv2d, padding=kernel // 2, groups=4, impl="matmul")
+    jaxpr = jax.make_jaxpr(conv)(x, w)
+    loops = [e.params["length"] for e in equations(jaxpr) if e.primitive.name == "scan"]
+    assert loops == ([rows] if rows else [])
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.standard_normal((2, 4, 12, 13)))
+    w = jnp.asarray(rng.standard_normal((8, 1, kernel, kernel)))
+    kw = dict(stride=(2, 1), dilation=(1, 2), padding=((1, 4), (5, 2)), groups=4)
+    ours = functools.partial(jaxconv.conv2d, impl="matmul", **kw)
+    ref = functools.partial(jaxconv.conv2d, impl="xla", **kw)
+    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+    assert_close(ours(x, w), ref(x, w), RTOL["float64"])
+    for a, b in zip(jax.grad(loss(ours), (0, 1))(x, w), jax.grad(loss(ref), (0, 1))(x, w)):
+        assert_close(a, b, RTOL["float64"])
+
+
+@pytest.mark.parametrize(
     "x_shape,w_shape,padding,plan",
     [
         ((8, 100, 68, 68), (100, 100, 5, 5), 0, ("matmul", "xla", "matmul")),  # the lesson

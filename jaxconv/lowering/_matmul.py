@@ -4,7 +4,8 @@ Each tap's 1x1 convolution is a matmul over channels (the lesson's "1x1 = a full
 connected layer at every pixel") applied to the tap's shifted window. A 1x1 kernel is
 therefore exactly one matmul. With groups, each matmul is batched over the groups; with
 one input channel per group (depthwise) it is an elementwise product, and in a forward
-pass all taps fuse into one elementwise loop.
+pass all taps fuse into one elementwise loop (beyond 5x5, one loop per kernel row:
+``MAX_FUSED_TAPS``).
 
 Otherwise the taps run in a ``lax.scan`` whose body is rematerialised
 (``jax.checkpoint``): one shifted window exists at a time, forward and backward, so the
@@ -54,6 +55,18 @@ from ._taps import (
 # looped 0.36 s / 16.7 ms; 15x15 2.43 s / 29 ms against 0.39 s / 53 ms; 31x31 9.8 s /
 # 1043 ms against 0.35 s / 329 ms (lax: 0.34 s / 2841 ms).
 MAX_UNROLLED_TAPS = 81
+# Beyond 5x5, float32 and float64 taps run in a loop over the kernel's rows, each row's
+# taps fused (``_fused_rows``). XLA's CPU fusion computes a fused depthwise forward pass
+# again inside each of its consumers (the next layer's input layout, the activation's
+# mask, a weight gradient's operand); a loop's result is computed once. A ConvNeXt
+# training step (``jaxconv bench --model convnext``: ten 7x7 depthwise layers, batch 32;
+# 4 compile rounds, 11 interleaved runs, an Emerald-Rapids Xeon) took 217 against 276 ms
+# (flax.nnx 797 ms) and compiled in 4.1 against 5.7 s (flax.nnx 2.7 s). Alone, forward /
+# forward+backward, rows / unrolled: 7x7 0.88-1.27x / 0.96-1.11x over six layers (batch
+# 4-32, 4x4 to 56x56, one of stride 2), 9x9 0.65x / 0.90x. 5x5 lost alone (1.10-2.22x /
+# 1.06-1.43x, compiling slower too) and stays unrolled, as does half precision, where
+# 7x7 read 0.29-2.04x / 0.57-1.53x (2.04x of stride 2); neither was timed in a network.
+MAX_FUSED_TAPS = 25
 
 
 def _one_by_one(window, w_tap, acc, precision):
@@ -90,6 +103,40 @@ def _fused_products(xg, wg, params: ConvParams, acc):
     return functools.reduce(lax.add, terms)
 
 
+def _fused_rows(xg, wg, params: ConvParams, acc):
+    """Depthwise, as ``_fused_products``: a ``lax.scan`` over the kernel's rows, whose
+    body fuses one row's taps, each window sliced where it lies (``MAX_FUSED_TAPS``)."""
+    n, g, _, h, wd = xg.shape
+    _, o, _, kh, kw = wg.shape
+    mh, mw = params.output_size((h, wd), (kh, kw))
+    (top, bottom), (left, right) = params.padding
+    (sh, sw), (dh, dw) = params.stride, params.dilation
+    xp = pad_zeros(xg, ((0, 0, 0),) * 3 + ((top, bottom, 0), (left, right, 0)))
+    span = ((mh - 1) * sh + 1, (mw - 1) * sw + 1)
+    zero = jnp.zeros((), jnp.int32)
+    columns = [jnp.full((), j * dw, jnp.int32) for j in range(kw)]
+
+    def row(y, offset_and_w):
+        offset, w_row = offset_and_w  # (), (G, O, 1, kw)
+        w_taps = lax.split(w_row, [1] * kw, 3)
+        terms = (
+            _one_by_one(
+                strided_window(
+                    xp, (zero, zero, zero, offset, column), (n, g, 1, *span), (sh, sw), (3, 4)
+                ),
+                w_tap[..., 0],
+                acc,
+                params.precision,
+            )
+            for column, w_tap in zip(columns, w_taps)
+        )
+        return lax.add(y, functools.reduce(lax.add, terms)), None
+
+    rows = (jnp.arange(kh, dtype=jnp.int32) * dh, jnp.moveaxis(wg, 3, 0))  # (kh, G, O, 1, kw)
+    y0 = jnp.zeros((n, g, o, mh, mw), acc)
+    return lax.scan(row, y0, rows)[0]
+
+
 def _scan_taps(xg, wg, params: ConvParams, acc):
     """The sum over taps as a loop: one window at a time, recomputed when differentiated."""
     n, g, cg, h, wd = xg.shape
@@ -121,7 +168,8 @@ def matmul_conv(
     ``gradient``: the call computes a gradient term, which JAX transposes; elementwise
     (depthwise) taps then run in the loop too, since their transposed, unrolled form
     would keep every tap's window alive at once. Large depthwise kernels loop in the
-    forward pass too (``MAX_UNROLLED_TAPS``).
+    forward pass too (``MAX_UNROLLED_TAPS``), those beyond 5x5 over fused rows of taps
+    (``MAX_FUSED_TAPS``).
     """
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
@@ -129,7 +177,10 @@ def matmul_conv(
     xg = x.reshape(n, groups, cg, h, wd)
     wg = w.reshape(groups, o // groups, cg, kh, kw)
     fused = cg == 1 and not gradient and kh * kw <= MAX_UNROLLED_TAPS
-    if fused:  # products, fused into one loop
+    rows = kh > 1 and kh * kw > MAX_FUSED_TAPS and x.dtype.itemsize > 2
+    if fused and rows:  # a loop over fused rows of taps
+        y = _fused_rows(xg, wg, params, acc)
+    elif fused:  # products, fused into one loop
         y = _fused_products(xg, wg, params, acc)
     elif kh * kw == 1:  # one matmul
         ((_, _, window),) = taps(xg, (1, 1), params)
