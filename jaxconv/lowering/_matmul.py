@@ -64,8 +64,10 @@ MAX_UNROLLED_TAPS = 81
 # (flax.nnx 797 ms) and compiled in 4.1 against 5.7 s (flax.nnx 2.7 s). Alone, forward /
 # forward+backward, rows / unrolled: 7x7 0.88-1.27x / 0.96-1.11x over six layers (batch
 # 4-32, 4x4 to 56x56, one of stride 2), 9x9 0.65x / 0.90x. 5x5 lost alone (1.10-2.22x /
-# 1.06-1.43x, compiling slower too) and stays unrolled, as does half precision, where
-# 7x7 read 0.29-2.04x / 0.57-1.53x (2.04x of stride 2); neither was timed in a network.
+# 1.06-1.43x, compiling slower too) and was level in networks (the same ConvNeXt and
+# MobileNet-v1 with 5x5 depthwise kernels: steps 0.98x and 1.00x, compile 0.93x and
+# 1.04x), so it stays unrolled, as does half precision, where 7x7 read 0.29-2.04x /
+# 0.57-1.53x alone (2.04x of stride 2) and no network was timed.
 MAX_FUSED_TAPS = 25
 
 
