@@ -52,12 +52,14 @@ class Case:
 
 @st.composite
 def _kernel_stride_dilation(draw, max_kernel: int, max_stride: int, max_dilation: int):
-    """``(kernel, stride, dilation)``; one draw in eight has windows that tile the input
-    (a kernel as large as its stride, undilated: a patch embedding), which lowerings may
-    compute as a reshape of the input (``_gemm.tiled``)."""
+    """``(kernel, stride, dilation)``; one draw in five has windows that tile the input
+    (a kernel as large as its stride, undilated: a patch embedding, mostly square), which
+    lowerings may compute as a reshape of the input (``_gemm.tiled``)."""
     largest_tile = min(max_kernel, max_stride)
-    if largest_tile > 1 and draw(st.integers(0, 7)) == 0:
-        kernel = tuple(draw(st.integers(1, largest_tile)) for _ in "hw")
+    if largest_tile > 1 and draw(st.integers(0, 4)) == 0:
+        k = draw(st.integers(2, largest_tile))
+        square = draw(st.integers(0, 2)) > 0
+        kernel = (k, k) if square else (k, draw(st.integers(1, largest_tile)))
         return kernel, kernel, (1, 1)
     kernel = tuple(draw(st.integers(1, max_kernel)) for _ in "hw")
     stride = tuple(draw(st.integers(1, max_stride)) for _ in "hw")
@@ -80,7 +82,7 @@ def cases(
     same=True,
 ):
     """A valid 2-D convolution case; sizes are chosen so the output is non-empty. One draw
-    in eight is a kernel as large as its stride (a patch embedding)."""
+    in five is a kernel as large as its stride (a patch embedding)."""
     n_choices = ([None] if unbatched else []) + ([1, 2, 3] if batch else [])
     n = draw(st.sampled_from(n_choices))
     groups = draw(st.integers(1, max_groups))
@@ -357,7 +359,7 @@ def conv_cases(
     or ``ConvDimensionNumbers``, explicit or ``"SAME"``/``"VALID"`` padding, input
     dilation and batch groups unless switched off. ``"lesson"``: ``(ci, H, W)`` and
     ``(co, ci, kh, kw)``, no hyperparameters. One draw in four is a plain 1x1 kernel;
-    one in eight of the rest a kernel as large as its stride (a patch embedding).
+    one in five of the rest a kernel as large as its stride (a patch embedding).
 
     >>> from hypothesis import given
     >>> @given(conv_cases("lax"))
