@@ -49,8 +49,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._checks import ConvParams, is_static
+from ._fence import fence
 from ._registry import register_builtin
-from ._xla import NHWC, lax_conv
+from ._xla import NHWC, lax_conv, weight_term
 
 YNN_MIN_CHANNELS = 16  # YNNPACK takes a convolution with more input or output channels
 YNN_FUSION = "__ynn_fusion"  # the fusion kind of XLA's YNNPACK calls in an optimised program
@@ -204,11 +205,15 @@ def blocked(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> 
     features (the images and the output channels), which YNNPACK declines."""
     n, o, b = x.shape[0], w.shape[0], YNN_MIN_CHANNELS
     if not _shaped(x, w, params, groups):
-        return lax_conv(x, w, params, groups)
+        return weight_term(x, w, params, groups)
     mh, mw = params.output_size(x.shape[2:], w.shape[2:])
     if not blocked_pays(n, x.shape[1], o, mh * mw):
-        return lax_conv(x, w, params, groups)
+        return weight_term(x, w, params, groups)
     xt, wt = _channels_last(x, w)
+    # The blocks' convolutions read the images' slices transposed to (C, H, W, 16): from
+    # a fenced (C, H, W, N) copy of the fenced activation, each slice is a plain copy
+    # (a slice fused with a transpose runs on XLA's generic loop, as ``_fence.py`` says).
+    xt = lax.transpose(fence(lax.transpose(fence(xt), (3, 1, 2, 0))), (3, 1, 2, 0))
     rows = [
         lax.concatenate(
             [_conv_nhwc(xt[i : i + b], wt[..., j : j + b], params) for j in range(0, o, b)], 3

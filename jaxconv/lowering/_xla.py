@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._checks import ConvParams, is_static
+from ._fence import fenced_channels_last
 from ._registry import register_builtin
 
 NCHW = ("NCHW", "OIHW", "NCHW")
@@ -77,9 +78,24 @@ def lax_conv(
     )
 
 
+def weight_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """The weight-gradient term: ``x`` through a channels-last fence (``_fence.py``), so
+    that on a CPU the transposing copy of the activation that the weight gradient's
+    convolution reads is taken from a buffer, not fused with the activation's producer.
+    A ResNet-18 training step (``jaxconv bench --model resnet18``'s, batch 32; with
+    ``"eigen"``'s blocked weight gradients fenced too; 3 compile rounds, 21 interleaved
+    runs, a 2-core Emerald-Rapids Xeon) took 652 against 713 ms channels-first and 647
+    against 708 ms channels-last (flax.nnx 828 ms), compiling in the same time. Alone, a
+    layer whose input is a program's parameter has no producer to keep apart, and pays
+    the copy: forward+backward 1.06x by median over 24 layers (0.90-1.15x)."""
+    return lax_conv(fenced_channels_last(x), w, params, groups)
+
+
 register_builtin(
     "xla",
     lax_conv,
+    input_grad_conv=lax_conv,
+    gradient_conv=weight_term,
     transposable=True,
     description="XLA's convolution (cuDNN on GPUs, Eigen on CPUs)",
 )
