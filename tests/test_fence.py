@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxconv
-from jaxconv.lowering import _xla, register_lowering, unregister_lowering
+from jaxconv.lowering import _matmul, _xla, register_lowering, unregister_lowering
 from jaxconv.lowering._fence import fence
 from tests.helpers import ON_GPU
 
@@ -107,3 +107,36 @@ def test_a_weight_gradient_transposes_the_activation_from_a_buffer(impl, unfence
     assert " conditional(" in text
     assert _fusions_with(text, "transpose", "maximum") == []
     assert _fusions_with(_weight_gradient_program(unfenced_xla), "transpose", "maximum") != []
+
+
+def _depthwise_products(batch: int) -> int:
+    """How many products the kernels of a MobileNet block's training program compute (a
+    depthwise 3x3, a bias and ReLU, a pointwise 1x1): the depthwise forward pass takes
+    nine, and nine more in each kernel that computes it again. ``batch`` differs between
+    calls, so that no trace is reused across a monkeypatch."""
+    rng = np.random.default_rng(0)
+    x, w, b, w2 = (
+        jnp.asarray(rng.standard_normal(s), jnp.float32)
+        for s in ((batch, 32, 12, 12), (32, 1, 3, 3), (1, 32, 1, 1), (64, 32, 1, 1))
+    )
+
+    def loss(x, w):
+        y = jaxconv.conv2d(x, w, groups=32, impl="matmul")
+        return jnp.sum(jaxconv.conv2d(jax.nn.relu(y + b), w2) ** 2)
+
+    text = jax.jit(jax.grad(loss, (0, 1))).lower(x, w).compile().as_text()
+    return len(re.findall(r" = \S+ multiply\(", text))
+
+
+def test_depthwise_taps_are_computed_once(monkeypatch):
+    """On a CPU the fence keeps XLA from computing the fused taps of the forward pass again
+    inside their consumers (the weight gradient's reduction, the input gradient, the next
+    layer's input: three times here), at the cost of one output element for the fence's
+    own test; elsewhere the fence is nothing."""
+    fenced = _depthwise_products(batch=4)
+    monkeypatch.setattr(_matmul, "fence", lambda y: y)
+    unfenced = _depthwise_products(batch=5)
+    if ON_GPU:
+        assert fenced == unfenced
+    else:
+        assert fenced + 9 <= unfenced  # (the fence reads one output: nine products)

@@ -50,6 +50,7 @@ mlir.register_lowering(
     fence_p, mlir.lower_fun(_through_a_conditional, multiple_results=False), platform="cpu"
 )
 ad.primitive_jvps[fence_p] = lambda primals, tangents: (fence_p.bind(*primals), tangents[0])
+ad.primitive_transposes[fence_p] = lambda ct, x: [ct]
 batching.primitive_batchers[fence_p] = lambda args, dims: (fence_p.bind(*args), dims[0])
 
 
