@@ -140,3 +140,26 @@ def test_depthwise_taps_are_computed_once(monkeypatch):
         assert fenced == unfenced
     else:
         assert fenced + 9 <= unfenced  # (the fence reads one output: nine products)
+
+
+def test_the_benchmark_switches_the_fence_off_and_back_on():
+    """``benchmarks/fence_ab.py`` compares steps with and without the fence: its switch
+    must take the conditional out of a CPU program and put it back."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "fence_ab.py"
+    spec = importlib.util.spec_from_file_location("fence_ab", path)
+    fence_ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fence_ab)
+
+    def program(size):
+        x = jnp.ones((size, 3), jnp.float32)
+        return jax.jit(lambda v: fence(v + 1)).lower(x).compile().as_text()
+
+    try:
+        fence_ab._set_fence(False)
+        assert " conditional(" not in program(5)
+    finally:
+        fence_ab._set_fence(True)
+    assert (" conditional(" in program(6)) == (not ON_GPU)

@@ -339,10 +339,11 @@ def matmul_forward(x: jax.Array, w: jax.Array, params: ConvParams, groups: int =
     (``_fence.py``), so that on a CPU they are computed once into a buffer. XLA's CPU
     fusion computed them again inside each consumer (the activation, the next layer's
     input, the activation's mask in the backward pass). A MobileNet-v1 training step
-    (``jaxconv bench --model mobilenet``, batch 32; 2 compile rounds, 21 interleaved runs,
-    two runs, a 2-core Emerald-Rapids Xeon) took 106-112 against 114-122 ms channels-first
-    and 111 against 114-119 ms channels-last, with 121 against 102 MiB of temporaries
-    (flax.nnx 180 MiB), compiling in about the same time. Depthwise layers alone, forward
+    (``jaxconv bench --model mobilenet``'s, batch 32; 21 interleaved runs, three A/Bs, one
+    of them ``benchmarks/fence_ab.py``; a 2-core Emerald-Rapids Xeon) took 106-116
+    against 114-122 ms channels-first and 111-115 against 114-120 ms channels-last (0.91-0.97x),
+    with 121 against 102 MiB of temporaries (flax.nnx 180 MiB), and about 0.1 s more to
+    compile. Depthwise layers alone, forward
     and backward, took 0.57-0.99x the unfenced time (3x3 and 5x5 on 96-384 channels). The
     loop over rows of larger kernels (``MAX_FUSED_TAPS``) is computed once already."""
     y = matmul_conv(x, w, params, groups)
