@@ -341,11 +341,11 @@ def matmul_forward(x: jax.Array, w: jax.Array, params: ConvParams, groups: int =
     input, the activation's mask in the backward pass). A MobileNet-v1 training step
     (``jaxconv bench --model mobilenet``'s, batch 32; 21 interleaved runs, three A/Bs, one
     of them ``benchmarks/fence_ab.py``; a 2-core Emerald-Rapids Xeon) took 106-116
-    against 114-122 ms channels-first and 111-115 against 114-120 ms channels-last (0.91-0.97x),
-    with 121 against 102 MiB of temporaries (flax.nnx 180 MiB), and about 0.1 s more to
-    compile. Depthwise layers alone, forward
-    and backward, took 0.57-0.99x the unfenced time (3x3 and 5x5 on 96-384 channels). The
-    loop over rows of larger kernels (``MAX_FUSED_TAPS``) is computed once already."""
+    against 114-122 ms channels-first and 111-115 against 114-120 ms channels-last
+    (0.91-0.97x), with 121 against 102 MiB of temporaries (flax.nnx 180 MiB), and about
+    0.1 s more to compile. Depthwise layers alone, forward and backward, took 0.52-0.94x
+    the unfenced time (3x3 and 5x5 on 96-384 channels). The loop over rows of larger
+    kernels (``MAX_FUSED_TAPS``) is computed once already."""
     y = matmul_conv(x, w, params, groups)
     products = _depthwise_form(x.dtype, w.shape, gradient=False) == "products"
     return fence(y) if products and w.shape[2] * w.shape[3] > 1 else y

@@ -86,11 +86,10 @@ def weight_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1)
     ``"eigen"``'s blocked weight gradients fenced too; ``benchmarks/fence_ab.py``, 3
     compile rounds, 21 interleaved runs, a 2-core Emerald-Rapids Xeon) took 587 against
     629 ms channels-first and 588 against 647 ms channels-last (flax.nnx 758 ms),
-    compiling in the same time. Alone, a
-    layer whose input is a program's parameter has no producer to keep apart, and pays
-    the copy: forward+backward 1.02x by median over 20 layers of ``auto_sweep.py`` whose
-    plan has the fence (0.92-1.20x; its 31 layers without one read 0.88-1.11x in the
-    same run, the machine's noise)."""
+    compiling in the same time. Alone, a layer whose input is a program's parameter has
+    no producer to keep apart, and pays the copy: forward+backward 1.02x by median over
+    the 20 dense layers of ``auto_sweep.py`` whose plan has the fence (0.92-1.20x; its 31
+    layers without one read 0.88-1.11x in the same run, the machine's noise)."""
     return lax_conv(fenced_channels_last(x), w, params, groups)
 
 
