@@ -1,12 +1,14 @@
 """Training steps with and without the fence (``jaxconv/lowering/_fence.py``), one process.
 
   python benchmarks/fence_ab.py [--model resnet18 mobilenet convnext] [--reps 21] [--compiles 3]
+                                [--dtype bfloat16]
 
 For each network of ``jaxconv bench --model``: jaxconv.nn.Conv2d's step (NCHW and NHWC)
 compiled with the fence and with the fence lowered to nothing on the CPU as well, and
 flax.nnx's, compiled in ``--compiles`` rounds taken in turns (median and minimum of the
 compile times) and timed in interleaved runs; prints ms, the ratios to flax.nnx and to the
-unfenced step, and XLA's temporary bytes.
+unfenced step, and XLA's temporary bytes. ``--dtype bfloat16`` computes each step in
+half precision: the float32 parameters and the input cast on the way in.
 """
 
 from __future__ import annotations
@@ -41,12 +43,18 @@ def _clear() -> None:
                     attr.cache_clear()
 
 
+def _cast(apply, dtype):
+    """``apply`` computed in ``dtype``: parameters and input cast on the way in."""
+    return lambda p, x: apply(jax.tree.map(lambda a: a.astype(dtype), p), x.astype(dtype))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", nargs="+", default=["resnet18"], choices=sorted(_models.MODELS))
     ap.add_argument("--reps", type=int, default=21)
     ap.add_argument("--compiles", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = ap.parse_args()
     for model in args.model:
         entries = _models.jax_entries(
@@ -66,6 +74,8 @@ def main() -> None:
                 _set_fence(fenced)
                 _clear()
                 apply, params, x, labels = entries[entry]
+                if args.dtype != "float32":
+                    apply = _cast(apply, jnp.dtype(args.dtype))
                 params = jax.tree.map(jnp.array, params)
                 momenta = jax.tree.map(jnp.zeros_like, params)
                 step = jax.jit(_models._train_step(apply), donate_argnums=(0, 1))
@@ -83,7 +93,9 @@ def main() -> None:
         _set_fence(True)
         times = time_interleaved(runs, args.reps)
         base = times["flax.nnx.Conv"]
-        print(f"{model}, batch {args.batch}, {args.reps} runs, {args.compiles} compiles")
+        print(
+            f"{model}, {args.dtype}, batch {args.batch}, {args.reps} runs, {args.compiles} compiles"
+        )
         for name in variants:
             unfenced = times.get(name.replace(" fenced", " unfenced"), times[name])
             c = compile_s[name]

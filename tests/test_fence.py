@@ -163,3 +163,21 @@ def test_the_benchmark_switches_the_fence_off_and_back_on():
     finally:
         fence_ab._set_fence(True)
     assert (" conditional(" in program(6)) == (not ON_GPU)
+
+
+@pytest.mark.parametrize("impl,groups", [("xla", 1), ("matmul", 8)])
+def test_only_float32_is_fenced(impl, groups):
+    """In bfloat16 the fence did not pay (``_fence.pays``): no conditional in the program;
+    in float32 one, on a CPU."""
+    rng = np.random.default_rng(0)
+
+    def program(dtype):
+        x = jnp.asarray(rng.standard_normal((2, 8, 6, 6)), dtype)
+        w = jnp.asarray(rng.standard_normal((8, 8 // groups, 3, 3)), dtype)
+        loss = lambda x, w: jnp.sum(
+            jaxconv.conv2d(x, w, padding=1, groups=groups, impl=impl).astype(jnp.float32) ** 2
+        )
+        return jax.jit(jax.grad(loss, (0, 1))).lower(x, w).compile().as_text()
+
+    assert " conditional(" not in program(jnp.bfloat16)
+    assert (" conditional(" in program(jnp.float32)) == (not ON_GPU)

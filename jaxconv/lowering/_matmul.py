@@ -38,7 +38,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from .._checks import ConvParams
-from ._fence import fence
+from ._fence import fence, pays
 from ._registry import register_builtin
 from ._taps import (
     accumulator,
@@ -345,10 +345,11 @@ def matmul_forward(x: jax.Array, w: jax.Array, params: ConvParams, groups: int =
     (0.91-0.97x), with 121 against 102 MiB of temporaries (flax.nnx 180 MiB), and about
     0.1 s more to compile. Depthwise layers alone, forward and backward, took 0.52-0.94x
     the unfenced time (3x3 and 5x5 on 96-384 channels). The loop over rows of larger
-    kernels (``MAX_FUSED_TAPS``) is computed once already."""
+    kernels (``MAX_FUSED_TAPS``) is computed once already. Only float32 results are
+    fenced (``_fence.pays``)."""
     y = matmul_conv(x, w, params, groups)
     products = _depthwise_form(x.dtype, w.shape, gradient=False) == "products"
-    return fence(y) if products and w.shape[2] * w.shape[3] > 1 else y
+    return fence(y) if products and w.shape[2] * w.shape[3] > 1 and pays(y.dtype) else y
 
 
 register_builtin(
