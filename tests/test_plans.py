@@ -1,6 +1,7 @@
 """The lowerings behind ``impl=``: each equals lax, mixes per pass, and stays in memory."""
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -553,18 +554,30 @@ def test_patch_embeddings_are_one_matmul_on_a_cpu(x_shape, w_shape, stride, grou
     assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3
 
 
-def test_depthwise_weight_gradient_is_one_reduction_in_every_derivative():
+@pytest.mark.parametrize(
+    "kernel,padding,loops",
+    [
+        ((3, 2), ((1, 0), (2, 1)), []),  # one reduction
+        ((5, 5), ((1, 4), (3, 2)), []),  # up to 5x5: one reduction
+        ((7, 7), ((3, 1), (5, 6)), [7, 7]),  # the forward pass's rows, the reduction's rows
+        ((9, 3), ((4, 6), (0, 1)), [9, 9]),
+    ],
+)
+def test_depthwise_weight_gradient_is_one_reduction_in_every_derivative(kernel, padding, loops):
     """The matmul plan's depthwise weight gradient binds a primitive whose transpose is one
-    variadic reduction over taps (``_matmul._taps_p``): equal to lax's in value, in
+    variadic reduction over taps (``_matmul._taps_p``), beyond 5x5 one per kernel row in a
+    loop over the rows (``_matmul.MAX_REDUCED_TAPS``): equal to lax's in value, in
     derivatives of order 2 (forward and reverse), under vmap over inputs or weights and
-    with a channel multiplier; compiled, the weight gradient holds no loop over taps."""
+    with a channel multiplier, strided, dilated and padded unevenly; compiled, the
+    weight gradient holds no loop over taps (float64: the forward pass beyond 5x5 is a
+    loop over the kernel's rows too)."""
     rng = np.random.default_rng(3)
-    x = jnp.asarray(rng.standard_normal((2, 3, 9, 8)))
-    w = jnp.asarray(rng.standard_normal((6, 1, 3, 2)))  # multiplier 2
-    kw = dict(stride=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2), groups=3)
+    x = jnp.asarray(rng.standard_normal((2, 3, 13, 12)))
+    w = jnp.asarray(rng.standard_normal((6, 1, *kernel)))  # multiplier 2
+    kw = dict(stride=(2, 1), padding=padding, dilation=(1, 2), groups=3)
     conv = functools.partial(jaxconv.conv2d, **kw, impl="matmul")
     ref = lambda x, w: lax.conv_general_dilated(
-        x, w, (2, 1), ((1, 0), (2, 1)), rhs_dilation=(1, 2), feature_group_count=3
+        x, w, (2, 1), padding, rhs_dilation=(1, 2), feature_group_count=3
     )
     check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
     loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
@@ -577,7 +590,10 @@ def test_depthwise_weight_gradient_is_one_reduction_in_every_derivative():
     weight_grad = jax.grad(loss(conv), 1)
     assert_close(weight_grad(x, w), jax.grad(loss(ref), 1)(x, w), RTOL["float64"])
     ops = hlo_ops(weight_grad, x, w)
-    assert "while" not in ops and "reduce" in ops, sorted(set(ops))
+    assert "reduce" in ops, sorted(set(ops))
+    text = jax.jit(weight_grad).lower(x, w).compile().as_text()
+    trips = [int(n) for n in re.findall(r'known_trip_count":\{"n":"(\d+)"', text)]
+    assert ops.count("while") == len(loops) and sorted(trips) == loops, (ops.count("while"), trips)
 
 
 @pytest.mark.parametrize(

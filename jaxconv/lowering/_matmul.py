@@ -23,8 +23,9 @@ primitive whose transpose with respect to the input is that forward pass
 
 The depthwise weight gradient is the other exception: JAX's transpose sums each tap's
 products in a reduction of its own, where one variadic reduction computes all taps in
-one pass. No transposable lax form says that, so weight-gradient terms bind a primitive
-whose transpose rule is that reduction (``matmul_weight_grad``, below).
+one pass (up to 5x5; beyond, one per kernel row, in a loop over the rows). No
+transposable lax form says that, so weight-gradient terms bind a primitive whose
+transpose rule is that reduction (``matmul_weight_grad``, below).
 """
 
 from __future__ import annotations
@@ -233,10 +234,24 @@ def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype
 # that reduction (``_tap_sums_p``, itself linear in each operand, with rules of its own,
 # so that every derivative order has one). Under a caller's ``vmap`` both primitives
 # fall back to their lax forms, which JAX batches. Input-gradient terms bind ``_taps_p``
-# too (``matmul_input_grad``), for its transpose with respect to the input; up to
-# ``MAX_UNROLLED_TAPS``, so a second derivative of such a term with respect to the
-# weights reduces up to 81 taps at once (not timed beyond 3x3).
-MAX_REDUCED_TAPS = 9  # measured on 3x3 kernels; larger weight gradients keep the loop
+# too (``matmul_input_grad``), for its transpose with respect to the input.
+#
+# Larger kernels (up to ``MAX_UNROLLED_TAPS``) bind it as well. The reduction is then
+# one variadic reduction up to 5x5 (``MAX_REDUCED_TAPS``), and beyond a loop over the
+# kernel's rows, each step one reduction of that row's taps. Measured on an
+# Emerald-Rapids Xeon (2 cores, float32, medians of 9 interleaved runs), the weight
+# gradient alone / forward+backward, time against the loop over taps:
+# - 7x7 (ConvNeXt's four stages, batch 32, 16x16 down to 2x2; 96 at 56x56 and 384 at
+#   14x14, batch 8): rows 0.10-0.40x / 0.19-0.58x; one reduction 0.10-0.53x /
+#   0.19-0.80x;
+# - 9x9 (64 at 56x56, batch 8): rows 0.29x / 0.48x, compiling in 197 / 454 ms against
+#   the loop's 239 / 499; one reduction 0.61x / 0.62x, compiling in 390 / 641 ms;
+# - 5x5 (240 at 28x28, 144 at 56x56 stride 2, 672 at 14x14, batch 8; 64 at 32x32, batch
+#   32): one reduction 0.26-0.38x / 0.38-0.58x; rows 0.37-0.47x / 0.54-0.62x;
+# - 3x3 (32 at 112x112, batch 4): rows 1.68x / 1.52x the one reduction.
+# A ConvNeXt training step (``jaxconv bench --model convnext``, batch 32) took 0.75x the
+# time with rows (see BENCHMARKS.md).
+MAX_REDUCED_TAPS = 25
 
 
 def _tap_products(x, w, *, params: ConvParams, groups: int, kernel):
@@ -244,21 +259,46 @@ def _tap_products(x, w, *, params: ConvParams, groups: int, kernel):
     return matmul_conv(x, w, params, groups)
 
 
+def _summed(windows, ctg) -> jax.Array:
+    """``(G, O/G, T)``: each of ``T`` windows ``(N, G, 1, mh, mw)`` times the cotangent
+    ``(N, G, O/G, mh, mw)``, summed over images and pixels in one variadic reduction."""
+    products = [lax.mul(lax.broadcast_in_dim(w, ctg.shape, (0, 1, 2, 3, 4)), ctg) for w in windows]
+    zeros = [jnp.zeros((), ctg.dtype)] * len(products)
+    sums = lax.reduce(products, zeros, lambda a, b: tuple(map(lax.add, a, b)), (0, 3, 4))
+    return jnp.stack(sums, axis=-1)
+
+
+def _row_sums(xg, ctg, kernel, params: ConvParams) -> jax.Array:
+    """``(kh, G, O/G, kw)``: ``_summed`` a kernel row at a time, in a loop over rows; each
+    step cuts the band of padded input rows its row's windows read."""
+    n, g, _, mh, _ = ctg.shape
+    (top, bottom), (left, right) = params.padding
+    xp = pad_zeros(xg, ((0, 0, 0),) * 3 + ((top, bottom, 0), (left, right, 0)))
+    band = (n, g, 1, (mh - 1) * params.stride[0] + 1, xp.shape[4])
+    in_band = params._replace(padding=((0, 0), (0, 0)))
+
+    def row(_, offset):
+        zero = jnp.zeros((), offset.dtype)
+        rows = lax.dynamic_slice(xp, (zero, zero, zero, offset, zero), band)
+        return None, _summed([w for _, _, w in taps(rows, (1, kernel[1]), in_band)], ctg)
+
+    offsets = jnp.arange(kernel[0], dtype=jnp.int32) * params.dilation[0]
+    return lax.scan(row, None, offsets)[1]
+
+
 def _tap_sums(x, ct, *, params: ConvParams, groups: int, kernel):
     """``_tap_sums_p``'s lax form, ``(N, G, H, W) x (N, O, mh, mw) -> (O, 1, kh, kw)``:
-    each tap's window times the cotangent, summed over images and pixels, all taps in
-    one variadic reduction."""
+    each tap's window times the cotangent, summed over images and pixels: all taps in
+    one variadic reduction, or beyond ``MAX_REDUCED_TAPS`` a row of taps at a time."""
     n, o, mh, mw = ct.shape
     acc = accumulator(x.dtype, params)
     xg = lax.convert_element_type(x.reshape(n, groups, 1, *x.shape[2:]), acc)
     ctg = lax.convert_element_type(ct.reshape(n, groups, o // groups, mh, mw), acc)
-    products = [
-        lax.mul(lax.broadcast_in_dim(window, ctg.shape, (0, 1, 2, 3, 4)), ctg)
-        for _, _, window in taps(xg, kernel, params)
-    ]
-    zeros = [jnp.zeros((), acc)] * len(products)
-    sums = lax.reduce(products, zeros, lambda a, b: tuple(map(lax.add, a, b)), (0, 3, 4))
-    return jnp.stack(sums, axis=-1).reshape(o, 1, *kernel).astype(x.dtype)
+    if kernel[0] * kernel[1] <= MAX_REDUCED_TAPS:
+        sums = _summed([w for _, _, w in taps(xg, kernel, params)], ctg)  # (G, O/G, T)
+    else:
+        sums = jnp.moveaxis(_row_sums(xg, ctg, kernel, params), 0, 2)  # (G, O/G, kh, kw)
+    return sums.reshape(o, 1, *kernel).astype(x.dtype)
 
 
 def _taps_aval(x, w, *, params: ConvParams, groups: int, kernel):
@@ -326,10 +366,11 @@ def matmul_input_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
 
 def matmul_weight_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
     """``matmul_conv`` for weight-gradient terms, which JAX transposes with respect to
-    ``w``: depthwise 3x3 (and smaller) kernels bind ``_taps_p``, whose transpose is one
-    reduction; others run the taps in the loop."""
+    ``w``: depthwise kernels up to ``MAX_UNROLLED_TAPS`` bind ``_taps_p``, whose
+    transpose is one reduction (beyond 5x5, one a kernel row); others run the taps in
+    the loop."""
     o, cg, kh, kw = w.shape
-    if cg != 1 or kh * kw > MAX_REDUCED_TAPS:
+    if cg != 1 or kh * kw > MAX_UNROLLED_TAPS:
         return matmul_conv(x, w, params, groups, gradient=True)
     return _taps_p.bind(x, w, params=params, groups=groups, kernel=(kh, kw))
 
