@@ -439,14 +439,17 @@ def test_large_depthwise_kernels_loop_over_taps():
         (5, "float32", 0),
         (3, "float32", 0),
         (7, "bfloat16", 0),
+        (11, "bfloat16", 11),
+        (13, "float32", 13),
     ],
 )
 def test_depthwise_forward_beyond_5x5_loops_over_fused_kernel_rows(kernel, dtype, rows):
     """A depthwise forward pass of the matmul lowering beyond 5x5 (float32, float64) is a
     loop over the kernel's rows, each row's taps fused: XLA then computes it once, not
-    again in each consumer (_matmul.MAX_FUSED_TAPS); 5x5, smaller and half precision stay
-    one fused loop. Equal to lax with both gradients, strided, dilated and padded
-    unevenly, with two outputs per group."""
+    again in each consumer (_matmul.MAX_FUSED_TAPS); 5x5, smaller and half precision up
+    to 9x9 stay one fused loop, and beyond 9x9 every dtype loops over rows, not taps
+    (_matmul.MAX_UNROLLED_TAPS). Equal to lax with both gradients, strided, dilated and
+    padded unevenly, with two outputs per group."""
     x = jnp.ones((2, 4, 12, 13), dtype)
     w = jnp.ones((8, 1, kernel, kernel), dtype)
     conv = functools.partial(jaxconv.conv2d, padding=kernel // 2, groups=4, impl="matmul")
@@ -454,7 +457,7 @@ def test_depthwise_forward_beyond_5x5_loops_over_fused_kernel_rows(kernel, dtype
     loops = [e.params["length"] for e in equations(jaxpr) if e.primitive.name == "scan"]
     assert loops == ([rows] if rows else [])
     rng = np.random.default_rng(7)
-    x = jnp.asarray(rng.standard_normal((2, 4, 12, 13)))
+    x = jnp.asarray(rng.standard_normal((2, 4, 5 + kernel, 2 * kernel)))  # 6x9 outputs
     w = jnp.asarray(rng.standard_normal((8, 1, kernel, kernel)))
     kw = dict(stride=(2, 1), dilation=(1, 2), padding=((1, 4), (5, 2)), groups=4)
     ours = functools.partial(jaxconv.conv2d, impl="matmul", **kw)

@@ -55,7 +55,15 @@ from ._taps import (
 # Depthwise forward taps are unrolled into one fused loop up to 9x9. Measured on the
 # 2-core CPU, (8, 64, 56, 56), float32, compile / run: 9x9 unrolled 0.84 s / 9.3 ms,
 # looped 0.36 s / 16.7 ms; 15x15 2.43 s / 29 ms against 0.39 s / 53 ms; 31x31 9.8 s /
-# 1043 ms against 0.35 s / 329 ms (lax: 0.34 s / 2841 ms).
+# 1043 ms against 0.35 s / 329 ms (lax: 0.34 s / 2841 ms). Larger kernels (of more than
+# one row) loop over the kernel's rows, each row's taps fused (``_fused_rows``), in
+# every dtype, and their gradients are rows too (``_tap_sums``,
+# ``_transposed_depthwise``). Against the loop over taps (Emerald-Rapids Xeon, 2 cores,
+# medians of 5 interleaved runs, forward / forward+backward): float32 13x13 on
+# (8, 64, 56, 56) 0.19x / 0.22x, 11x11 on (4, 96, 56, 56) 0.17x / 0.17x, 31x31 on
+# (8, 128, 28, 28) 0.19x / 0.22x and on (8, 256, 14, 14) 0.14x / 0.15x, compiling in
+# 0.3-0.6 / 0.4-1.1 s against 0.2 / 0.6 s; bfloat16 0.11-0.19x / 0.13-0.24x, compiling
+# in 0.6-1.4 / 0.7-1.4 s against 0.2-0.3 / 0.6-0.7 s.
 MAX_UNROLLED_TAPS = 81
 # Beyond 5x5, float32 and float64 taps run in a loop over the kernel's rows, each row's
 # taps fused (``_fused_rows``). XLA's CPU fusion computes a fused depthwise forward pass
@@ -167,10 +175,13 @@ def _scan_taps(xg, wg, params: ConvParams, acc):
 
 def _depthwise_form(dtype, w_shape, gradient: bool) -> str | None:
     """How ``matmul_conv`` computes a depthwise call: ``"products"`` (unrolled, fused),
-    ``"rows"`` (a loop over fused rows), or ``None`` (not depthwise, or in the loop)."""
+    ``"rows"`` (a loop over fused rows), or ``None`` (not depthwise, a gradient term, or
+    a single row of more than ``MAX_UNROLLED_TAPS`` taps: the loop over taps)."""
     _, cg, kh, kw = w_shape
-    if cg != 1 or gradient or kh * kw > MAX_UNROLLED_TAPS:
+    if cg != 1 or gradient or kw > MAX_UNROLLED_TAPS:
         return None
+    if kh * kw > MAX_UNROLLED_TAPS:  # in every dtype (``MAX_UNROLLED_TAPS``)
+        return "rows" if kh > 1 else None
     rows = kh > 1 and kh * kw > MAX_FUSED_TAPS and jnp.dtype(dtype).itemsize > 2
     return "rows" if rows else "products"
 
@@ -182,9 +193,9 @@ def matmul_conv(
 
     ``gradient``: the call computes a gradient term, which JAX transposes; elementwise
     (depthwise) taps then run in the loop too, since their transposed, unrolled form
-    would keep every tap's window alive at once. Large depthwise kernels loop in the
-    forward pass too (``MAX_UNROLLED_TAPS``), those beyond 5x5 over fused rows of taps
-    (``MAX_FUSED_TAPS``).
+    would keep every tap's window alive at once. Depthwise kernels beyond 5x5 loop over
+    fused rows of taps (``MAX_FUSED_TAPS``; in half precision beyond 9x9,
+    ``MAX_UNROLLED_TAPS``); a single row of more than 81 taps loops over its taps.
     """
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
@@ -236,7 +247,7 @@ def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype
 # fall back to their lax forms, which JAX batches. Input-gradient terms bind ``_taps_p``
 # too (``matmul_input_grad``), for its transpose with respect to the input.
 #
-# Larger kernels (up to ``MAX_UNROLLED_TAPS``) bind it as well. The reduction is then
+# Larger kernels bind it as well. The reduction is then
 # one variadic reduction up to 5x5 (``MAX_REDUCED_TAPS``), and beyond a loop over the
 # kernel's rows, each step one reduction of that row's taps. Measured on an
 # Emerald-Rapids Xeon (2 cores, float32, medians of 9 interleaved runs), the weight
@@ -358,21 +369,19 @@ def matmul_input_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
     The primitive states that transpose directly, where the same term written as the
     transpose of that forward pass (transposed back by JAX) traced its operations twice.
     """
-    o, cg, kh, kw = w.shape
-    if cg != 1 or kh * kw > MAX_UNROLLED_TAPS:
+    if _depthwise_form(x.dtype, w.shape, gradient=False) is None:
         return matmul_conv(x, w, params, groups, gradient=True)
-    return _taps_p.bind(x, w, params=params, groups=groups, kernel=(kh, kw))
+    return _taps_p.bind(x, w, params=params, groups=groups, kernel=w.shape[2:])
 
 
 def matmul_weight_grad(x, w, params: ConvParams, groups: int = 1) -> jax.Array:
     """``matmul_conv`` for weight-gradient terms, which JAX transposes with respect to
-    ``w``: depthwise kernels up to ``MAX_UNROLLED_TAPS`` bind ``_taps_p``, whose
-    transpose is one reduction (beyond 5x5, one a kernel row); others run the taps in
-    the loop."""
-    o, cg, kh, kw = w.shape
-    if cg != 1 or kh * kw > MAX_UNROLLED_TAPS:
+    ``w``: depthwise kernels bind ``_taps_p``, whose transpose is one reduction (beyond
+    5x5, one a kernel row: ``MAX_REDUCED_TAPS``); others, and a single row of more than
+    ``MAX_UNROLLED_TAPS`` taps, run the taps in the loop."""
+    if _depthwise_form(x.dtype, w.shape, gradient=False) is None:
         return matmul_conv(x, w, params, groups, gradient=True)
-    return _taps_p.bind(x, w, params=params, groups=groups, kernel=(kh, kw))
+    return _taps_p.bind(x, w, params=params, groups=groups, kernel=w.shape[2:])
 
 
 def matmul_forward(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:

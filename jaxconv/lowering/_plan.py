@@ -40,8 +40,9 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   forward+backward 1.2-5x slower than ``"xla"``, 1->32 3x3 at 128x128 and 5x5 at 28x28,
   ``benchmarks/auto_sweep.py``): ``"matmul"``, which is then an
   elementwise multiply-add per tap, fused into one loop (beyond 5x5 in float32 and
-  float64, a loop over the kernel's rows: ``_matmul.MAX_FUSED_TAPS``, measured on
-  ConvNeXt's 7x7 layers). XLA's CPU convolution runs
+  float64, and beyond 9x9 in every dtype, a loop over the kernel's rows:
+  ``_matmul.MAX_FUSED_TAPS``, measured on ConvNeXt's 7x7 layers, and
+  ``_matmul.MAX_UNROLLED_TAPS``, on 11x11 to 31x31 ones). XLA's CPU convolution runs
   this case slowly: 0.04x forward, 0.14x forward+backward (3x3, 128 channels, 28x28).
   In a whole MobileNet-v1 training step (batch 32, ``jaxconv bench --model``) the
   gradients matter as much: 0.20x flax's time with ``"matmul"`` for every pass, 0.50x
