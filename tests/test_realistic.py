@@ -25,13 +25,15 @@ from tests.helpers import ON_GPU, max_error
 
 # x shape (batch on a GPU), w shape, padding, stride: the shapes that failed on an H100,
 # a MobileNet-v1 depthwise layer at ImageNet size (on a GPU its forward pass and input
-# gradient are "auto"'s fused taps) and ViT-B/16's patch embedding (gemm's patches are
-# then a reshape of the input)
+# gradient are "auto"'s fused taps), ConvNeXt-T's first depthwise 7x7 (matmul's loops
+# over kernel rows, forward and both gradients) and ViT-B/16's patch embedding (gemm's
+# patches are then a reshape of the input)
 SHAPES = {
     "lesson k5": ((16, 100, 68, 68), (100, 100, 5, 5), 0, 1),
     "3x3 pad 1": ((4, 64, 56, 56), (64, 64, 3, 3), 1, 1),
     "stem 7x7": ((4, 3, 229, 229), (64, 3, 7, 7), 0, 1),
     "depthwise s2": ((32, 128, 56, 56), (128, 1, 3, 3), 1, 2),
+    "depthwise 7x7": ((32, 96, 56, 56), (96, 1, 7, 7), 3, 1),
     "vit patches": ((32, 3, 224, 224), (768, 3, 16, 16), 0, 16),
 }
 DTYPES = ["float32", "bfloat16"]
