@@ -420,15 +420,18 @@ def test_auto_keeps_the_memory_bound_for_huge_dilations(dilation):
     assert forced == ("matmul",) * 3  # asked for by name: allowed, it is not absurd
 
 
-def test_large_depthwise_kernels_loop_over_taps():
+def test_large_depthwise_kernels_loop_over_kernel_rows():
     """A 31x31 depthwise forward pass of the matmul lowering (``auto``'s on a CPU) is a
-    loop over taps, not 961 unrolled ones (which took 9.8 s to compile against 0.35 s);
-    a 3x3 one stays one fused loop."""
-    for k, looped in ((3, False), (31, True)):
-        x, w = jnp.ones((1, 4, 40, 40)), jnp.ones((4, 1, k, k))
-        conv = functools.partial(jaxconv.conv2d, padding=k // 2, groups=4, impl="matmul")
-        ops = hlo_ops(conv, x, w)
-        assert ("while" in ops) == looped, (k, sorted(set(ops)))
+    loop over the kernel's 31 rows, not 961 unrolled taps (which took 9.8 s to compile
+    against 0.35 s for a loop over taps) nor a loop over taps (5-7x slower than the
+    rows, _matmul.MAX_UNROLLED_TAPS); a 3x3 one stays one fused loop; a single row of
+    more than 81 taps loops over them."""
+    for kernel, loops in (((3, 3), []), ((31, 31), [31]), ((1, 83), [83])):
+        x, w = jnp.ones((1, 4, 40, 90)), jnp.ones((4, 1, *kernel))
+        padding = (kernel[0] // 2, kernel[1] // 2)
+        conv = functools.partial(jaxconv.conv2d, padding=padding, groups=4, impl="matmul")
+        traced = equations(jax.make_jaxpr(conv)(x, w))
+        assert [e.params["length"] for e in traced if e.primitive.name == "scan"] == loops
 
 
 @pytest.mark.parametrize(
