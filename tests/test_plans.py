@@ -561,15 +561,17 @@ def test_patch_embeddings_are_one_matmul_on_a_cpu(x_shape, w_shape, stride, grou
 
 
 @pytest.mark.parametrize(
-    "kernel,padding,loops",
+    "kernel,padding,loops,second_order",
     [
-        ((3, 2), ((1, 0), (2, 1)), []),  # one reduction
-        ((5, 5), ((1, 4), (3, 2)), []),  # up to 5x5: one reduction
-        ((7, 7), ((3, 1), (5, 6)), [7, 7]),  # the forward pass's rows, the reduction's rows
-        ((9, 3), ((4, 6), (0, 1)), [9, 9]),
+        ((3, 2), ((1, 0), (2, 1)), [], True),  # one reduction
+        ((5, 5), ((1, 4), (3, 2)), [], False),  # up to 5x5: one reduction
+        ((7, 7), ((3, 1), (5, 6)), [7, 7], True),  # the forward pass's rows, the reduction's
+        ((9, 3), ((4, 6), (0, 1)), [9, 9], False),
     ],
 )
-def test_depthwise_weight_gradient_reduces_taps_in_every_derivative(kernel, padding, loops):
+def test_depthwise_weight_gradient_reduces_taps_in_every_derivative(
+    kernel, padding, loops, second_order
+):
     """The matmul plan's depthwise weight gradient binds a primitive whose transpose is one
     variadic reduction over taps (``_matmul._taps_p``), beyond 5x5 one per kernel row in a
     loop over the rows (``_matmul.MAX_REDUCED_TAPS``): equal to lax's in value, in
@@ -577,7 +579,8 @@ def test_depthwise_weight_gradient_reduces_taps_in_every_derivative(kernel, padd
     with a channel multiplier, strided, dilated and padded unevenly; traced, the weight
     gradient holds no loop over taps; compiled on a CPU, its loops are over kernel rows
     (float64: the forward pass beyond 5x5 is a loop over the rows too; XLA's GPU
-    compiler may unroll loops)."""
+    compiler may unroll loops). Second derivatives (the same rules for every kernel) are
+    checked for one kernel of each form."""
     rng = np.random.default_rng(3)
     x = jnp.asarray(rng.standard_normal((2, 3, 13, 12)))
     w = jnp.asarray(rng.standard_normal((6, 1, *kernel)))  # multiplier 2
@@ -586,7 +589,8 @@ def test_depthwise_weight_gradient_reduces_taps_in_every_derivative(kernel, padd
     ref = lambda x, w: lax.conv_general_dilated(
         x, w, (2, 1), padding, rhs_dilation=(1, 2), feature_group_count=3
     )
-    check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+    order = 2 if second_order else 1
+    check_grads(conv, (x, w), order=order, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
     loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
     batched = (((0, None), (jnp.stack([x, -2 * x]), w)), ((None, 0), (x, jnp.stack([w, w**2]))))
     for axes, args in batched:
