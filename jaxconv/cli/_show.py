@@ -7,6 +7,8 @@ vmap over channels, :func:`jaxconv.channel_contributions`) and their sum.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from .._contributions import channel_contributions
@@ -69,7 +71,10 @@ def load_rgb(path=None) -> np.ndarray:
         image = skimage.data.astronaut()
     else:
         try:
-            image = skimage.io.imread(path)
+            # decoded from bytes read here: on a file that is not an image, imageio's
+            # backends left the file open (a ResourceWarning)
+            with open(path, "rb") as file:
+                image = skimage.io.imread(io.BytesIO(file.read()))
         except FileNotFoundError:
             raise ValueError(f"no such file: {path}") from None
         except Exception as err:  # noqa: BLE001 - any decoder failure means "not an image"
