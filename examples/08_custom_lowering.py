@@ -85,6 +85,9 @@ def check(quick: bool, seed: int = 0) -> tuple[float, int]:
     worst = 0.0
     paddings = ["same", ((1, 2), (0, 1))] + ([] if quick else [0])
     grid = list(itertools.product([1, 2], paddings, [1, 2], [2] if quick else [1, 2], [1, 3]))
+    if quick:  # the half of the 2**4 grid with an even number of second choices: every
+        # combination of any three of stride, padding, dilation and batch size still occurs
+        grid = [case for i, case in enumerate(grid) if bin(i).count("1") % 2 == 0]
     for stride, padding, dilation, groups, n in grid:
         x = jnp.asarray(rng.standard_normal((n, 4, 11, 9)), jnp.float32)
         w = jnp.asarray(rng.standard_normal((6, 4 // groups, 3, 2)), jnp.float32)
@@ -141,7 +144,7 @@ def train(impl: str, epochs: int) -> tuple[list[float], float]:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--quick", action="store_true", help="16 check cases instead of 48, 3 epochs instead of 10"
+        "--quick", action="store_true", help="8 check cases instead of 48, 3 epochs instead of 10"
     )
     args = ap.parse_args(argv)
 
