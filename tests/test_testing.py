@@ -303,8 +303,8 @@ def test_every_impl_of_conv2d_passes(impl, float32):
 
 
 def test_float64_runs_check_grads_of_order_2():
-    report = check_conv(jaxconv.conv2d, "torch", max_examples=3)  # tests run in float64
-    assert report.dtype == "float64" and report.checked["check_grads"] == 3
+    report = check_conv(jaxconv.conv2d, "torch", max_examples=2)  # tests run in float64
+    assert report.dtype == "float64" and report.checked["check_grads"] == 2
 
 
 def test_bad_arguments():
