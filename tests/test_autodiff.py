@@ -26,15 +26,24 @@ def _arrays(*shapes, seed=0):
     return [jnp.asarray(rng.standard_normal(s)) for s in shapes]
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_check_grads_unbatched_functions(impl):
+def test_check_grads_functions_without_an_impl():
+    """The one-channel correlation, the 1x1 matmul and a vmap over pairs of images and
+    kernels (a grouped convolution) in the default impl."""
     x, k = _arrays((5, 6), (2, 3))
     check2(lambda x, k: jaxconv.corr2d(x, k, padding=1, stride=(1, 2)), (x, k))
+    X, K4 = _arrays((3, 5, 6), (4, 3, 2, 3))
+    check2(lambda X, K: jaxconv.corr2d_multi_in_out_1x1(X, K), (X, K4[:, :, :1, :1]))
+    X, K = _arrays((2, 4, 6, 5), (6, 2, 3, 3))
+    paired = jax.vmap(jaxconv.corr2d_multi_in)  # both batched: a grouped convolution
+    check2(paired, (X[:, :2], K[:2]))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_check_grads_unbatched_functions(impl):
     X, K = _arrays((3, 5, 6), (3, 2, 3))
     check2(lambda X, K: jaxconv.corr2d_multi_in(X, K, padding="same", impl=impl), (X, K))
     K4 = _arrays((4, 3, 2, 3))[0]
     check2(lambda X, K: jaxconv.corr2d_multi_in_out(X, K, dilation=2, impl=impl), (X, K4))
-    check2(lambda X, K: jaxconv.corr2d_multi_in_out_1x1(X, K), (X, K4[:, :, :1, :1]))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -43,8 +52,6 @@ def test_check_grads_vmapped_functions(impl):
     check2(lambda X, K, b: jaxconv.conv2d(X, K, b, padding=1, groups=2, impl=impl), (X, K, b))
     per_image = jax.vmap(functools.partial(jaxconv.corr2d_multi_in, impl=impl), (0, None))
     check2(per_image, (X, K[0, :, :, :].repeat(2, 0)))
-    paired = jax.vmap(jaxconv.corr2d_multi_in)  # both batched: a grouped convolution
-    check2(paired, (X[:, :2], K[:2]))
 
 
 @settings(max_examples=10)
