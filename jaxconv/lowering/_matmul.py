@@ -260,6 +260,9 @@ def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype
 # - 5x5 (240 at 28x28, 144 at 56x56 stride 2, 672 at 14x14, batch 8; 64 at 32x32, batch
 #   32): one reduction 0.26-0.38x / 0.38-0.58x; rows 0.37-0.47x / 0.54-0.62x;
 # - 3x3 (32 at 112x112, batch 4): rows 1.68x / 1.52x the one reduction.
+# In bfloat16 (7 interleaved runs) one reduction took 1.18-1.49x the rows' time for the
+# 7x7 layers above but the 2x2 one, weight gradient alone, and 0.91-1.22x forward+
+# backward; 9x9: 1.72x / 1.23x. So the rule is the same in both dtypes.
 # A ConvNeXt training step (``jaxconv bench --model convnext``, batch 32) took 0.72-0.75x
 # the time with rows (bfloat16 0.85x), compiling in 0.89-1.15x (BENCHMARKS.md).
 MAX_REDUCED_TAPS = 25
