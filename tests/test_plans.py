@@ -37,14 +37,18 @@ def test_every_lowering_equals_lax(case, impl, dtype):
     assert_close(y, lax_conv2d(x, w, case), RTOL[dtype])
 
 
-@settings(max_examples=6)
-@given(
-    S.cases(max_channels=3, max_kernel=3),
-    st.sampled_from(LOWERING_NAMES),
-    st.sampled_from(GRADIENT_NAMES),
-    st.sampled_from(GRADIENT_NAMES),
-)
-def test_mixed_plans_equal_lax_in_value_gradients_and_jvp(case, fwd, dx, dw):
+# each lowering serves each pass once, next to two others (drawn plans left the matmul
+# gradients out: a weight gradient 0.1% off passed)
+ROTATED_PLANS = [
+    Plan(*(GRADIENT_NAMES[(i + k) % len(GRADIENT_NAMES)] for k in range(3)))
+    for i in range(len(GRADIENT_NAMES))
+]
+
+
+@pytest.mark.parametrize("plan", ROTATED_PLANS, ids=lambda p: "-".join(p))
+@settings(max_examples=3)
+@given(S.cases(max_channels=3, max_kernel=3))
+def test_mixed_plans_equal_lax_in_value_gradients_and_jvp(plan, case):
     """Any lowering can serve any pass: the plan's three choices are independent."""
     x, w = case.arrays()
     if x.ndim == 3:
@@ -58,7 +62,7 @@ def test_mixed_plans_equal_lax_in_value_gradients_and_jvp(case, fwd, dx, dw):
         dilation=case.dilation,
         precision=HIGHEST,
     )
-    f = planned_fn(params, case.groups, Plan(fwd, dx, dw))
+    f = planned_fn(params, case.groups, plan)
     ref = lambda x, w: lax_conv2d(x, w, case)
     shape = jax.eval_shape(ref, x, w).shape
     ct = jnp.asarray(np.random.default_rng(case.seed).standard_normal(shape))
