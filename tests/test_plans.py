@@ -37,11 +37,16 @@ def test_every_lowering_equals_lax(case, impl, dtype):
     assert_close(y, lax_conv2d(x, w, case), RTOL[dtype])
 
 
-# each lowering serves each pass once, next to two others (drawn plans left the matmul
-# gradients out: a weight gradient 0.1% off passed)
+# every lowering serves the forward pass, and every transposable one each gradient pass,
+# at least once, next to two others (drawn plans left the matmul gradients out: a weight
+# gradient 0.1% off passed)
 ROTATED_PLANS = [
-    Plan(*(GRADIENT_NAMES[(i + k) % len(GRADIENT_NAMES)] for k in range(3)))
-    for i in range(len(GRADIENT_NAMES))
+    Plan(
+        LOWERING_NAMES[i % len(LOWERING_NAMES)],
+        GRADIENT_NAMES[(i + 1) % len(GRADIENT_NAMES)],
+        GRADIENT_NAMES[(i + 2) % len(GRADIENT_NAMES)],
+    )
+    for i in range(max(len(LOWERING_NAMES), len(GRADIENT_NAMES)))
 ]
 
 
