@@ -569,6 +569,25 @@ def test_patch_embeddings_are_one_matmul_on_a_cpu(x_shape, w_shape, stride, grou
     assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3
 
 
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_row_loops_hold_no_axes_of_size_one(multiplier):
+    """The loops over kernel rows (forward, input gradient, weight gradient) hold their
+    operands without axes of size 1 and count their rows themselves, scanning no array:
+    XLA's CPU backend copied each operand whose size-1 axes it had laid out in another
+    order than the loop's (a kernel each), and a scanned array of weights or indices was
+    a transposed copy or an iota kernel (``_matmul._fused_rows``)."""
+    x, w = jnp.ones((2, 4, 12, 13)), jnp.ones((4 * multiplier, 1, 7, 7))
+    conv = functools.partial(jaxconv.conv2d, padding=3, groups=4, impl="matmul")
+    grads = jax.grad(lambda x, w: jnp.sum(jnp.sin(conv(x, w))), (0, 1))
+    scans = [e for e in equations(jax.make_jaxpr(grads)(x, w)) if e.primitive.name == "scan"]
+    # the rows of the forward pass and the input gradient (one program where their shapes
+    # agree), and of the weight gradient
+    assert len(scans) >= 2 and {e.params["length"] for e in scans} == {7}
+    for e in scans:
+        assert len(e.invars) == e.params["num_consts"] + e.params["num_carry"]  # no xs
+        assert all(1 not in v.aval.shape for v in e.invars), [v.aval.shape for v in e.invars]
+
+
 @pytest.mark.parametrize(
     "kernel,padding,loops,second_order",
     [

@@ -118,36 +118,53 @@ def _fused_products(xg, wg, params: ConvParams, acc):
 
 def _fused_rows(xg, wg, params: ConvParams, acc):
     """Depthwise, as ``_fused_products``: a ``lax.scan`` over the kernel's rows, whose
-    body fuses one row's taps, each window sliced where it lies (``MAX_FUSED_TAPS``)."""
+    body fuses one row's taps, each window and each weight sliced where it lies
+    (``MAX_FUSED_TAPS``).
+
+    The loop's state has no axis of size 1 (``(N, G, H, W)`` input, ``(G*O, kh, kw)``
+    weights, ``(N, G*O, mh, mw)`` sums) and counts its own rows. XLA's CPU layouts may
+    order an axis of size 1 anywhere, and each operand entering the loop in another
+    order than the loop's, though the same bytes, was copied by a kernel of its own; the
+    weights' rows moved to the front for the scan were a transposed copy too, and the
+    rows' indices an ``iota`` kernel. A depthwise 7x7 or 9x9 layer's forward and backward
+    pass (float32, eight layers of ConvNeXt and others, batch 8-32) compiled 19 kernels
+    instead of 28, in 0.63-0.84x the time, and ran in 0.75-0.98x (BENCHMARKS.md)."""
     n, g, _, h, wd = xg.shape
     _, o, _, kh, kw = wg.shape
     mh, mw = params.output_size((h, wd), (kh, kw))
     (top, bottom), (left, right) = params.padding
     (sh, sw), (dh, dw) = params.stride, params.dilation
-    xp = pad_zeros(xg, ((0, 0, 0),) * 3 + ((top, bottom, 0), (left, right, 0)))
+    x = pad_zeros(
+        lax.reshape(xg, (n, g, h, wd)), ((0, 0, 0),) * 2 + ((top, bottom, 0), (left, right, 0))
+    )
+    w = lax.reshape(wg, (g * o, kh, kw))
     span = ((mh - 1) * sh + 1, (mw - 1) * sw + 1)
     zero = jnp.zeros((), jnp.int32)
     columns = [jnp.full((), j * dw, jnp.int32) for j in range(kw)]
 
-    def row(y, offset_and_w):
-        offset, w_row = offset_and_w  # (), (G, O, 1, kw)
-        w_taps = lax.split(w_row, [1] * kw, 3)
-        terms = (
-            _one_by_one(
-                strided_window(
-                    xp, (zero, zero, zero, offset, column), (n, g, 1, *span), (sh, sw), (3, 4)
-                ),
-                w_tap[..., 0],
-                acc,
-                params.precision,
-            )
-            for column, w_tap in zip(columns, w_taps)
-        )
-        return lax.add(y, functools.reduce(lax.add, terms)), None
+    def product(window, w_tap):  # (N, G, mh, mw) x (G*O, 1, 1) -> (N, G*O, mh, mw)
+        window = lax.convert_element_type(window, acc)
+        if o > 1:  # a channel multiplier: each input channel feeds several outputs
+            window = lax.broadcast_in_dim(window, (n, g, o, mh, mw), (0, 1, 3, 4))
+            window = lax.reshape(window, (n, g * o, mh, mw))
+        w_tap = lax.convert_element_type(lax.reshape(w_tap, (g * o,)), acc)
+        return lax.mul(window, lax.broadcast_in_dim(w_tap, window.shape, (1,)))
 
-    rows = (jnp.arange(kh, dtype=jnp.int32) * dh, jnp.moveaxis(wg, 3, 0))  # (kh, G, O, 1, kw)
-    y0 = jnp.zeros((n, g, o, mh, mw), acc)
-    return lax.scan(row, y0, rows)[0]
+    def row(carry, _):
+        y, index = carry
+        w_row = lax.dynamic_slice(
+            w, (zero, index, zero), (g * o, 1, kw), allow_negative_indices=False
+        )
+        windows = (
+            strided_window(x, (zero, zero, index * dh, column), (n, g, *span), (sh, sw), (2, 3))
+            for column in columns
+        )
+        terms = map(product, windows, lax.split(w_row, [1] * kw, 2))
+        return (lax.add(y, functools.reduce(lax.add, terms)), index + 1), None
+
+    y0 = jnp.zeros((n, g * o, mh, mw), acc)
+    y = lax.scan(row, (y0, zero), None, length=kh)[0][0]
+    return lax.reshape(y, (n, g, o, mh, mw))
 
 
 def _scan_taps(xg, wg, params: ConvParams, acc):
@@ -275,29 +292,47 @@ def _tap_products(x, w, *, params: ConvParams, groups: int, kernel):
 
 def _summed(windows, ctg) -> jax.Array:
     """``(G, O/G, T)``: each of ``T`` windows ``(N, G, 1, mh, mw)`` times the cotangent
-    ``(N, G, O/G, mh, mw)``, summed over images and pixels in one variadic reduction."""
-    products = [lax.mul(lax.broadcast_in_dim(w, ctg.shape, (0, 1, 2, 3, 4)), ctg) for w in windows]
+    ``(N, G, O/G, mh, mw)``, summed over images and pixels in one variadic reduction;
+    ``(G, T)`` for windows and cotangent without the axis of size 1 (``_row_sums``)."""
+    dims = tuple(range(ctg.ndim)) if windows[0].ndim == ctg.ndim else (0, 1, 3, 4)
+    products = [lax.mul(lax.broadcast_in_dim(w, ctg.shape, dims), ctg) for w in windows]
     zeros = [jnp.zeros((), ctg.dtype)] * len(products)
-    sums = lax.reduce(products, zeros, lambda a, b: tuple(map(lax.add, a, b)), (0, 3, 4))
+    pixels = (0, ctg.ndim - 2, ctg.ndim - 1)
+    sums = lax.reduce(products, zeros, lambda a, b: tuple(map(lax.add, a, b)), pixels)
     return jnp.stack(sums, axis=-1)
 
 
 def _row_sums(xg, ctg, kernel, params: ConvParams) -> jax.Array:
-    """``(kh, G, O/G, kw)``: ``_summed`` a kernel row at a time, in a loop over rows; each
-    step cuts the band of padded input rows its row's windows read."""
-    n, g, _, mh, _ = ctg.shape
+    """``(G, O/G, kh, kw)``: ``_summed`` a kernel row at a time, in a loop over rows; each
+    step cuts the band of padded input rows its row's windows read and writes its row of
+    sums in place. As in ``_fused_rows``, the loop's state has no axis of size 1 (the
+    input ``(N, G, H, W)``; with one output a group, the cotangent ``(N, G, mh, mw)``
+    and the sums ``(G, kh, kw)``) and counts its rows: stacked by the scan, the rows of
+    sums were moved to their place by a transposed copy."""
+    n, g, o, mh, mw = ctg.shape
+    kh, kw = kernel
     (top, bottom), (left, right) = params.padding
-    xp = pad_zeros(xg, ((0, 0, 0),) * 3 + ((top, bottom, 0), (left, right, 0)))
-    band = (n, g, 1, (mh - 1) * params.stride[0] + 1, xp.shape[4])
+    x = lax.reshape(xg, (n, g, *xg.shape[3:]))
+    xp = pad_zeros(x, ((0, 0, 0),) * 2 + ((top, bottom, 0), (left, right, 0)))
+    band = (n, g, (mh - 1) * params.stride[0] + 1, xp.shape[3])
     in_band = params._replace(padding=((0, 0), (0, 0)))
+    ct = lax.reshape(ctg, (n, g, mh, mw)) if o == 1 else ctg
+    sums_shape = (g, kh, kw) if o == 1 else (g, o, kh, kw)
 
-    def row(_, offset):
-        zero = jnp.zeros((), offset.dtype)
-        rows = lax.dynamic_slice(xp, (zero, zero, zero, offset, zero), band)
-        return None, _summed([w for _, _, w in taps(rows, (1, kernel[1]), in_band)], ctg)
+    def row(carry, _):
+        sums, index = carry
+        zero = jnp.zeros((), index.dtype)
+        rows = lax.dynamic_slice(
+            xp, (zero, zero, index * params.dilation[0], zero), band, allow_negative_indices=False
+        )
+        summed = _summed([w for _, _, w in taps(rows, (1, kw), in_band)], ct)  # (G[, O], kw)
+        update = lax.expand_dims(summed, (summed.ndim - 1,))
+        at = (zero,) * (len(sums_shape) - 2) + (index, zero)
+        return (lax.dynamic_update_slice(sums, update, at), index + 1), None
 
-    offsets = jnp.arange(kernel[0], dtype=jnp.int32) * params.dilation[0]
-    return lax.scan(row, None, offsets)[1]
+    init = (jnp.zeros(sums_shape, ctg.dtype), jnp.zeros((), jnp.int32))
+    sums = lax.scan(row, init, None, length=kh)[0][0]
+    return lax.reshape(sums, (g, o, kh, kw))
 
 
 def _tap_sums(x, ct, *, params: ConvParams, groups: int, kernel):
@@ -311,7 +346,7 @@ def _tap_sums(x, ct, *, params: ConvParams, groups: int, kernel):
     if kernel[0] * kernel[1] <= MAX_REDUCED_TAPS:
         sums = _summed([w for _, _, w in taps(xg, kernel, params)], ctg)  # (G, O/G, T)
     else:
-        sums = jnp.moveaxis(_row_sums(xg, ctg, kernel, params), 0, 2)  # (G, O/G, kh, kw)
+        sums = _row_sums(xg, ctg, kernel, params)  # (G, O/G, kh, kw)
     return sums.reshape(o, 1, *kernel).astype(x.dtype)
 
 
