@@ -19,7 +19,7 @@ from jaxconv.cli import bench
 from jaxconv.cli.bench._timing import equations
 from jaxconv.lowering import Plan, _eigen, lowerings
 from jaxconv.lowering._fold import lower
-from jaxconv.lowering._gemm import blocks, gemm_conv
+from jaxconv.lowering._gemm import blocks, gemm_conv, per_image
 from jaxconv.testing import strategies as S
 from tests.helpers import RTOL, assert_close, conv_kwargs, hlo_ops, lax_conv2d, lowered_ops
 
@@ -210,6 +210,33 @@ def test_gemm_one_by_one_is_one_dot_on_the_input_as_it_lies(x_shape, stride, gro
     ops = lowered_ops(conv, x, w)
     assert ops.count("dot_general") == 1 and ("transpose" in ops) != per_image
     for ours, theirs in ((conv, ref), (grads(conv), grads(ref))):
+        for a, b in zip(jax.tree.leaves(ours(x, w)), jax.tree.leaves(theirs(x, w))):
+            assert_close(a, b, RTOL["float64"])
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gemm_shared_one_by_one_contracts_the_channels_where_they_lie(stride):
+    """An ungrouped 1x1 layer whose matmul is shared by the batch contracts the (subsampled)
+    input's channel axis in place, ``(N, C, mh, mw)``, with no reshape before the dot: XLA
+    then cancels a channels-last layer's transposes around it, which a reshape to
+    ``(N, G, C, mh*mw)`` had kept as copies (``_gemm.shared_one_by_one``). Equal to lax
+    in value and both gradients, channels-last."""
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.standard_normal((4, 9, 9, 16)))  # NHWC
+    w = jnp.asarray(rng.standard_normal((24, 16, 1, 1)))
+    mh = (9 - 1) // stride + 1
+    assert not per_image(16, 24, mh * mh)
+    conv = lambda x, w: jaxconv.conv2d(x, w, stride=stride, impl="gemm")
+    nhwc = lambda f: lambda x, w: jnp.transpose(f(jnp.transpose(x, (0, 3, 1, 2)), w), (0, 2, 3, 1))
+    ref = lambda x, w: lax.conv_general_dilated(x, w, (stride,) * 2, "VALID")
+    dots = [
+        e
+        for e in equations(jax.make_jaxpr(conv)(jnp.transpose(x, (0, 3, 1, 2)), w))
+        if e.primitive.name == "dot_general"
+    ]
+    assert [e.invars[0].aval.shape for e in dots] == [(4, 16, mh, mh)]
+    grads = lambda f: jax.grad(lambda x, w: 0.5 * jnp.sum(f(x, w) ** 2), (0, 1))
+    for ours, theirs in ((nhwc(conv), nhwc(ref)), (grads(nhwc(conv)), grads(nhwc(ref)))):
         for a, b in zip(jax.tree.leaves(ours(x, w)), jax.tree.leaves(theirs(x, w))):
             assert_close(a, b, RTOL["float64"])
 
