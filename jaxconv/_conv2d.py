@@ -79,8 +79,8 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan | None):
 def nchw(x, w, b, *, params: ConvParams, groups: int, plan: Plan | None):
     """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments."""
     y = planned_fn(params, groups, plan)(x, w)
-    if b is not None:
-        y = y + b.astype(y.dtype).reshape(1, -1, 1, 1)
+    if b is not None:  # one broadcast, whose transpose is one reduction
+        y = lax.add(y, lax.broadcast_in_dim(b.astype(y.dtype), y.shape, (1,)))
     return y
 
 

@@ -225,3 +225,108 @@ def test_repeated_calls_with_the_same_shapes_trace_and_compile_once():
         jaxconv.conv2d(x, w, padding=1, groups=2)
     after = planned_fn.cache_info()
     assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1
+
+
+# Calls whose input gradient, as lax's transpose derives it, jaxlib 0.10's XLA aborts on
+# (``jaxconv.lowering._xla.swap_breaks_input_grad``): input (H, W), kernel, stride,
+# padding, dilation. Each has an axis of kernel 2, stride 2, low padding 1 that tiles its
+# input, and a kernel that outweighs the output gradient along the other.
+SWAP_BREAKS = [
+    ((6, 4), (2, 3), (2, 1), ((1, 1), (0, 0)), (1, 1)),
+    ((6, 3), (2, 3), (2, 1), ((1, 1), (1, 1)), (1, 2)),
+    ((1, 6), (2, 2), (1, 2), ((0, 1), (1, 1)), (1, 1)),
+]
+# Near misses, whose gradients XLA compiles.
+SWAP_SAFE = [
+    ((6, 3), (2, 3), (2, 1), ((1, 1), (0, 0)), (1, 1)),  # one output column, kernel 3
+    ((6, 5), (2, 3), (2, 1), ((1, 1), (0, 0)), (1, 1)),  # three output columns
+    ((5, 4), (2, 3), (2, 1), ((1, 1), (0, 0)), (1, 1)),  # the windows do not tile 5 rows
+    ((6, 4), (2, 3), (2, 1), ((1, 0), (0, 0)), (1, 1)),  # nor with 1 pixel of padding
+    ((6, 4), (2, 3), (2, 1), ((0, 0), (0, 0)), (1, 1)),  # unpadded
+]
+
+
+def _swap_params(call):
+    _, _, stride, padding, dilation = call
+    return jaxconv._checks.ConvParams(stride, padding, dilation)
+
+
+def _lax_input_grad(call):
+    in_size, kernel, stride, padding, dilation = call
+    x, w = jnp.ones((1, 1, *in_size)), jnp.ones((1, 1, *kernel))
+    f = lambda x: lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation)
+    ct = jnp.ones(jax.eval_shape(f, x).shape)
+    return jax.jit(lambda x, ct: jax.vjp(f, x)[1](ct)[0])(x, ct)
+
+
+def test_the_swap_prediction_separates_the_aborts_from_their_near_misses():
+    """The prediction holds XLA's aborting calls and none of their near misses, nor
+    realistic layers; XLA compiles the near misses' gradients (a missed abort would take
+    this process down). benchmarks/xla_swap_crash.py checks it on 480 drawn calls."""
+    from jaxconv.lowering._xla import swap_breaks_input_grad
+
+    def predicted(call):
+        return swap_breaks_input_grad(call[0], call[1], _swap_params(call))
+
+    assert all(predicted(call) for call in SWAP_BREAKS)
+    assert not any(predicted(call) for call in SWAP_SAFE)
+    layers = [  # ResNet's 3x3 and shortcuts, ConvNeXt's 2x2 downsampling, a 7x7 stem
+        ((32, 32), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+        ((32, 32), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
+        ((16, 16), (1, 1), (2, 2), ((0, 0), (0, 0)), (1, 1)),
+        ((16, 16), (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1)),
+        ((224, 224), (7, 7), (2, 2), ((3, 3), (3, 3)), (1, 1)),
+    ]
+    assert not any(predicted(call) for call in layers)
+    for call in SWAP_SAFE:
+        assert _lax_input_grad(call).shape == (1, 1, *call[0])
+
+
+@pytest.mark.parametrize("call", SWAP_BREAKS)
+@pytest.mark.parametrize("impl", ["xla", "eigen", "auto"])
+def test_gradients_that_xla_would_abort_on_compile_and_agree(call, impl):
+    """Where lax's own transpose would abort the process, the lowerings on lax's
+    convolution pad first; their gradients equal im2col's."""
+    in_size, kernel, stride, padding, dilation = call
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 3, *in_size)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((4, 3, *kernel)), jnp.float32)
+
+    def grads(impl):
+        def loss(x, w):
+            y = jaxconv.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, impl=impl)
+            return jnp.sum(jnp.sin(y))
+
+        return jax.jit(jax.grad(loss, (0, 1)))(x, w)
+
+    for ours, theirs in zip(grads(impl), grads("gemm")):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_the_property_suites_oracle_differentiates_where_lax_transposes_abort():
+    """``check_conv``'s oracle applies the padding first: its derivatives compile on a
+    call whose lax transpose aborts, and equal the padded call's."""
+    in_size, kernel, stride, padding, dilation = SWAP_BREAKS[0]
+    case = S.ConvCase(
+        convention="lax",
+        n=2,
+        groups=1,
+        ci=3,
+        co=4,
+        in_size=in_size,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=padding,
+        seed=3,
+    )
+    x, w, _ = case.arrays(np.float32)
+    out, vjp = jax.vjp(jax.jit(case.oracle), x, w)
+    ct = jnp.asarray(np.random.default_rng(4).standard_normal(out.shape), jnp.float32)
+    dx, dw = jax.jit(vjp)(ct)
+    loss = lambda x, w: jnp.vdot(
+        jaxconv.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, impl="gemm"), ct
+    )
+    ref_dx, ref_dw = jax.grad(loss, (0, 1))(x, w)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dw, ref_dw, rtol=1e-5, atol=1e-5)

@@ -31,6 +31,40 @@ def _groups_in_batch(lhs: jax.Array, groups: int) -> jax.Array:
     return stacked.reshape(groups * n, c // groups, h, w)
 
 
+def swap_breaks_input_grad(in_size, kernel, params: ConvParams) -> bool:
+    """Whether XLA would abort the process compiling the input gradient that JAX derives
+    from this ungrouped call (``lax``'s transpose), as jaxlib 0.10.2 does (a CHECK
+    failure in ``algebraic_simplifier.cc``: "Window dimensions do not match RHS shape").
+
+    XLA's simplifier swaps a convolution's operands where its kernel is larger than its
+    input (``conv_operand_swapper.cc``), and copies unchanged the window of each axis it
+    takes for a "group" axis: an unpadded window of 2 over an input dilated by 2, with
+    stride 1. The input gradient of a kernel of 2 with stride 2, undilated, padded by 1
+    on the low side and tiling the input exactly, is such an axis; the copied window is
+    invalid unless the output gradient has 2 pixels there, and the swap happens when the
+    kernel outweighs the output gradient along the other axis (a kernel longer than the
+    output, as on small images). Written from XLA's source, and checked against XLA on
+    480 drawn calls (80 that abort, 400 that compile; ``benchmarks/xla_swap_crash.py``)
+    and 96 more that abort: no disagreement. With the zero padding applied before the
+    convolution (``lax_conv`` does so here), the transposed convolution's window is
+    padded on the low side, no such axis, and XLA compiles it."""
+    kernel_size, swapped_size, breaks = 1, 1, False
+    axes = zip(in_size, kernel, params.stride, params.padding, params.dilation)
+    for n, k, s, (lo, hi), d in axes:
+        m = (n + lo + hi - d * (k - 1) - 1) // s + 1  # the output gradient's pixels
+        before = (k - 1) * d - lo  # the transposed convolution's padding
+        after = n + (k - 1) * d - ((m - 1) * s + 1) - before
+        plain = before == 0 and after == 0 and d == 1
+        group, contraction = plain and k == s == 2, plain and k == m and s == 1
+        if group or contraction:  # axes the swap keeps as they are
+            breaks |= group and m != k
+            continue
+        kernel_size *= k
+        single = m == 1 and d == 1 and before == after == k - 1
+        swapped_size *= k if single else m
+    return breaks and kernel_size > swapped_size
+
+
 def lax_conv(
     lhs: jax.Array,
     rhs: jax.Array,
@@ -54,10 +88,17 @@ def lax_conv(
     4 groups, 3.4x and 1.55x depthwise (where ``"auto"`` uses ``"matmul"``).
     """
     padding = params.padding
-    if not is_static(*sum(padding, ())):  # jax.export's symbolic sizes
-        # lax refuses symbolic padding (its batching rule too, even for "SAME"): pad first
+    axes = (1, 2) if dimension_numbers == NHWC else (2, 3)
+    kernel = rhs.shape[:2] if dimension_numbers == NHWC else rhs.shape[2:]
+    # lax refuses symbolic padding (jax.export; its batching rule too, even for "SAME"),
+    # and XLA breaks some transposes of padded ones: pad first
+    if not is_static(*sum(padding, ())) or (
+        groups == 1
+        and is_static(*lhs.shape, *kernel)
+        and swap_breaks_input_grad([lhs.shape[a] for a in axes], kernel, params)
+    ):
         config = [(0, 0, 0)] * 4
-        for axis, p in zip((1, 2) if dimension_numbers == NHWC else (2, 3), padding):
+        for axis, p in zip(axes, padding):
             config[axis] = (*p, 0)
         lhs = lax.pad(lhs, jnp.zeros((), lhs.dtype), config)
         padding = ((0, 0), (0, 0))

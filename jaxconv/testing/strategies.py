@@ -168,6 +168,26 @@ LAX_LAYOUTS = (
 """Dimension numbers drawn for the ``"lax"`` convention (``None``: lax's NCHW default)."""
 
 
+def _padded_first(x, w, args: dict):
+    """``(x, args)``: ``x`` with the padding and input dilation of ``args``
+    (``lax.conv_general_dilated``'s keywords) applied by ``lax.pad``, ``args`` without them."""
+    lax = jax.lax
+    dn = lax.conv_dimension_numbers(x.shape, w.shape, args.get("dimension_numbers"))
+    axes = dn.lhs_spec[2:]
+    dilation = args.get("rhs_dilation") or (1,) * len(axes)
+    pads = args["padding"]
+    if isinstance(pads, str):  # as lax computes it
+        kernel = [(w.shape[a] - 1) * d + 1 for a, d in zip(dn.rhs_spec[2:], dilation)]
+        sizes = [x.shape[a] for a in axes]
+        pads = lax.padtype_to_pads(sizes, kernel, args["window_strides"], pads)
+    interior = args.get("lhs_dilation") or (1,) * len(axes)
+    config = [(0, 0, 0)] * x.ndim
+    for axis, (lo, hi), d in zip(axes, pads, interior):
+        config[axis] = (lo, hi, d - 1)
+    unpadded = {**args, "padding": ((0, 0),) * len(axes), "lhs_dilation": None}
+    return lax.pad(x, jax.numpy.zeros((), x.dtype), config), unpadded
+
+
 def _to(arr, canonical: str, spec: str):
     """``arr`` in the ``canonical`` axis order, transposed to ``spec`` (on the host: a
     device transpose would compile a program for every drawn shape)."""
@@ -254,22 +274,24 @@ class ConvCase:
         )
 
     def oracle(self, x, w, b=None):
+        """``lax.conv_general_dilated`` at ``Precision.HIGHEST``, with its zero padding
+        (and input dilation) applied first by ``lax.pad``: the same values, and
+        derivatives that XLA compiles for every drawn case (its transpose of some padded
+        convolutions aborts the process: ``jaxconv.lowering._xla.swap_breaks_input_grad``)."""
         lax = jax.lax
         if self.convention == "lax":
-            return lax.conv_general_dilated(
-                x, w, **self._lax_args(x, w), precision=lax.Precision.HIGHEST
-            )
+            x, args = _padded_first(x, w, self._lax_args(x, w))
+            return lax.conv_general_dilated(x, w, **args, precision=lax.Precision.HIGHEST)
         batched = x if x.ndim == 4 else x[None]
         pads = "VALID" if self.convention == "lesson" else self._torch_padding_for_lax()
-        y = lax.conv_general_dilated(
-            batched,
-            w,
-            self.stride,
-            pads,
+        args = dict(
+            window_strides=self.stride,
+            padding=pads,
             rhs_dilation=self.dilation,
             feature_group_count=self.groups,
-            precision=lax.Precision.HIGHEST,
         )
+        batched, args = _padded_first(batched, w, args)
+        y = lax.conv_general_dilated(batched, w, **args, precision=lax.Precision.HIGHEST)
         if b is not None:
             y = y + b.reshape(1, -1, 1, 1)
         return y if x.ndim == 4 else y[0]
