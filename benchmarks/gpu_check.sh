@@ -4,7 +4,7 @@
 # device time for a fixed rerun), then in order of what the speed issue needs most: the
 # realistic-size tests, the whole-network benchmark, the test suite, MobileNet-v1 with the
 # depthwise layers on all-xla, auto against xla on larger depthwise layers, the
-# single-layer benchmark. Each step gets its own timeout,
+# single-layer benchmark, a probe of an XLA abort. Each step gets its own timeout,
 # capped by the time left. Results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
@@ -78,4 +78,10 @@ stamp "layers"
 # the single-layer suite, float32 (TF32) and bfloat16 (--quick halves the batch)
 timeout "$(budget 150)" python3 -m jaxconv bench --quick --reps 20 --no-autotune \
   --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+
+stamp "swap"
+# whether XLA's GPU pipeline aborts where jaxlib 0.10.2's CPU one does on lax's input
+# gradients of some padded convolutions (lowering/_xla.py, swap_breaks_input_grad)
+timeout "$(budget 40)" python3 benchmarks/xla_swap_crash.py --crashing 4 --safe 8 \
+  2>&1 | tee -a "$OUT/device.txt"
 stamp "end"
