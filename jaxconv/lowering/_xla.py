@@ -49,9 +49,9 @@ def swap_breaks_input_grad(in_size, kernel, params: ConvParams) -> bool:
     convolution (``lax_conv`` does so here), the transposed convolution's window is
     padded on the low side, no such axis, and XLA compiles it."""
     kernel_size, swapped_size, breaks = 1, 1, False
-    axes = zip(in_size, kernel, params.stride, params.padding, params.dilation)
-    for n, k, s, (lo, hi), d in axes:
-        m = (n + lo + hi - d * (k - 1) - 1) // s + 1  # the output gradient's pixels
+    out = params.output_size(in_size, kernel)  # the output gradient's pixels
+    axes = zip(in_size, kernel, out, params.stride, params.padding, params.dilation)
+    for n, k, m, s, (lo, _), d in axes:
         before = (k - 1) * d - lo  # the transposed convolution's padding
         after = n + (k - 1) * d - ((m - 1) * s + 1) - before
         plain = before == 0 and after == 0 and d == 1
