@@ -213,6 +213,34 @@ def test_the_fold_rule_matches_lax_for_every_kind_of_batch(name):
     assert_close(nested(ours)(x, w), nested(ref)(x, w), RTOL["float64"])
 
 
+@pytest.mark.parametrize("name", ["xla", "matmul", "forward_only"])
+def test_three_nested_folds_of_every_kind_match_lax(name):
+    """Pairs (groups) inside a batch of inputs inside a batch of weights, mapped along
+    inner axes and returned along another: the folds are recorded and applied at once,
+    with transposes where a moved axis has more than one element; a forward-only lowering
+    keeps the primitive at the top, where a caller's vmap folds into it too."""
+    from jaxconv.lowering import ConvParams
+    from jaxconv.lowering._fold import lower
+
+    params = ConvParams((1, 2), ((1, 0), (2, 1)), (2, 1), HIGHEST)
+    # x: 5 batches of inputs of 3 pairs (axis 1); w: 2 batches of weights (axis 1) of 3 pairs
+    x, w = _data((5, 2, 3, 4, 9, 8), (3, 2, 6, 2, 3, 2))
+    with registered("forward_only", _lax, transposable=False):
+
+        def nest(f):
+            pairs = jax.vmap(f, (1, 0))  # x's axis 1 and w's axis 0 of what reaches it
+            images = jax.vmap(pairs, (0, None), 2)
+            return jax.vmap(images, (None, 1), 0)
+
+        depth = None if name == "forward_only" else 3
+        ours = nest(lambda x, w: lower(name, "forward", x, w, params, 2, depth=depth))
+        ref = nest(lambda x, w: _lax(x, w, params, 2))
+        assert_close(jax.jit(ours)(x, w), ref(x, w), RTOL["float64"])
+        if name == "forward_only":  # and a caller's vmap around it all
+            xs, ws = jnp.stack([x, 2 * x]), jnp.stack([w, -w])
+            assert_close(jax.vmap(ours)(xs, ws), jax.vmap(ref)(xs, ws), RTOL["float64"])
+
+
 LAYOUT_OPS = {"reshape", "transpose", "broadcast_in_dim", "squeeze", "jit", "custom_jvp_call"}
 
 
@@ -257,6 +285,30 @@ def test_the_vmap_structure_becomes_the_lowering_at_the_calls_shapes(name, w_sha
     assert ours == direct
     # the fence (lowering/_fence.py) is the identity, with JVP, transpose and batching rules
     assert not any(op.startswith("jaxconv_") and op != "jaxconv_fence" for op, _ in ours)
+
+
+@pytest.mark.parametrize(
+    "name, w_shape, groups",
+    [("xla", (6, 4, 3, 3), 1), ("gemm", (8, 4, 1, 1), 1), ("matmul", (4, 1, 3, 3), 4)],
+)
+def test_the_vmap_structure_adds_nine_layout_operations(name, w_shape, groups):
+    """Around the lowering's own operations the lesson's structure adds a reshape of each
+    operand into its groups and out, the sum's one-output view of each operand and of its
+    result, and one arrangement of each operand and of the result for all folds at once:
+    nine operations. Folding at every level added 15-17 (``_fold.py``)."""
+    from jaxconv._conv2d import _batched
+    from jaxconv.lowering import ConvParams, Plan
+    from jaxconv.lowering._fold import lower
+
+    x = jnp.ones((3, 4, 9, 8), jnp.float32)
+    w = jnp.ones(w_shape, jnp.float32)
+    params = ConvParams((1, 1), ((1, 1), (0, 1)), (1, 1))
+    plan = Plan(name, name, name)
+    structure = jax.make_jaxpr(lambda x, w: _batched(x, w, params, groups, plan))(x, w)
+    direct = jax.make_jaxpr(lambda x, w: lower(name, "forward", x, w, params, groups, depth=0))(
+        x, w
+    )
+    assert len(structure.eqns) - len(direct.eqns) == 9
 
 
 def test_a_lowering_that_breaks_the_contract_is_named_at_trace_time():
