@@ -41,6 +41,17 @@ def test_the_fence_is_the_identity_bit_for_bit(dtype, first):
     for out in (jax.jit(fence)(x), jax.jit(jax.vmap(fence, 1, 1))(x), fence(x)):
         assert out.dtype == x.dtype and out.shape == x.shape
         np.testing.assert_array_equal(_bits(out), _bits(x))
+    # the test on another array, ``key`` (a weight's first element), batched or not
+    key = jnp.asarray([head, 1.0, 2.0], jnp.float32)
+    keyed = jax.jit(fence)
+    outs = (
+        keyed(x, key),
+        jax.vmap(keyed, (1, None), 1)(x, key),
+        jax.vmap(keyed, (None, 0))(x, key),
+    )
+    for out in outs[:2] + (outs[2][0],):
+        assert out.dtype == x.dtype and out.shape == x.shape
+        np.testing.assert_array_equal(_bits(out), _bits(x))
 
 
 def test_the_fence_passes_tangents_and_cotangents_through():
@@ -50,6 +61,12 @@ def test_the_fence_passes_tangents_and_cotangents_through():
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(dy, t)
     np.testing.assert_array_equal(jax.grad(lambda v: jnp.sum(fence(v) ** 2))(x), 2 * x)
+    key = jnp.zeros(4)  # the tested array has no derivative of its own
+    grads = jax.grad(lambda v, k: jnp.sum(fence(v, k) ** 2), (0, 1))(x, key)
+    np.testing.assert_array_equal(grads[0], 2 * x)
+    np.testing.assert_array_equal(grads[1], jnp.zeros(4))
+    (ct,) = jax.linear_transpose(lambda v: fence(v, key), x)(t)
+    np.testing.assert_array_equal(ct, t)
 
 
 def test_the_fence_leaves_empty_arrays_and_symbolic_sizes_alone():
@@ -131,15 +148,16 @@ def _depthwise_products(batch: int) -> int:
 def test_depthwise_taps_are_computed_once(monkeypatch):
     """On a CPU the fence keeps XLA from computing the fused taps of the forward pass again
     inside their consumers (the weight gradient's reduction, the input gradient, the next
-    layer's input: three times here), at the cost of one output element for the fence's
-    own test; elsewhere the fence is nothing."""
+    layer's input); its conditional tests a weight, so that no kernel computes an output
+    element of the taps for the test (XLA fuses the tested array's producer into it);
+    elsewhere the fence is nothing."""
     fenced = _depthwise_products(batch=4)
-    monkeypatch.setattr(_matmul, "fence", lambda y: y)
+    monkeypatch.setattr(_matmul, "fence", lambda y, key=None: y)
     unfenced = _depthwise_products(batch=5)
     if ON_GPU:
         assert fenced == unfenced
-    else:
-        assert fenced + 9 <= unfenced  # (the fence reads one output: nine products)
+    else:  # twice nine products fewer (testing an output element cost nine more)
+        assert fenced + 18 <= unfenced
 
 
 def test_the_benchmark_switches_the_fence_off_and_back_on():

@@ -437,7 +437,7 @@ def matmul_forward(x: jax.Array, w: jax.Array, params: ConvParams, groups: int =
     fenced (``_fence.pays``)."""
     y = matmul_conv(x, w, params, groups)
     products = _depthwise_form(x.dtype, w.shape, gradient=False) == "products"
-    return fence(y) if products and w.shape[2] * w.shape[3] > 1 and pays(y.dtype) else y
+    return fence(y, w) if products and w.shape[2] * w.shape[3] > 1 and pays(y.dtype) else y
 
 
 register_builtin(
