@@ -6,8 +6,7 @@ takes ``x`` ``(N, C, H, W)``, ``w`` ``(O, C // groups, kh, kw)``, the canonical
 the input's dtype (``params.preferred_element_type`` when set). jaxconv calls it once
 per pass with the full arrays of the call (``jax.vmap`` over the lesson's structure is
 folded into the batch, channel and group axes first, ``_fold.py``; only a forward-only
-lowering under a caller's vmap is also traced at smaller shapes on the way, and the
-built-in ``"xla"`` is folded by lax's own batching rule) and checks
+lowering under a caller's vmap is also traced at smaller shapes on the way) and checks
 the result's shape and dtype at trace time.
 
 What a lowering may serve is declared here, not guessed:
