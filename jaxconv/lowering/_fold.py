@@ -33,7 +33,8 @@ outermost of its own vmaps is folded, a transposable lowering is therefore calle
 directly: the program then holds plain operations, which ``jax.linear_transpose`` can
 transpose (the primitive has no transpose rule) and a caller's vmap batches by JAX's
 rules. A forward-only lowering keeps the primitive at the top, so that a caller's vmap
-is folded too; there it is computed and lowered as the lowering itself.
+is folded too; there it is computed and lowered as ``_unfolded``: its folds applied,
+then the lowering itself.
 
 ``"xla"`` is folded the same way, though ``lax.conv_general_dilated`` has a batching
 rule of its own: that rule folds at every level, and for 64-bit elements on a CPU the
