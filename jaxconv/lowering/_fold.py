@@ -85,11 +85,17 @@ def lower(
     """
     if pass_ != "forward":
         return _checked_call(name, pass_, x, w, params, groups)
-    if depth == 0 and get_lowering(name).transposable:  # no vmap to fold
-        return _checked_call(name, "forward", x, w, params, groups)
-    return _folded_p.bind(
-        x, w, name=name, params=params, groups=groups, depth=depth or None, folds=()
-    )
+    return _folded(x, w, name=name, params=params, groups=groups, depth=depth, folds=())
+
+
+def _folded(x, w, *, name: str, params: ConvParams, groups: int, depth, folds):
+    """The forward call under ``folds`` and ``depth`` more of jaxconv's vmaps: where none
+    is left and the lowering is transposable, the lowering itself with every fold applied;
+    elsewhere the primitive, which the next vmap folds (see the module notes)."""
+    if depth == 0 and get_lowering(name).transposable:
+        return _unfolded(x, w, name=name, params=params, groups=groups, folds=folds)
+    kw = dict(name=name, params=params, groups=groups, depth=depth or None, folds=folds)
+    return _folded_p.bind(x, w, **kw)
 
 
 def _checked_call(name, pass_, x, w, params, groups):
@@ -210,13 +216,9 @@ def _fold_rule(args, dims, *, name: str, params: ConvParams, groups: int, depth,
     """A vmap of the call is one more fold: the mapped axis moves to the front and is
     recorded (``_unfolded`` applies every fold at once, when the last vmap is folded)."""
     x, w = (a if d is None else _moveaxis(a, d, 0) for a, d in zip(args, dims))
-    kind = GROUPS if None not in dims else IMAGES if dims[0] is not None else OUTPUTS
-    folds = (*folds, kind)
+    folds = (*folds, GROUPS if None not in dims else IMAGES if dims[0] is not None else OUTPUTS)
     outer = None if depth is None else depth - 1  # the vmaps left once this one is folded
-    if outer == 0 and get_lowering(name).transposable:  # every vmap folded
-        return _unfolded(x, w, name=name, params=params, groups=groups, folds=folds), 0
-    kw = dict(name=name, params=params, groups=groups, depth=outer or None, folds=folds)
-    return _folded_p.bind(x, w, **kw), 0
+    return _folded(x, w, name=name, params=params, groups=groups, depth=outer, folds=folds), 0
 
 
 _folded_p = Primitive("jaxconv_folded_conv")
