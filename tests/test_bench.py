@@ -8,6 +8,7 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import jaxconv
@@ -156,6 +157,47 @@ def test_every_library_builds_the_same_networks():
     assert [c.pad for c in bench_models.convnext().convs if c.k == 2] == [0] * 4  # patches
 
 
+def test_batch_norm_is_one_function_in_every_layout_and_library():
+    """The batch's statistics per channel: zero mean and unit variance per channel, the
+    same values channels-first, channels-last, image by image under a named vmap (as
+    equinox runs it) and in torch."""
+    torch = pytest.importorskip("torch")
+    y = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (4, 3, 5, 6))
+    first = bench_models.batch_norm(y, 1)
+    last = jnp.transpose(bench_models.batch_norm(jnp.transpose(y, (0, 2, 3, 1)), 3), (0, 3, 1, 2))
+    per_image = jax.vmap(lambda im: bench_models.batch_norm(im, 0, "i"), axis_name="i")(y)
+    theirs = torch.nn.functional.batch_norm(
+        torch.tensor(np.asarray(y)), None, None, training=True, eps=bench_models.EPS
+    ).numpy()
+    for other in (last, per_image, theirs):
+        np.testing.assert_allclose(other, first, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jnp.mean(first, (0, 2, 3)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(jnp.var(first, (0, 2, 3)), 1.0, rtol=1e-4)
+
+
+def test_normalised_networks_normalise_in_every_library():
+    """``normalised``: no new parameters, and every entry (torch's too) computes another
+    output than the plain network's from the same parameters."""
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 32, 32), np.float32))
+    for net in (TOY, bench_models.resnet18(8)):
+        norm = bench_models.normalised(net)
+        assert norm.name == f"{net.name}+bn" and norm.convs == net.convs
+        plain, normed = (bench_models.jax_entries(n, 2, autotune=False) for n in (net, norm))
+        for name, (apply, params, x_in, _) in plain.items():
+            apply_norm, params_norm, _, _ = normed[name]
+            assert bench_models.param_count(params_norm) == bench_models.param_count(params)
+            outputs = apply(params, x_in), apply_norm(params, x_in)
+            assert outputs[0].shape == outputs[1].shape == (2, bench_models.CLASSES)
+            assert not np.allclose(*outputs, atol=1e-3), name
+        torch.manual_seed(0)
+        model = bench_models.torch_model(net)
+        torch.manual_seed(0)
+        model_norm = bench_models.torch_model(norm)
+        with torch.no_grad():
+            assert not torch.allclose(model(x), model_norm(x), atol=1e-3)
+
+
 TOY = bench_models.Net(
     "toy",
     (
@@ -266,6 +308,9 @@ def test_model_options_are_refused_without_model(capsys):
         "jaxconv bench: error: --batch, --compiles apply to --model; the layer suite has "
         "its own batches and compiles each program once\n"
     )
+    assert bench.main(["--batchnorm"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("jaxconv bench: error: --batchnorm applies to --model;")
 
 
 def test_layer_suite_options_are_refused_with_model(capsys):

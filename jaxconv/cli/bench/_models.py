@@ -17,7 +17,12 @@ update, jitted with its parameters and momenta donated, as a training loop runs 
   last three; no normalisation.
 
 Every convolution has a bias and is followed by a ReLU (a residual block's second one
-after the sum), but in ConvNeXt's blocks, which have one ReLU, inside.
+after the sum), but in ConvNeXt's blocks, which have one ReLU, inside. ``normalised``
+puts batch normalisation after every convolution, as real ResNets and MobileNets train:
+the batch's statistics per channel (training mode), one function shared by every JAX
+library in its layout and ``torch.nn.functional.batch_norm`` in torch, without a learned
+scale and shift or running averages (elementwise work, and the same in every entry), so
+that the parameters stay those of the convolutions and the head.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 from ._timing import kernel_count, operation_count, temp_bytes
 
 LR, MOMENTUM = 0.01, 0.9
+EPS = 1e-5  # batch normalisation's variance offset (torch's and flax's default)
 CLASSES, SIDE = 10, 32
 
 
@@ -64,6 +70,7 @@ class Net:
     name: str
     convs: tuple[Conv, ...]
     blocks: tuple[str, ...]
+    norm: bool = False  # batch normalisation after every convolution (``normalised``)
 
     @property
     def features(self) -> int:
@@ -123,6 +130,11 @@ def convnext(width: int = 48) -> Net:
     return Net("convnext", tuple(convs), tuple(blocks))
 
 
+def normalised(net: Net) -> Net:
+    """``net`` with batch normalisation after every convolution, named ``<name>+bn``."""
+    return dataclasses.replace(net, name=f"{net.name}+bn", norm=True)
+
+
 MODELS: dict[str, Callable[..., Net]] = {
     "resnet18": resnet18,
     "mobilenet": mobilenet,
@@ -130,9 +142,10 @@ MODELS: dict[str, Callable[..., Net]] = {
 }
 
 
-def _body(net: Net, convs, x, relu: Callable, pool: Callable):
-    """The wiring every library shares: ``convs[i]`` is a callable for ``net.convs[i]``."""
-    layers = iter(convs)
+def _body(net: Net, convs, x, relu: Callable, pool: Callable, norm: Callable):
+    """The wiring every library shares: ``convs[i]`` is a callable for ``net.convs[i]``;
+    ``norm`` follows each of them in a ``normalised`` network."""
+    layers = iter([lambda y, conv=conv: norm(conv(y)) for conv in convs] if net.norm else convs)
     for block in net.blocks:
         if block == "conv":
             x = relu(next(layers)(x))
@@ -164,11 +177,26 @@ def _filled(shapes):
     return jax.tree.map(fill, shapes)
 
 
-def _jax_net(net: Net, convs, head, spatial: tuple[int, int]):
-    return lambda x: head(_body(net, convs, x, jax.nn.relu, lambda y: jnp.mean(y, spatial)))
+def batch_norm(y: jax.Array, channel: int, axis_name: str | None = None) -> jax.Array:
+    """``y`` normalised by its batch's mean and variance per channel (axis ``channel``),
+    over every other axis and, under a ``vmap`` over the images, over ``axis_name``."""
+    axes = tuple(a for a in range(y.ndim) if a != channel)
+
+    def mean(v):
+        m = jnp.mean(v, axes, keepdims=True)
+        return m if axis_name is None else jax.lax.pmean(m, axis_name)
+
+    centred = y - mean(y)
+    return centred * jax.lax.rsqrt(mean(jnp.square(centred)) + EPS)
 
 
-def _nnx_model(net: Net, conv: Callable, spatial):
+def _jax_net(net: Net, convs, head, spatial: tuple[int, int], channel: int, axis_name=None):
+    norm = lambda y: batch_norm(y, channel, axis_name)  # noqa: E731
+    pool = lambda y: jnp.mean(y, spatial)  # noqa: E731
+    return lambda x: head(_body(net, convs, x, jax.nn.relu, pool, norm))
+
+
+def _nnx_model(net: Net, conv: Callable, spatial, channel: int):
     from flax import nnx
 
     class Model(nnx.Module):
@@ -177,7 +205,7 @@ def _nnx_model(net: Net, conv: Callable, spatial):
             self.head = nnx.Linear(net.features, CLASSES, rngs=rngs)
 
         def __call__(self, x):
-            return _jax_net(net, self.convs, self.head, spatial)(x)
+            return _jax_net(net, self.convs, self.head, spatial, channel)(x)
 
     graphdef, shapes = nnx.split(nnx.eval_shape(lambda: Model(nnx.Rngs(0))), nnx.Param)
     return (lambda p, x: nnx.merge(graphdef, p)(x)), _filled(shapes)
@@ -199,7 +227,9 @@ def _jaxconv(net: Net, data_format: str, impl: str = "auto"):
             rngs=rngs,
         )
 
-    return _nnx_model(net, conv, (2, 3) if data_format == "NCHW" else (1, 2))
+    if data_format == "NCHW":
+        return _nnx_model(net, conv, (2, 3), 1)
+    return _nnx_model(net, conv, (1, 2), 3)
 
 
 def _flax_nnx(net: Net):
@@ -216,7 +246,7 @@ def _flax_nnx(net: Net):
             rngs=rngs,
         )
 
-    return _nnx_model(net, conv, (1, 2))
+    return _nnx_model(net, conv, (1, 2), 3)
 
 
 def _flax_linen(net: Net, x):
@@ -235,7 +265,7 @@ def _flax_linen(net: Net, x):
                 )
                 for c in net.convs
             ]
-            return _jax_net(net, convs, linen.Dense(CLASSES), (1, 2))(x)
+            return _jax_net(net, convs, linen.Dense(CLASSES), (1, 2), 3)(x)
 
     model = Model()
     return model.apply, _filled(jax.eval_shape(model.init, jax.random.key(0), x))
@@ -258,7 +288,7 @@ def _equinox(net: Net):
 
     def apply(p, x):  # equinox layers take one image (C, H, W): vmap over the batch
         convs, head = eqx.combine(p, static)
-        return jax.vmap(_jax_net(net, convs, head, (1, 2)))(x)
+        return jax.vmap(_jax_net(net, convs, head, (1, 2), 0, "images"), axis_name="images")(x)
 
     return apply, params
 
@@ -342,6 +372,7 @@ def param_count(params) -> int:
 def torch_model(net: Net):
     """The network built of ``torch.nn.Conv2d`` layers (NCHW)."""
     import torch
+    from torch.nn import functional
 
     class Model(torch.nn.Module):
         def __init__(self):
@@ -353,7 +384,9 @@ def torch_model(net: Net):
             self.head = torch.nn.Linear(net.features, CLASSES)
 
         def forward(self, x):
-            return self.head(_body(net, self.convs, x, torch.relu, lambda y: y.mean((2, 3))))
+            pool = lambda y: y.mean((2, 3))  # noqa: E731
+            norm = lambda y: functional.batch_norm(y, None, None, training=True, eps=EPS)  # noqa: E731
+            return self.head(_body(net, self.convs, x, torch.relu, pool, norm))
 
     return Model()
 

@@ -22,7 +22,15 @@ from collections.abc import Callable, Sequence
 import jax
 
 from .._args import one_line
-from ._models import MODELS, Net, compile_step, jax_entries, param_count, torch_entries
+from ._models import (
+    MODELS,
+    Net,
+    compile_step,
+    jax_entries,
+    normalised,
+    param_count,
+    torch_entries,
+)
 from ._timing import time_interleaved
 
 BASE = "flax.nnx.Conv"
@@ -36,6 +44,7 @@ def run_networks(
     reps: int = 5,
     compiles: int = 3,
     tiny: bool = False,
+    norm: bool = False,
     torch: bool = True,
     autotune: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -45,6 +54,7 @@ def run_networks(
     ``models``: names in ``MODELS`` or ``Net``s. ``batch``: default 128 on a GPU, 32
     elsewhere. ``compiles``: rounds of compiling every JAX entry (the median is reported).
     ``tiny``: narrow networks and a batch of 2, a harness check, not a speed measurement.
+    ``norm``: batch normalisation after every convolution (``_models.normalised``).
     ``autotune``: include the ``impl="autotune"`` layer (it tunes in its first round).
     """
     if compiles < 1:
@@ -56,6 +66,8 @@ def run_networks(
     for net in models:
         if isinstance(net, str):
             net = MODELS[net](TINY_WIDTH[net]) if tiny else MODELS[net]()
+        if norm and not net.norm:
+            net = normalised(net)
         model = net.name
         if progress:
             progress(f"{model}, batch {batch}")

@@ -318,6 +318,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="--model's rounds of compiling each JAX entry, median reported "
         "(default 3; 1 with --quick or --tiny)",
     )
+    p.add_argument(
+        "--batchnorm",
+        action="store_true",
+        help="--model's networks with batch normalisation (training mode) after every convolution",
+    )
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     p.add_argument(
         "--no-autotune",
@@ -374,7 +379,7 @@ def report(args: argparse.Namespace) -> dict:
     else:
         _refuse(
             args,
-            ("batch", "compiles"),
+            ("batch", "compiles", "batchnorm"),
             "--model; the layer suite has its own batches and compiles each program once",
         )
     if args.json:
@@ -411,6 +416,7 @@ def _networks(args: argparse.Namespace, console) -> dict:
             reps=reps,
             compiles=args.compiles or (1 if args.tiny or args.quick else 3),
             tiny=args.tiny,
+            norm=args.batchnorm,
             torch=not args.no_torch,
             autotune=not args.no_autotune,
             progress=lambda label: bar.update(task, description=label, advance=1),
