@@ -1,14 +1,16 @@
 """Training steps with and without the fence (``jaxconv/lowering/_fence.py``), one process.
 
   python benchmarks/fence_ab.py [--model resnet18 mobilenet convnext] [--reps 21] [--compiles 3]
-                                [--dtype bfloat16]
+                                [--dtype bfloat16] [--batchnorm]
 
 For each network of ``jaxconv bench --model``: jaxconv.nn.Conv2d's step (NCHW and NHWC)
 compiled with the fence and with the fence lowered to nothing on the CPU as well, and
 flax.nnx's, compiled in ``--compiles`` rounds taken in turns (median and minimum of the
 compile times) and timed in interleaved runs; prints ms, the ratios to flax.nnx and to the
 unfenced step, and XLA's temporary bytes. ``--dtype bfloat16`` computes each step in
-half precision: the float32 parameters and the input cast on the way in.
+half precision: the float32 parameters and the input cast on the way in. ``--batchnorm``
+times the networks with batch normalisation after every convolution (``bench --model
+--batchnorm``).
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ def main() -> None:
     ap.add_argument("--compiles", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--batchnorm", action="store_true")
     args = ap.parse_args()
     for model in args.model:
-        entries = _models.jax_entries(
-            _models.MODELS[model](), args.batch, equinox=False, autotune=False
-        )
+        net = _models.MODELS[model]()
+        if args.batchnorm:
+            net = _models.normalised(net)
+        entries = _models.jax_entries(net, args.batch, equinox=False, autotune=False)
         variants = {
             f"{entry} {state}": (entry, state == "fenced")
             for entry in ("jaxconv.nn NCHW", "jaxconv.nn NHWC")
@@ -84,7 +88,7 @@ def main() -> None:
         times = time_interleaved(runs, args.reps)
         base = times["flax.nnx.Conv"]
         print(
-            f"{model}, {args.dtype}, batch {args.batch}, {args.reps} runs, {args.compiles} compiles"
+            f"{net.name}, {args.dtype}, batch {args.batch}, {args.reps} runs, {args.compiles} compiles"
         )
         for name in variants:
             unfenced = times.get(name.replace(" fenced", " unfenced"), times[name])
