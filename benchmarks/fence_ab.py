@@ -88,7 +88,8 @@ def main() -> None:
         times = time_interleaved(runs, args.reps)
         base = times["flax.nnx.Conv"]
         print(
-            f"{net.name}, {args.dtype}, batch {args.batch}, {args.reps} runs, {args.compiles} compiles"
+            f"{net.name}, {args.dtype}, batch {args.batch}, {args.reps} runs, "
+            f"{args.compiles} compiles"
         )
         for name in variants:
             unfenced = times.get(name.replace(" fenced", " unfenced"), times[name])

@@ -212,6 +212,22 @@ TOY = bench_models.Net(
 )
 
 
+def test_network_bench_normalises_the_networks_it_is_asked_to(monkeypatch):
+    seen = []
+
+    def recorded(net, batch, equinox=True, autotune=True):
+        seen.append(net)
+        return {}
+
+    monkeypatch.setattr(bench_networks, "jax_entries", recorded)
+    for norm in (False, True):
+        assert bench_networks.run_networks([TOY], batch=2, norm=norm, torch=False) == ([], [])
+    assert [(n.name, n.norm, n.convs) for n in seen] == [
+        ("toy", False, TOY.convs),
+        ("toy+bn", True, TOY.convs),
+    ]
+
+
 def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
     entries = bench_models.jax_entries
 
