@@ -2,10 +2,10 @@
 # One prepared device run within one call (DEADLINE seconds in all, default 575): a smoke
 # check first (it stops the run within a minute when jaxconv cannot run there, to leave
 # device time for a fixed rerun), then in order of what the speed issue needs most: the
-# realistic-size tests, the whole-network benchmark, the test suite, MobileNet-v1 with the
-# depthwise layers on all-xla, auto against xla on larger depthwise layers, the
-# single-layer benchmark, a probe of an XLA abort. Each step gets its own timeout,
-# capped by the time left. Results in $OUT.
+# realistic-size tests, the whole-network benchmark, the test suite, the networks with
+# batch normalisation, MobileNet-v1 with the depthwise layers on all-xla, auto against
+# xla on larger depthwise layers, the single-layer benchmark, a probe of an XLA abort.
+# Each step gets its own timeout, capped by the time left. Results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 OUT=${OUT:-out}; mkdir -p "$OUT"
@@ -43,10 +43,10 @@ timeout "$(budget 130)" python3 -m pytest -v -n 4 -p no:cacheprovider -p no:benc
   tests/test_realistic.py 2>&1 | tee "$OUT/realistic.txt" | grep -E "FAILED|ERROR|passed|failed" | tail -15
 
 stamp "networks"
-# one training step of ResNet-18 and MobileNet-v1 (batch 128) in every library
+# one training step of ResNet-18, MobileNet-v1 and ConvNeXt (batch 128) in every library
 # (one compile round per entry, to fit the call; the CPU runs take the median of 3)
 # (--no-autotune: tuning every shape first would not fit; benchmarks/gpu_autotune.sh)
-timeout "$(budget 170)" python3 -m jaxconv bench --model resnet18 mobilenet --reps 20 \
+timeout "$(budget 200)" python3 -m jaxconv bench --model resnet18 mobilenet convnext --reps 20 \
   --compiles 1 --no-autotune --json "$OUT/networks.json" 2>&1 | tee "$OUT/networks.txt"
 
 stamp "suite"
@@ -62,6 +62,12 @@ timeout "$(budget 240)" python3 -m pytest -v -p no:cacheprovider -p no:benchmark
   tests/test_public_api.py tests/test_bench.py tests/test_cli.py tests/test_examples.py \
   tests/test_install.py jaxconv > "$OUT/pytest.txt" 2>&1
 grep -E "FAILED|ERROR|passed|failed" "$OUT/pytest.txt" | tail -25
+
+stamp "batchnorm"
+# ResNet-18 and MobileNet-v1 with batch normalisation after every convolution, where the
+# layouts part on a CPU (README, "Which layout on a CPU"), into networks.txt
+timeout "$(budget 110)" python3 -m jaxconv bench --model resnet18 mobilenet --batchnorm \
+  --reps 20 --compiles 1 --no-autotune 2>&1 | tee -a "$OUT/networks.txt"
 
 stamp "depthwise"
 # MobileNet-v1 steps with auto's GPU depthwise rule against all-xla (the rule's evidence),
