@@ -35,11 +35,6 @@ def _set_fence(on: bool) -> None:
     mlir.register_lowering(_fence.fence_p, rule if on else off, platform="cpu")
 
 
-def _cast(apply, dtype):
-    """``apply`` computed in ``dtype``: parameters and input cast on the way in."""
-    return lambda p, x: apply(jax.tree.map(lambda a: a.astype(dtype), p), x.astype(dtype))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", nargs="+", default=["resnet18"], choices=sorted(_models.MODELS))
@@ -53,7 +48,9 @@ def main() -> None:
         net = _models.MODELS[model]()
         if args.batchnorm:
             net = _models.normalised(net)
-        entries = _models.jax_entries(net, args.batch, equinox=False, autotune=False)
+        entries = _models.jax_entries(
+            net, args.batch, equinox=False, autotune=False, dtype=args.dtype
+        )
         variants = {
             f"{entry} {state}": (entry, state == "fenced")
             for entry in ("jaxconv.nn NCHW", "jaxconv.nn NHWC")
@@ -68,8 +65,6 @@ def main() -> None:
                 _set_fence(fenced)
                 jax.clear_caches()  # the lowering is chosen when a program is lowered
                 apply, params, x, labels = entries[entry]
-                if args.dtype != "float32":
-                    apply = _cast(apply, jnp.dtype(args.dtype))
                 params = jax.tree.map(jnp.array, params)
                 momenta = jax.tree.map(jnp.zeros_like, params)
                 step = jax.jit(_models._train_step(apply), donate_argnums=(0, 1))

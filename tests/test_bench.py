@@ -17,6 +17,7 @@ from jaxconv import impls
 from jaxconv.cli import bench
 from jaxconv.cli.bench import _models as bench_models
 from jaxconv.cli.bench import _networks as bench_networks
+from jaxconv.cli.bench import _report as bench_report
 from jaxconv.cli.bench import _timing as bench_timing
 
 CASES = ["1x1", "depthwise"]
@@ -215,7 +216,7 @@ TOY = bench_models.Net(
 def test_network_bench_normalises_the_networks_it_is_asked_to(monkeypatch):
     seen = []
 
-    def recorded(net, batch, equinox=True, autotune=True):
+    def recorded(net, batch, equinox=True, autotune=True, dtype="float32"):
         seen.append(net)
         return {}
 
@@ -231,9 +232,9 @@ def test_network_bench_normalises_the_networks_it_is_asked_to(monkeypatch):
 def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
     entries = bench_models.jax_entries
 
-    def with_a_broken_entry(net, batch, equinox=True, autotune=True):
+    def with_a_broken_entry(net, batch, equinox=True, autotune=True, dtype="float32"):
         assert not autotune  # run_networks passes it on
-        out = entries(net, batch, equinox, autotune)
+        out = entries(net, batch, equinox, autotune, dtype)
         apply, params, x, labels = out["flax.nnx.Conv"]
 
         def broken(p, x):
@@ -244,7 +245,12 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
     monkeypatch.setattr(bench_networks, "jax_entries", with_a_broken_entry)
     rows, failures = bench_networks.run_networks([TOY], batch=2, reps=1, compiles=2, autotune=False)
     assert failures == [
-        {"model": "toy", "entry": "broken", "error": "RuntimeError: INTERNAL: a compiler bug"}
+        {
+            "model": "toy",
+            "dtype": "float32",
+            "entry": "broken",
+            "error": "RuntimeError: INTERNAL: a compiler bug",
+        }
     ]
     by_entry = {r["entry"]: r for r in rows}
     assert set(by_entry) == {
@@ -255,7 +261,7 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
     assert base["ratio_to_flax_nnx"] == base["compile_ratio"] == base["temp_ratio"] == 1.0
     assert base["compile_ratio_min"] == 1.0
     for r in rows:
-        assert r["batch"] == 2 and r["median_ms"] > 0
+        assert r["batch"] == 2 and r["dtype"] == "float32" and r["median_ms"] > 0
         assert math.isclose(r["ratio_to_flax_nnx"], r["median_ms"] / base["median_ms"])
         assert (r["compile_s"] is None) == r["entry"].startswith("torch")
         if r["compile_s"] is not None:  # the median of the two rounds
@@ -330,12 +336,84 @@ def test_model_options_are_refused_without_model(capsys):
 
 
 def test_layer_suite_options_are_refused_with_model(capsys):
-    assert bench.main(["--model", "resnet18", "--dtype", "bfloat16", "--cases", "1x1"]) == 1
+    assert bench.main(["--model", "resnet18", "--reference", "--cases", "1x1"]) == 1
     err = capsys.readouterr().err
     assert err == (
-        "jaxconv bench: error: --cases, --dtype apply to the layer suite; --model times "
-        "float32 training steps of whole networks\n"
+        "jaxconv bench: error: --cases, --reference apply to the layer suite; --model times "
+        "training steps of whole networks\n"
     )
+
+
+def test_network_bench_runs_each_dtype_it_is_given(monkeypatch, capsys):
+    """``--model ... --dtype``: every network in every dtype, rows and failures marked."""
+    calls = []
+
+    def recorded(models, *, dtype, **kwargs):
+        calls.append((tuple(models), dtype))
+        row = {"model": models[0], "dtype": dtype, "batch": 2, "entry": "flax.nnx.Conv"}
+        row |= dict.fromkeys(["median_ms", "ratio_to_flax_nnx"], 1.0)
+        row |= dict.fromkeys(bench_row_keys, None)
+        failure = {"model": models[0], "dtype": dtype, "entry": "torch", "error": "E: e"}
+        return [row], [failure]
+
+    bench_row_keys = [
+        "compile_s", "compile_ratio", "compile_ratio_min", "kernels", "kernel_ratio",
+        "operations", "operation_ratio", "steps_to_even", "temp_mib", "temp_ratio",
+    ]  # fmt: skip
+    monkeypatch.setattr(bench_report, "run_networks", recorded)
+    args = ["--model", "resnet18", "--dtype", "float32", "bfloat16", "--no-torch"]
+    assert bench.main(args) == 1  # the failures
+    assert calls == [(("resnet18",), "float32"), (("resnet18",), "bfloat16")]
+    printed = capsys.readouterr().out
+    assert "FAILED resnet18 bfloat16 torch: E: e" in printed
+    assert "FAILED resnet18 float32 torch: E: e" in printed
+
+
+def test_network_steps_in_half_precision_are_mixed_precision(monkeypatch):
+    """``dtype="bfloat16"``: every JAX entry computes in bfloat16 from float32
+    parameters, whose gradients stay float32; torch's layers run under autocast."""
+    torch = pytest.importorskip("torch")
+    half = bench_models.jax_entries(TOY, 2, autotune=False, dtype="bfloat16")
+    full = bench_models.jax_entries(TOY, 2, autotune=False)
+    assert set(half) == set(full)
+    for name, (apply, params, x, _) in half.items():
+        assert x.dtype == jnp.float32
+        assert {a.dtype for a in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
+        y = apply(params, x)
+        assert y.dtype == jnp.bfloat16, name
+        y_full = full[name][0](params, x)
+        assert y_full.dtype == jnp.float32
+        np.testing.assert_allclose(
+            y.astype(jnp.float32), y_full, rtol=0.05, atol=0.05 * float(jnp.max(jnp.abs(y_full)))
+        )
+        grads = jax.grad(lambda p: jnp.sum(apply(p, x).astype(jnp.float32)))(params)
+        assert {g.dtype for g in jax.tree.leaves(grads)} == {jnp.dtype(jnp.float32)}
+    seen = []
+    build = bench_models.torch_model
+
+    def recording(net):
+        model = build(net)
+        for conv in model.convs:
+            conv.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
+        return model
+
+    monkeypatch.setattr(bench_models, "torch_model", recording)
+    for dtype, expected in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        seen.clear()
+        for run in bench_models.torch_entries(TOY, 2, dtype=dtype).values():
+            run()
+        assert seen and set(seen) == {expected}
+
+
+def test_batch_norm_keeps_its_statistics_in_float32():
+    """bfloat16 in and out, float32 statistics: values far from zero normalise as well
+    as in float32 (bfloat16 statistics would round the mean of ~300 by up to 1, one
+    standard deviation)."""
+    y = (300.0 + jax.random.normal(jax.random.key(1), (8, 3, 4, 4))).astype(jnp.bfloat16)
+    out = bench_models.batch_norm(y, 1)
+    assert out.dtype == jnp.bfloat16
+    wide = bench_models.batch_norm(y.astype(jnp.float32), 1)
+    np.testing.assert_allclose(out.astype(jnp.float32), wide, atol=0.02, rtol=0.01)
 
 
 @pytest.mark.parametrize("backend,measured", [("cpu", [1.0, 2.0]), ("gpu", [2.0, 3.0])])

@@ -23,6 +23,13 @@ the batch's statistics per channel (training mode), one function shared by every
 library in its layout and ``torch.nn.functional.batch_norm`` in torch, without a learned
 scale and shift or running averages (elementwise work, and the same in every entry), so
 that the parameters stay those of the convolutions and the head.
+
+A step in half precision (``jax_entries(dtype=...)``, ``torch_entries(dtype=...)``) is
+mixed precision, as such networks train: the parameters, their gradients, the momenta and
+the loss stay float32, and the network computes in ``dtype`` (``computed_in``: the JAX
+entries cast the parameters and the input on the way in; torch runs under
+``torch.autocast``). Batch normalisation computes its statistics in float32 (as flax's
+``BatchNorm`` does by default) and returns ``dtype``.
 """
 
 from __future__ import annotations
@@ -179,15 +186,27 @@ def _filled(shapes):
 
 def batch_norm(y: jax.Array, channel: int, axis_name: str | None = None) -> jax.Array:
     """``y`` normalised by its batch's mean and variance per channel (axis ``channel``),
-    over every other axis and, under a ``vmap`` over the images, over ``axis_name``."""
+    over every other axis and, under a ``vmap`` over the images, over ``axis_name``;
+    computed in float32 or wider, returned in ``y``'s dtype."""
     axes = tuple(a for a in range(y.ndim) if a != channel)
+    wide = y if jnp.dtype(y.dtype).itemsize >= 4 else y.astype(jnp.float32)
 
     def mean(v):
         m = jnp.mean(v, axes, keepdims=True)
         return m if axis_name is None else jax.lax.pmean(m, axis_name)
 
-    centred = y - mean(y)
-    return centred * jax.lax.rsqrt(mean(jnp.square(centred)) + EPS)
+    centred = wide - mean(wide)
+    return (centred * jax.lax.rsqrt(mean(jnp.square(centred)) + EPS)).astype(y.dtype)
+
+
+def computed_in(apply: Callable, dtype) -> Callable:
+    """``apply(params, x)`` computed in ``dtype`` from float32 ``params`` and ``x``: both
+    cast on the way in, so that gradients reach the float32 parameters (mixed precision).
+    """
+    if jnp.dtype(dtype) == jnp.float32:
+        return apply
+    cast = lambda a: a.astype(dtype)  # noqa: E731
+    return lambda params, x: apply(jax.tree.map(cast, params), cast(x))
 
 
 def _jax_net(net: Net, convs, head, spatial: tuple[int, int], channel: int, axis_name=None):
@@ -339,9 +358,10 @@ def compile_step(apply: Callable, params, x, labels) -> Step:
 
 
 def jax_entries(
-    net: Net, batch: int, equinox: bool = True, autotune: bool = True
+    net: Net, batch: int, equinox: bool = True, autotune: bool = True, dtype="float32"
 ) -> dict[str, tuple]:
-    """``{entry: (apply, params, x, labels)}`` for every JAX library, in its layout."""
+    """``{entry: (apply, params, x, labels)}`` for every JAX library, in its layout;
+    ``apply`` computes in ``dtype`` from the float32 ``params`` and ``x``."""
     rng = np.random.default_rng(0)
     x_nchw = jnp.asarray(rng.standard_normal((batch, 3, SIDE, SIDE), np.float32))
     x_nhwc = jnp.transpose(x_nchw, (0, 2, 3, 1))
@@ -359,7 +379,7 @@ def jax_entries(
             out["equinox Conv2d"] = (*_equinox(net), x_nchw, labels)
         except ImportError:
             pass
-    return out
+    return {name: (computed_in(e[0], dtype), *e[1:]) for name, e in out.items()}
 
 
 def param_count(params) -> int:
@@ -391,10 +411,13 @@ def torch_model(net: Net):
     return Model()
 
 
-def torch_entries(net: Net, batch: int, cuda: bool = False) -> dict[str, Callable[[], None]]:
+def torch_entries(
+    net: Net, batch: int, cuda: bool = False, dtype="float32"
+) -> dict[str, Callable[[], None]]:
     """``{entry: run}``: one eager training step of ``torch.nn.Conv2d`` networks, NCHW
     and channels_last, on the CPU or with ``cuda`` on a GPU (empty when torch, or its
-    CUDA build, is not installed)."""
+    CUDA build, is not installed); the forward pass and the loss under
+    ``torch.autocast`` to ``dtype`` unless it is float32."""
     try:
         import torch
     except ImportError:
@@ -402,6 +425,7 @@ def torch_entries(net: Net, batch: int, cuda: bool = False) -> dict[str, Callabl
     if cuda and not torch.cuda.is_available():
         return {}
     device = "cuda" if cuda else "cpu"
+    half = None if jnp.dtype(dtype) == jnp.float32 else getattr(torch, jnp.dtype(dtype).name)
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.standard_normal((batch, 3, SIDE, SIDE), np.float32)).to(device)
     labels = torch.from_numpy(rng.integers(0, CLASSES, batch)).to(device)
@@ -417,7 +441,9 @@ def torch_entries(net: Net, batch: int, cuda: bool = False) -> dict[str, Callabl
 
         def run(model=model, opt=opt, xf=xf):
             opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(xf), labels).backward()
+            with torch.autocast(device, dtype=half or torch.bfloat16, enabled=half is not None):
+                loss = torch.nn.functional.cross_entropy(model(xf), labels)
+            loss.backward()
             opt.step()
             if cuda:
                 torch.cuda.synchronize()

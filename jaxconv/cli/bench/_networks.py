@@ -45,6 +45,7 @@ def run_networks(
     compiles: int = 3,
     tiny: bool = False,
     norm: bool = False,
+    dtype: str = "float32",
     torch: bool = True,
     autotune: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -55,6 +56,8 @@ def run_networks(
     elsewhere. ``compiles``: rounds of compiling every JAX entry (the median is reported).
     ``tiny``: narrow networks and a batch of 2, a harness check, not a speed measurement.
     ``norm``: batch normalisation after every convolution (``_models.normalised``).
+    ``dtype``: what the networks compute in, from float32 parameters (mixed precision,
+    ``_models.computed_in``); rows and failures carry it.
     ``autotune``: include the ``impl="autotune"`` layer (it tunes in its first round).
     """
     if compiles < 1:
@@ -70,22 +73,24 @@ def run_networks(
             net = normalised(net)
         model = net.name
         if progress:
-            progress(f"{model}, batch {batch}")
-        entries = jax_entries(net, batch, autotune=autotune)
-        runs, info = _compiled(entries, compiles, model, failures)
+            progress(f"{model} {dtype}, batch {batch}")
+        entries = jax_entries(net, batch, autotune=autotune, dtype=dtype)
+        where = {"model": model, "dtype": dtype}
+        runs, info = _compiled(entries, compiles, where, failures)
         medians = time_interleaved(runs, reps)
         if torch:
             try:
-                medians.update(time_interleaved(torch_entries(net, batch, on_gpu), reps))
+                timed = torch_entries(net, batch, on_gpu, dtype=dtype)
+                medians.update(time_interleaved(timed, reps))
             except Exception as err:
-                failures.append({"model": model, "entry": "torch", "error": one_line(err)})
+                failures.append({**where, "entry": "torch", "error": one_line(err)})
         base, base_info = medians.get(BASE), info.get(BASE, {})
         for name, t in medians.items():
             entry = info.get(name, {})
             temp = entry.get("temp")
             rows.append(
                 {
-                    "model": model,
+                    **where,
                     "batch": batch,
                     "entry": name,
                     "median_ms": t * 1e3,
@@ -112,9 +117,10 @@ def run_networks(
     return rows, failures
 
 
-def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
+def _compiled(entries: dict, compiles: int, where: dict, failures: list[dict]):
     """``(runs, info)``: a runner of each entry that compiled and ran, and its parameter
-    count, temp bytes, median compile seconds and each round's; failures are appended."""
+    count, temp bytes, median compile seconds and each round's; failures are appended,
+    with ``where`` (the model and dtype)."""
     runs: dict[str, Callable[[], None]] = {}
     info: dict[str, dict] = {}
     broken: set[str] = set()
@@ -123,7 +129,7 @@ def _compiled(entries: dict, compiles: int, model: str, failures: list[dict]):
         broken.add(name)
         runs.pop(name, None)
         info.pop(name, None)  # no ratios against an entry reported as failed
-        failures.append({"model": model, "entry": name, "error": one_line(err)})
+        failures.append({**where, "entry": name, "error": one_line(err)})
 
     # Off a CPU, XLA times each convolution's algorithms on its first compile and keeps
     # the choice for the process: the first entry paid that for all (on an H200,
@@ -189,7 +195,7 @@ def network_table(result: dict):
         title=f"one training step, {result['device']} ({result['backend']}), jax "
         f"{result['jax']}, {result['date']}, median of {result['reps']}"
     )
-    step = ("model", "batch", "entry", "ms", "x flax.nnx")
+    step = ("model", "dtype", "batch", "entry", "ms", "x flax.nnx")
     columns = (
         *step,
         *("compile s", "x", "x min", "kernels", "x", "ops", "x", "even after", "temp MiB", "x"),
@@ -198,11 +204,12 @@ def network_table(result: dict):
         table.add_column(col, justify="left" if col in ("model", "entry") else "right")
     last = None
     for r in result["rows"]:
-        if last is not None and r["model"] != last:
+        if last is not None and (r["model"], r["dtype"]) != last:
             table.add_section()
-        last = r["model"]
+        last = r["model"], r["dtype"]
         table.add_row(
             r["model"],
+            r["dtype"],
             str(r["batch"]),
             r["entry"],
             f"{r['median_ms']:.1f}",

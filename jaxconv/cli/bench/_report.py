@@ -292,7 +292,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--dtype",
         nargs="+",
         choices=["float32", "bfloat16", "float16"],
-        help="default: float32 on CPU, float32 and bfloat16 on GPU",
+        help="default: float32 on CPU, float32 and bfloat16 on GPU; with --model float32, "
+        "each given computed from float32 parameters (mixed precision)",
     )
     p.add_argument(
         "--reference",
@@ -373,8 +374,8 @@ def report(args: argparse.Namespace) -> dict:
     if args.model:
         _refuse(
             args,
-            ("cases", "dtype", "reference"),
-            "the layer suite; --model times float32 training steps of whole networks",
+            ("cases", "reference"),
+            "the layer suite; --model times training steps of whole networks",
         )
     else:
         _refuse(
@@ -391,7 +392,7 @@ def report(args: argparse.Namespace) -> dict:
     console = Console(width=None if sys.stdout.isatty() else 160)
     result = _networks(args, console) if args.model else _layers(args, console)
     for f in result["failures"]:
-        where = f.get("model") or f"{f['case']} {f['dtype']} {f['mode']}"
+        where = " ".join(str(f[k]) for k in ("model", "case", "dtype", "mode") if k in f)
         console.print(f"FAILED {where} {f['entry']}: {f['error']}", highlight=False, markup=False)
     if args.json:
         try:
@@ -408,19 +409,26 @@ def _networks(args: argparse.Namespace, console) -> dict:
     from rich.progress import Progress
 
     reps = args.reps or (2 if args.tiny else 3 if args.quick else 7)
+    dtypes = args.dtype or ["float32"]
+    rows: list[dict] = []
+    failures: list[dict] = []
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("benchmarking", total=len(args.model))
-        rows, failures = run_networks(
-            args.model,
-            batch=args.batch,
-            reps=reps,
-            compiles=args.compiles or (1 if args.tiny or args.quick else 3),
-            tiny=args.tiny,
-            norm=args.batchnorm,
-            torch=not args.no_torch,
-            autotune=not args.no_autotune,
-            progress=lambda label: bar.update(task, description=label, advance=1),
-        )
+        task = bar.add_task("benchmarking", total=len(args.model) * len(dtypes))
+        for dtype in dtypes:
+            more_rows, more_failures = run_networks(
+                args.model,
+                batch=args.batch,
+                reps=reps,
+                compiles=args.compiles or (1 if args.tiny or args.quick else 3),
+                tiny=args.tiny,
+                norm=args.batchnorm,
+                dtype=dtype,
+                torch=not args.no_torch,
+                autotune=not args.no_autotune,
+                progress=lambda label: bar.update(task, description=label, advance=1),
+            )
+            rows += more_rows
+            failures += more_failures
     result = {**_machine(reps), "rows": rows, "failures": failures}
     console.print(network_table(result))
     return result
