@@ -1,7 +1,7 @@
 """Each pass of ``impl="eigen"`` against ``"xla"`` (and the weight gradient against every
-lowering) on dense float32 layers, timed in interleaved rounds on this machine.
+lowering) on dense float32 (or bfloat16) layers, timed in interleaved rounds on this machine.
 
-  python benchmarks/eigen_passes.py [--reps 7] [--only 0 3 ...]
+  python benchmarks/eigen_passes.py [--reps 7] [--only 0 3 ...] [--dtype bfloat16]
 
 ``"eigen"`` is XLA's CPU convolution shaped so that XLA runs it on Eigen rather than
 YNNPACK (``jaxconv/lowering/_eigen.py``); ``auto``'s CPU rule for it was derived from
@@ -74,17 +74,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--only", type=int, nargs="+", default=None, help="indices of SHAPES")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
+    dtype = jnp.dtype(args.dtype)
     print(jax.devices()[0].device_kind, f"jax {jax.__version__}", flush=True)
     print("XLA hands float32 convolutions to YNNPACK:", _eigen.ynn_convolutions(), flush=True)
     rng = np.random.default_rng(0)
     for i, (x_shape, w_shape, stride, padding) in enumerate(SHAPES):
         if args.only is not None and i not in args.only:
             continue
-        x = jnp.asarray(rng.standard_normal(x_shape), jnp.float32)
-        w = jnp.asarray(rng.standard_normal(w_shape), jnp.float32)
+        x = jnp.asarray(rng.standard_normal(x_shape), dtype)
+        w = jnp.asarray(rng.standard_normal(w_shape), dtype)
         layer = functools.partial(jaxconv.conv2d, stride=stride, padding=padding)
-        g = jnp.asarray(rng.standard_normal(layer(x, w).shape), jnp.float32)
+        g = jnp.asarray(rng.standard_normal(layer(x, w).shape), dtype)
         fns, operands = {}, {}
         for impl in ("xla", "eigen"):
             conv = functools.partial(layer, impl=impl)

@@ -3,8 +3,9 @@
 # check first (it stops the run within a minute when jaxconv cannot run there, to leave
 # device time for a fixed rerun), then in order of what the speed issue needs most: the
 # realistic-size tests, the whole-network benchmark, the test suite, the networks with
-# batch normalisation, MobileNet-v1 with the depthwise layers on all-xla, auto against
-# xla on larger depthwise layers, the single-layer benchmark, a probe of an XLA abort.
+# batch normalisation and in mixed precision, MobileNet-v1 with the depthwise layers on
+# all-xla, auto against xla on larger depthwise layers, the single-layer benchmark, a
+# probe of an XLA abort.
 # Each step gets its own timeout, capped by the time left. Results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
@@ -67,6 +68,12 @@ stamp "batchnorm"
 # ResNet-18 and MobileNet-v1 with batch normalisation after every convolution, where the
 # layouts part on a CPU (README, "Which layout on a CPU"), into networks.txt
 timeout "$(budget 110)" python3 -m jaxconv bench --model resnet18 mobilenet --batchnorm \
+  --reps 20 --compiles 1 --no-autotune 2>&1 | tee -a "$OUT/networks.txt"
+
+stamp "bfloat16"
+# ResNet-18 and MobileNet-v1 in mixed precision (float32 parameters, bfloat16 compute;
+# torch under autocast), as networks mostly train on GPUs, into networks.txt
+timeout "$(budget 110)" python3 -m jaxconv bench --model resnet18 mobilenet --dtype bfloat16 \
   --reps 20 --compiles 1 --no-autotune 2>&1 | tee -a "$OUT/networks.txt"
 
 stamp "depthwise"

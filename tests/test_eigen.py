@@ -59,12 +59,13 @@ def test_eigen_equals_xla_in_values_and_derivatives_of_two_orders(x_shape, w_sha
         assert_close(second(conv["eigen"]), second(conv["xla"]), 1e-4)
 
 
-def test_eigen_keeps_every_pass_off_ynnpack_where_xla_does_not():
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_eigen_keeps_every_pass_off_ynnpack_where_xla_does_not(dtype):
     """The probe's answer holds on a real layer: ``"xla"``'s program has YNNPACK fusions
     exactly when ``ynn_convolutions()`` says so, and ``"eigen"``'s forward pass, input
-    gradient and weight gradient have none."""
-    x, w = _data((4, 32, 16, 16), (48, 32, 3, 3))
-    g, _ = _data((4, 48, 16, 16), (1,))
+    gradient and weight gradient have none, in both dtypes it shapes."""
+    x, w = (a.astype(dtype) for a in _data((4, 32, 16, 16), (48, 32, 3, 3)))
+    g = _data((4, 48, 16, 16), (1,))[0].astype(dtype)
 
     def programs(impl):
         conv = functools.partial(jaxconv.conv2d, padding=1, impl=impl)
@@ -79,6 +80,35 @@ def test_eigen_keeps_every_pass_off_ynnpack_where_xla_does_not():
     assert ynn == (not ON_GPU and _eigen.YNN_FUSION in programs("xla")["forward"])
     for p, text in programs("eigen").items():
         assert _eigen.YNN_FUSION not in text, p
+
+
+def test_eigen_in_bfloat16_equals_xla_and_accumulates_in_float32():
+    """bfloat16, which XLA's CPU backend convolves in float32 between conversions on
+    Eigen as on YNNPACK: every pass within one bfloat16 rounding of ``"xla"``'s, and a
+    long sum of positive terms (32 x 512 x 3 x 3 products near 0.25, which a bfloat16
+    accumulator would stall on past 128) within one rounding of the exact sum."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.uniform(0, 1, (2, 512, 6, 6)), jnp.bfloat16)
+    w = jnp.asarray(rng.uniform(0, 1, (32, 512, 3, 3)), jnp.bfloat16)
+    exact = jax.lax.conv_general_dilated(
+        x.astype(jnp.float64), w.astype(jnp.float64), (1, 1), ((1, 1), (1, 1))
+    )
+    conv = functools.partial(jaxconv.conv2d, padding=1, impl="eigen")
+    forward = jax.jit(conv)
+    if _eigen.ynn_convolutions():  # shaped here: off YNNPACK
+        assert _eigen.YNN_FUSION not in forward.lower(x, w).compile().as_text()
+    y = forward(x, w).astype(jnp.float64)
+    eps = float(jnp.finfo(jnp.bfloat16).eps)
+    assert float(jnp.max(jnp.abs(y - exact) / jnp.abs(exact))) <= eps
+    g = jnp.asarray(rng.standard_normal(y.shape), jnp.bfloat16)
+    grads = {
+        i: jax.jit(lambda x, w, g, i=i: jax.vjp(
+            functools.partial(jaxconv.conv2d, padding=1, impl=i), x, w)[1](g))(x, w, g)
+        for i in ("eigen", "xla")
+    }  # fmt: skip
+    for ours, ref in zip(grads["eigen"], grads["xla"]):
+        assert ours.dtype == jnp.bfloat16
+        assert_close(ours.astype(jnp.float32), ref.astype(jnp.float32), 2 * eps)
 
 
 @pytest.mark.parametrize("images,out,blocks", [(32, 64, 8), (64, 64, 16), (80, 64, 1), (16, 80, 1)])
@@ -107,8 +137,9 @@ SUITE_PLANS_YNN = {  # float32 on a CPU whose XLA uses YNNPACK
 
 @pytest.mark.parametrize("case", bench.SUITE, ids=lambda c: c.key)
 def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, monkeypatch):
-    """With YNNPACK in use, float32 suite layers take the plans of _plan.py's Eigen rule;
-    float64, bfloat16 and a CPU without YNNPACK never take ``"eigen"``."""
+    """With YNNPACK in use, float32 suite layers take the plans of _plan.py's Eigen rule,
+    and bfloat16 ones its forward pass and input gradient; float64, float16 and a CPU
+    without YNNPACK never take ``"eigen"``."""
     kw = dict(stride=case.stride, padding=case.pad, groups=case.groups)
     shapes = (
         (case.n_cpu, case.ci, case.side, case.side),
@@ -118,7 +149,9 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         monkeypatch.setattr(_eigen, "ynn_convolutions", lambda ynn=ynn: ynn)
         plan = jaxconv.choose_plan(*shapes, platform="cpu", **kw)
         assert (plan == SUITE_PLANS_YNN[case.key]) if ynn else ("eigen" not in plan)
-        for dtype in ("float64", "bfloat16"):
+        half = jaxconv.choose_plan(*shapes, platform="cpu", dtype="bfloat16", **kw)
+        assert [p == "eigen" for p in half[:2]] == [p == "eigen" for p in plan[:2]]
+        for dtype in ("float64", "float16"):
             assert "eigen" not in jaxconv.choose_plan(*shapes, platform="cpu", dtype=dtype, **kw)
 
 

@@ -33,11 +33,20 @@ transposes then cancel. In a ResNet-18 step, shaping channels-first left 108-116
 transposing copies (YNNPACK's fusions had absorbed them; flax has 53); channels-last,
 100-101, and the step took 0.84-0.89x flax's time (three runs) against 0.90-0.96x.
 
-Only float32 calls without groups, with more than 16 input or output channels (YNNPACK's
-own threshold), are shaped: float64 would leave YNNPACK for XLA's generic loop; half
-precision, which jaxlib 0.10.2 converts to float32 around a YNNPACK call, is not shaped
-(not measured). Elsewhere, and wherever XLA does not use YNNPACK (a GPU, another jaxlib,
-``XLA_FLAGS``), the lowering is ``"xla"``'s.
+Only float32 and bfloat16 calls without groups, with more than 16 input or output
+channels (YNNPACK's own threshold), are shaped (``shapes``): float64 would leave YNNPACK
+for XLA's generic loop. jaxlib 0.10.2 converts half precision to float32 around a
+convolution, on Eigen as on YNNPACK (so both accumulate in float32), and Eigen's gain
+carried over to bfloat16: ``benchmarks/eigen_passes.py --dtype bfloat16`` (Emerald-Rapids
+Xeon, 2 cores; time / ``"xla"``'s, forward / input gradient) read 0.65x / 0.64x on
+ResNet-18's 64->64 3x3 at 32x32 (batch 32), 0.55-0.81x on seven other layers of 16-96
+channels, 0.32x and 0.37x forward on unpadded 100->100 5x5 and 16->128 7x7 layers, where
+``auto``'s float32 rules take it (at 128 channels 0.88-0.92x, on a 3-channel stem
+1.21-1.39x, where they do not); the blocked weight gradient 48.6 ms against XLA's 86.6 and
+``"gemm"``'s 46.8 there, 10.7-13.9 against 18.9-19.6 ms at 32 channels. float16 is not
+shaped (not measured). Half precision is not fenced (``_fence.pays``). Elsewhere, and
+wherever XLA does not use YNNPACK (a GPU, another jaxlib, ``XLA_FLAGS``), the lowering is
+``"xla"``'s.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._checks import ConvParams, is_static
-from ._fence import fence
+from ._fence import fence, pays
 from ._registry import register_builtin
 from ._xla import NHWC, lax_conv, weight_term
 
@@ -124,16 +133,24 @@ def ynn_convolutions() -> bool:
         return False
 
 
+def shapes(dtype) -> bool:
+    """Whether calls in ``dtype`` are shaped (module notes): float32 and bfloat16."""
+    return jnp.dtype(dtype) in (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16))
+
+
 def _shaped(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> bool:
     """Whether the call is one that XLA would hand to YNNPACK, and this lowering shapes."""
     if not ynn_convolutions():  # nothing to steer away from (another jaxlib, a GPU)
         return False
     preferred = params.preferred_element_type
-    float32 = all(jnp.dtype(a.dtype) == jnp.float32 for a in (x, w)) and (
-        preferred is None or jnp.dtype(preferred) == jnp.float32
+    dtype = jnp.dtype(x.dtype)
+    shaped = (
+        shapes(dtype)
+        and jnp.dtype(w.dtype) == dtype
+        and (preferred is None or jnp.dtype(preferred) in (dtype, jnp.dtype(jnp.float32)))
     )
     return (
-        float32
+        shaped
         and groups == 1
         and ynn_takes(x.shape[1], w.shape[0])
         and is_static(*x.shape, *sum(params.padding, ()))
@@ -213,7 +230,8 @@ def blocked(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> 
     # The blocks' convolutions read the images' slices transposed to (C, H, W, 16): from
     # a fenced (C, H, W, N) copy of the fenced activation, each slice is a plain copy
     # (a slice fused with a transpose runs on XLA's generic loop, as ``_fence.py`` says).
-    xt = lax.transpose(fence(lax.transpose(fence(xt), (3, 1, 2, 0))), (3, 1, 2, 0))
+    if pays(x.dtype):
+        xt = lax.transpose(fence(lax.transpose(fence(xt), (3, 1, 2, 0))), (3, 1, 2, 0))
     rows = [
         lax.concatenate(
             [_conv_nhwc(xt[i : i + b], wt[..., j : j + b], params) for j in range(0, o, b)], 3

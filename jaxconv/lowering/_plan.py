@@ -180,10 +180,11 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     flax's compile time against 1.63-2.06x (five runs of 3-5 rounds). In MobileNet-v1,
     whose unstrided pointwise layers sit between depthwise ones, ``"xla"`` there was
     2.2x slower and compiled slower too, so unstrided 1x1 layers stay on ``"gemm"``.
-* CPU, float32, no groups, 16 to 96 channels in and out (a dense layer that jaxlib
-  0.10's CPU backend hands to YNNPACK, ``_eigen.py``), an axis of stride 1, and at most
-  400 K channels x output pixels an image (``_eigen.fits``): the forward pass and the
-  input gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen;
+* CPU, float32 and bfloat16 (measured in float32, then in bfloat16 on the same layers:
+  ``_eigen.py``'s notes), no groups, 16 to 96 channels in and out (a dense layer that
+  jaxlib 0.10's CPU backend hands to YNNPACK), an axis of stride 1, and at most 400 K
+  channels x output pixels an image (``_eigen.fits``): the forward pass and the input
+  gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen;
   the weight gradient too where both channel counts are at most 64 (in at most 16 blocks
   of 16 images x 16 output channels, from 4 images and 16 output channels on, at most
   128 K channels x output pixels an image: ``_eigen.blocked_pays``); the rules below
@@ -497,7 +498,7 @@ def auto_plan(
         patches = half and kh * kw > 1
         forward = ("xla" if patches else "gemm") if thin else "matmul"
         return Plan(forward if as_taps else "xla", "gemm", "gemm")
-    ynn = np.dtype(dtype) == np.float32 and on_ynn  # Eigen is the alternative to YNNPACK
+    ynn = _eigen.shapes(dtype) and on_ynn  # Eigen is the alternative to YNNPACK
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
     padded = params.padding != ((0, 0), (0, 0))
     # XLA's weight gradient on YNNPACK is fast on few outputs and on short calls
