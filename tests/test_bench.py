@@ -427,5 +427,6 @@ def test_off_a_cpu_the_first_compile_round_is_not_measured(monkeypatch, backend,
 
     monkeypatch.setattr(bench_networks, "compile_step", fake_compile_step)
     monkeypatch.setattr(jax, "default_backend", lambda: backend)
-    runs, info = bench_networks._compiled({"a": (None, {}, None, None)}, 2, "toy", [])
+    where = {"model": "toy", "dtype": "float32"}
+    runs, info = bench_networks._compiled({"a": (None, {}, None, None)}, 2, where, [])
     assert set(runs) == {"a"} and info["a"]["compile_s_runs"] == measured
