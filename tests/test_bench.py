@@ -379,14 +379,14 @@ def test_network_steps_in_half_precision_are_mixed_precision(monkeypatch):
     for name, (apply, params, x, _) in half.items():
         assert x.dtype == jnp.float32
         assert {a.dtype for a in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
-        y = apply(params, x)
+        y = jax.jit(apply)(params, x)  # jitted: one compile, not one per operation
         assert y.dtype == jnp.bfloat16, name
-        y_full = full[name][0](params, x)
+        y_full = jax.jit(full[name][0])(params, x)
         assert y_full.dtype == jnp.float32
         np.testing.assert_allclose(
             y.astype(jnp.float32), y_full, rtol=0.05, atol=0.05 * float(jnp.max(jnp.abs(y_full)))
         )
-        grads = jax.grad(lambda p: jnp.sum(apply(p, x).astype(jnp.float32)))(params)
+        grads = jax.jit(jax.grad(lambda p: jnp.sum(apply(p, x).astype(jnp.float32))))(params)
         assert {g.dtype for g in jax.tree.leaves(grads)} == {jnp.dtype(jnp.float32)}
     seen = []
     build = bench_models.torch_model
