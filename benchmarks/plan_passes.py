@@ -1,6 +1,6 @@
 """The measurements behind ``impl="auto"``'s CPU rules of the fourth session of 2026-12-04.
 
-  python benchmarks/plan_passes.py passes GROUP [--reps 7]
+  python benchmarks/plan_passes.py passes GROUP [--reps 7] [--dtype float32 ...]
   python benchmarks/plan_passes.py plans GROUP [--reps 11] [--dtype float32 ...]
 
 ``passes``: each pass (forward, input gradient, weight gradient) of every built-in
@@ -26,7 +26,7 @@ from jaxconv._conv2d import planned_fn
 from jaxconv.cli.bench._timing import time_interleaved
 from jaxconv.lowering import Plan
 
-IMPLS = ("xla", "gemm", "matmul", "eigen")
+IMPLS = ("xla", "gemm", "matmul", "eigen", "dots")
 
 # group: [(input shape, weight shape, stride, padding, dilation, groups)]
 GROUPS = {
@@ -199,6 +199,25 @@ GROUPS = {
         ((32, 256, 8, 8), (512, 256, 1, 1), 2, 0, 1, 1),
         ((32, 512, 4, 4), (512, 512, 3, 3), 1, 1, 1, 1),
     ],
+    # the dense 1x1 and 2x2 layers of MobileNet-v1 and ConvNeXt (``jaxconv bench
+    # --model``), batch 32: with "resnet18", where ``"dots"`` is measured in bfloat16
+    "pointwise": [
+        ((32, 32, 32, 32), (64, 32, 1, 1), 1, 0, 1, 1),
+        ((32, 64, 16, 16), (128, 64, 1, 1), 1, 0, 1, 1),
+        ((32, 128, 16, 16), (128, 128, 1, 1), 1, 0, 1, 1),
+        ((32, 128, 8, 8), (256, 128, 1, 1), 1, 0, 1, 1),
+        ((32, 256, 8, 8), (256, 256, 1, 1), 1, 0, 1, 1),
+        ((32, 512, 4, 4), (512, 512, 1, 1), 1, 0, 1, 1),
+        ((32, 1024, 2, 2), (1024, 1024, 1, 1), 1, 0, 1, 1),
+        ((32, 48, 16, 16), (192, 48, 1, 1), 1, 0, 1, 1),
+        ((32, 192, 16, 16), (48, 192, 1, 1), 1, 0, 1, 1),
+        ((32, 96, 8, 8), (384, 96, 1, 1), 1, 0, 1, 1),
+        ((32, 384, 8, 8), (96, 384, 1, 1), 1, 0, 1, 1),
+        ((32, 192, 4, 4), (768, 192, 1, 1), 1, 0, 1, 1),
+        ((32, 384, 2, 2), (1536, 384, 1, 1), 1, 0, 1, 1),
+        ((32, 48, 16, 16), (96, 48, 2, 2), 2, 0, 1, 1),
+        ((32, 96, 8, 8), (192, 96, 2, 2), 2, 0, 1, 1),
+    ],
     "pairs": [
         ((8, 16, 64, 64), (96, 2, 5, 5), 1, 0, 1, 8),
         ((1, 4, 32, 32), (192, 2, 3, 3), 1, 1, 1, 2),
@@ -255,14 +274,14 @@ def _weight_grad(f):
     return jax.jit(lambda g, x, w: jax.vjp(lambda w: f(x, w), w)[1](g)[0])
 
 
-def passes(group: str, reps: int) -> None:
+def passes(group: str, reps: int, dtype: str) -> None:
     rng = np.random.default_rng(0)
     for layer in GROUPS[group]:
         x_shape, w_shape, stride, padding, dilation, groups = layer
         kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-        x, w = _operands(layer, jnp.float32, rng)
+        x, w = _operands(layer, dtype, rng)
         conv = functools.partial(jaxconv.conv2d, **kw)
-        g = jnp.asarray(rng.standard_normal(conv(x, w).shape), jnp.float32)
+        g = jnp.asarray(rng.standard_normal(conv(x, w).shape), dtype)
         fns = {}
         for impl in IMPLS:
             f = functools.partial(conv, impl=impl)
@@ -271,8 +290,8 @@ def passes(group: str, reps: int) -> None:
             fns["dx", impl] = functools.partial(_input_grad(f), g, x, w)
             fns["dw", impl] = functools.partial(_weight_grad(f), g, x, w)
         ms = _interleaved(fns, reps)
-        plan = jaxconv.choose_plan(x_shape, w_shape, **kw)
-        print(f"{x_shape} x {w_shape} {kw}: auto {'/'.join(plan)}")
+        plan = jaxconv.choose_plan(x_shape, w_shape, dtype=dtype, **kw)
+        print(f"{dtype} {x_shape} x {w_shape} {kw}: auto {'/'.join(plan)}")
         for p in ("fwd", "dx", "dw"):
             print(f"  {p:4s}" + "".join(f"  {i} {ms[p, i]:8.2f}" for i in IMPLS), flush=True)
 
@@ -318,7 +337,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{jax.devices()[0].device_kind}, jax {jax.__version__}", flush=True)
     if args.what == "passes":
-        passes(args.group, args.reps or 7)
+        for dtype in args.dtype:
+            passes(args.group, args.reps or 7, dtype)
     else:
         plans(args.group, args.reps or 11, args.dtype)
 

@@ -14,7 +14,7 @@ Size2 = int | tuple[int, int]
 Padding = int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] | str
 """An int, ``(ph, pw)``, ``((top, bottom), (left, right))``, ``"valid"`` or ``"same"``."""
 
-Impl = Literal["auto", "autotune", "xla", "matmul", "gemm", "eigen", "reference"]
+Impl = Literal["auto", "autotune", "xla", "matmul", "gemm", "eigen", "dots", "reference"]
 """jaxconv's own ``impl`` values; a name given to ``register_lowering`` works too."""
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]

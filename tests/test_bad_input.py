@@ -150,7 +150,7 @@ BAD = [
         ValueError,
         re.escape(
             "conv2d: `impl` (='fast') must be one of "
-            "('auto', 'autotune', 'xla', 'matmul', 'gemm', 'eigen', 'reference')"
+            "('auto', 'autotune', 'xla', 'matmul', 'gemm', 'eigen', 'dots', 'reference')"
         ),
     ),
     (

@@ -17,7 +17,7 @@ from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
 from jaxconv.cli import bench
 from jaxconv.cli.bench._timing import equations
-from jaxconv.lowering import Plan, _eigen, lowerings
+from jaxconv.lowering import Plan, _dots, _eigen, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv, per_image
 from jaxconv.testing import strategies as S
@@ -818,8 +818,10 @@ def test_layers_of_sixteen_channels_keep_xlas_weight_gradient(dtype):
 
 def _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch, padding=1) -> str:
     """``auto``'s CPU weight-gradient lowering of a layer (padded by default) where XLA's
-    convolutions run on YNNPACK (whichever jaxlib runs the tests)."""
+    convolutions run on YNNPACK (whichever jaxlib runs the tests), without AMX (whichever
+    CPU runs them: with it, bfloat16 layers may take ``"dots"``, tests/test_dots.py)."""
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    monkeypatch.setattr(_dots, "amx", lambda: False)
     kw = dict(padding=padding, platform="cpu", dtype=dtype)
     return jaxconv.choose_plan(x_shape, w_shape, **kw).weight_grad
 

@@ -105,7 +105,7 @@ def _ref(x, w):
 
 def test_builtins_declare_all_passes_everywhere_and_impls_come_from_the_registry():
     assert jaxconv.impls() == ("auto", "autotune", *lowerings(), "reference")
-    assert list(lowerings()) == ["xla", "matmul", "gemm", "eigen"]
+    assert list(lowerings()) == ["xla", "matmul", "gemm", "eigen", "dots"]
     for rec in lowerings().values():
         assert rec.transposable and rec.platforms is None and rec.description
         assert rec.passes == ("forward", "input_grad", "weight_grad")
@@ -195,7 +195,7 @@ def test_the_named_lowering_computes_every_call_not_the_folds_stand_in(transposa
             assert_close(ours, 2 * ref, RTOL["float64"])
 
 
-@pytest.mark.parametrize("name", ["xla", "matmul", "gemm", "eigen"])
+@pytest.mark.parametrize("name", ["xla", "matmul", "gemm", "eigen", "dots"])
 def test_the_fold_rule_matches_lax_for_every_kind_of_batch(name):
     """vmap over inputs, over weights, over both (groups), nested, with groups: each is
     folded into one convolution by the lowering's batching rule."""
@@ -390,7 +390,7 @@ def test_platforms_are_respected():
 def test_bad_registrations_are_refused(args, kwargs, exc, message):
     with pytest.raises(exc, match=re.escape(message)):
         register_lowering(*args, **kwargs)
-    assert list(lowerings()) == ["xla", "matmul", "gemm", "eigen"]
+    assert list(lowerings()) == ["xla", "matmul", "gemm", "eigen", "dots"]
 
 
 def test_names_are_registered_once_unless_replaced():

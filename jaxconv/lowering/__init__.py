@@ -4,7 +4,8 @@
 (forward, input gradient, weight gradient), by the rules in ``_plan.py``; ``"autotune"``
 times the candidates of each pass instead (``_tune.py``). jaxconv's own lowerings are
 ``"xla"`` (``_xla.py``), ``"matmul"`` (``_matmul.py``), ``"gemm"`` (``_gemm.py``) and
-``"eigen"`` (``_eigen.py``: ``"xla"`` shaped for XLA's CPU backend);
+``"eigen"`` (``_eigen.py``: ``"xla"`` shaped for XLA's CPU backend) and ``"dots"``
+(``_dots.py``: the taps as channels-last matmuls, half precision summed in float32);
 :func:`register_lowering` adds one of yours (the contract is in ``_registry.py``).
 """
 
@@ -16,6 +17,7 @@ from . import _xla  # noqa: F401
 from . import _matmul  # noqa: F401
 from . import _gemm  # noqa: F401
 from . import _eigen  # noqa: F401
+from . import _dots  # noqa: F401
 
 # isort: on
 from ._plan import Plan as Plan

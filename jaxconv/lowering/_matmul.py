@@ -35,17 +35,18 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.extend.core import Primitive
-from jax.interpreters import ad, batching, mlir
+from jax.interpreters import ad
 
 from .._checks import ConvParams
 from ._fence import fence, pays
 from ._registry import register_builtin
 from ._taps import (
     accumulator,
+    lax_primitive,
     pad_zeros,
     padded_copy_bytes,
     result_dtype,
+    spread_cotangent,
     strided_window,
     summed_in_accumulator,
     tap_offsets,
@@ -236,15 +237,8 @@ def _transposed_depthwise(ct, w, params: ConvParams, groups: int, in_size, dtype
     """The input gradient of a depthwise convolution as a forward pass: the cotangent
     ``(N, O, mh, mw)``, spread by the stride and padded, through the fused depthwise taps
     of ``matmul_conv`` with the flipped kernel, then summed over each group's outputs."""
-    n, o, mh, mw = ct.shape
-    kh, kw = w.shape[-2:]
-    config = [(0, 0, 0)] * 2
-    for size, m, k, (lo, _), s, d in zip(
-        in_size, (mh, mw), (kh, kw), params.padding, params.stride, params.dilation
-    ):  # the spread cotangent, padded so that a stride-1 correlation covers the input
-        config.append(((k - 1) * d - lo, size - 1 + lo - (m - 1) * s, s - 1))
-    spread = pad_zeros(ct, config)
-    unit = ConvParams((1, 1), ((0, 0), (0, 0)), params.dilation, params.precision)
+    n, o = ct.shape[:2]
+    spread, unit = spread_cotangent(ct, w.shape[-2:], params, in_size)
     per_output = matmul_conv(spread, lax.rev(w, (2, 3)), unit, groups=o)  # (N, O, H, W)
     return jnp.sum(per_output.reshape(n, groups, o // groups, *in_size), axis=2).astype(dtype)
 
@@ -359,28 +353,9 @@ def _tap_sums_aval(x, ct, *, params: ConvParams, groups: int, kernel):
     return (ct.shape[1], 1, *kernel), x.dtype
 
 
-def _primitive(name: str, lax_form, aval) -> Primitive:
-    """A primitive computed, lowered and batched as ``lax_form``; ``aval`` gives its
-    result's shape and dtype (without tracing ``lax_form`` at every bind)."""
-    prim = Primitive(name)
-    prim.def_impl(lax_form)
-
-    def abstract(a, b, **kw):
-        return jax.core.ShapedArray(*aval(a, b, **kw))
-
-    def batched(args, dims, **kw):  # a caller's vmap: the lax form, batched by JAX
-        args = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
-        in_axes = tuple(None if d is None else 0 for d in dims)
-        return jax.vmap(functools.partial(lax_form, **kw), in_axes=in_axes)(*args), 0
-
-    prim.def_abstract_eval(abstract)
-    mlir.register_lowering(prim, mlir.lower_fun(lax_form, multiple_results=False))
-    batching.primitive_batchers[prim] = batched
-    return prim
-
-
-_taps_p = _primitive("jaxconv_depthwise_taps", _tap_products, _taps_aval)  # (x, w) -> y
-_tap_sums_p = _primitive("jaxconv_depthwise_tap_sums", _tap_sums, _tap_sums_aval)  # (x, ct) -> dw
+_taps_p = lax_primitive("jaxconv_depthwise_taps", _tap_products, _taps_aval)  # (x, w) -> y
+# (x, ct) -> dw
+_tap_sums_p = lax_primitive("jaxconv_depthwise_tap_sums", _tap_sums, _tap_sums_aval)
 
 
 def _input_cotangent(ct, x, w, *, params: ConvParams, groups: int, kernel):

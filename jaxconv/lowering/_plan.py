@@ -180,6 +180,31 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     flax's compile time against 1.63-2.06x (five runs of 3-5 rounds). In MobileNet-v1,
     whose unstrided pointwise layers sit between depthwise ones, ``"xla"`` there was
     2.2x slower and compiled slower too, so unstrided 1x1 layers stay on ``"gemm"``.
+* CPU with AMX, bfloat16 (``_dots.amx``: a Xeon whose ``amx_bf16`` XLA uses through
+  YNNPACK's dots), no groups, no ``preferred_element_type``, at least 128 images x output
+  pixels and at most 32x32 output pixels an image: ``"dots"``, each pass one bfloat16
+  matmul with float32 sums, where it was measured faster than the plan the rules below
+  give (``_with_dots``). XLA converts a bfloat16 convolution to float32 and runs it
+  without AMX. Measured on an Emerald-Rapids Xeon (2 cores; ``benchmarks/plan_passes.py
+  passes resnet18|pointwise --dtype bfloat16``, batch 32, and a scratch run of the 3x3
+  layers; time / ``"xla"``'s in the same run, forward / input gradient / weight
+  gradient, the two runs):
+  - 3x3 of at least 256 channels in and out (256 at 8x8, 512 at 4x4, 256->512 stride 2):
+    every pass, 0.42-0.65x / 0.30-0.53x / 0.28-0.48x.
+  - Strided from 64 input channels (64->128 from 32x32, 128->256 from 16x16): the
+    forward pass, 0.46-0.57x; not the input gradient, 0.77-1.16x.
+  - 128->128 at 16x16: 1.11-1.20x / 0.79-0.87x / 0.39-0.55x.
+  - So the weight gradient from 64 inputs and 128 outputs (0.27-0.55x). 64->64 at 32x32
+    stays on ``"eigen"`` (``"dots"`` took 2.1x / 3.6x / 1.5x its time). A 3->64 stem read
+    0.86x / 0.46x / 0.52x in one run and is left to the rules below, as are larger
+    kernels, dilated ones and larger images (not measured).
+  - 1x1 of at least 32 channels in and out (MobileNet-v1's pointwise layers, ConvNeXt's
+    expansions and projections, 2x2 to 32x32, 32 to 1536 channels): the gradients, in
+    0.22-1.02x the time of the faster of ``"gemm"`` and ``"matmul"`` (weight gradient)
+    and 0.37-0.98x (input gradient; once 2.03x, 128->256 at 8x8). The forward pass stays
+    theirs (``"dots"`` 0.85-3.6x the faster one's). ResNet-18's strided projections take
+    ``"matmul"``'s forward pass (0.31-0.50x ``"xla"``'s; ``"dots"`` 0.95-1.38x it) and
+    ``"dots"``'s gradients (0.67-0.90x and 0.43-0.64x the faster of the two).
 * CPU, float32 and bfloat16 (measured in float32, then in bfloat16 on the same layers:
   ``_eigen.py``'s notes), no groups, 16 to 96 channels in and out (a dense layer that
   jaxlib 0.10's CPU backend hands to YNNPACK), an axis of stride 1, and at most 400 K
@@ -383,12 +408,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks
 from .._checks import ConvParams
 from .._typing import DTypeLike, Impl, Padding, Size2
-from . import _eigen, _gemm, _tune
+from . import _dots, _eigen, _gemm, _tune
 from ._registry import (
     AUTO,
     AUTOTUNE,
@@ -434,6 +460,13 @@ WIDENING = 2  # a grouped layer of thin groups widening them more than this: see
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
+DOTS_MIN_ROWS = 128  # "dots" (bfloat16 on AMX): from this many images x output pixels ...
+DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: not measured)
+DOTS_1X1_CHANNELS = 32  # ... 1x1 layers this wide in and out: the gradients
+DOTS_CHANNELS = 256  # ... 3x3 layers this wide in and out: every pass
+DOTS_WEIGHT_GRAD = (64, 128)  # ... 3x3 layers of this many inputs and outputs: the weight
+# gradient, and strided ones the forward pass too
+DOTS_KERNEL = (3, 3)  # ... the kernel measured (others, 1x1 aside: not measured)
 
 
 class Plan(NamedTuple):
@@ -448,6 +481,47 @@ def auto_plan(
     input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
 ) -> Plan:
     """``impl="auto"``'s rules for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
+    call = (input_shape, weight_shape, params, groups, dtype, platform)
+    return _with_dots(_rules(*call), *call)
+
+
+def _with_dots(
+    plan: Plan, input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
+) -> Plan:
+    """``plan`` with ``"dots"`` in the passes it was measured to win: bfloat16 on a CPU
+    with AMX (see the notes)."""
+    cg, kh, kw = weight_shape[1:]
+    n, o = input_shape[0], weight_shape[0]
+    mh, mw = params.output_size(input_shape[2:], (kh, kw))
+    eligible = (
+        platform == "cpu"
+        and groups == 1
+        and jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16)
+        and params.preferred_element_type is None
+        and _checks.is_static(n, mh, mw)
+    )
+    if not eligible or not DOTS_MIN_ROWS <= n * mh * mw or mh * mw > DOTS_MAX_PIXELS:
+        return plan
+    if not _dots.amx():
+        return plan
+    if (kh, kw) == (1, 1):
+        if min(cg, o) < DOTS_1X1_CHANNELS:
+            return plan
+        return Plan("matmul" if params.stride != (1, 1) else plan.forward, "dots", "dots")
+    if (kh, kw) != DOTS_KERNEL or params.dilation != (1, 1):
+        return plan
+    if min(cg, o) >= DOTS_CHANNELS:
+        return Plan("dots", "dots", "dots")
+    if cg < DOTS_WEIGHT_GRAD[0] or o < DOTS_WEIGHT_GRAD[1]:
+        return plan
+    forward = "dots" if params.stride != (1, 1) else plan.forward
+    return Plan(forward, plan.input_grad, "dots")
+
+
+def _rules(
+    input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
+) -> Plan:
+    """The rules of the notes but ``"dots"``'s."""
     cg, kh, kw = weight_shape[1:]
     n, o = input_shape[0], weight_shape[0]
     depthwise = cg == 1 and groups > 1

@@ -200,8 +200,8 @@ def unregister_lowering(name: str) -> None:
 def lowerings() -> Mapping[str, Lowering]:
     """The registered lowerings by name, built-ins first (a read-only view).
 
-    >>> {name: rec.passes[-1] for name, rec in lowerings().items()}
-    {'xla': 'weight_grad', 'matmul': 'weight_grad', 'gemm': 'weight_grad', 'eigen': 'weight_grad'}
+    >>> [name for name, rec in lowerings().items() if rec.transposable]
+    ['xla', 'matmul', 'gemm', 'eigen', 'dots']
     """
     return types.MappingProxyType(_REGISTRY)
 
@@ -215,7 +215,7 @@ def impls() -> tuple[str, ...]:
     ``"reference"``.
 
     >>> impls()
-    ('auto', 'autotune', 'xla', 'matmul', 'gemm', 'eigen', 'reference')
+    ('auto', 'autotune', 'xla', 'matmul', 'gemm', 'eigen', 'dots', 'reference')
     """
     return (AUTO, AUTOTUNE, *_REGISTRY, REFERENCE)
 

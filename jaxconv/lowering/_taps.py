@@ -7,12 +7,15 @@ stride. The matmul and im2col plans both start from these windows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.extend.core import Primitive
+from jax.interpreters import batching, mlir
 
 from .._checks import ConvParams, is_static
 
@@ -127,3 +130,41 @@ def padded_copy_bytes(x_shape, w_shape, params: ConvParams, groups: int, itemsiz
     n, c, h, w = x_shape
     (top, bottom), (left, right) = params.padding
     return n * c * (h + top + bottom) * (w + left + right) * itemsize
+
+
+def spread_cotangent(ct: jax.Array, kernel, params: ConvParams, in_size, spatial=(-2, -1)):
+    """``(spread, unit)``: an output cotangent spread by the stride (zeros between its
+    pixels) and padded, so that its stride-1 correlation with the flipped kernel under
+    ``unit`` (no padding, no stride, the call's dilation) has the input's size
+    ``in_size``: the input gradient written as a forward pass. ``spatial`` names the
+    cotangent's height and width axes."""
+    axes = [a % ct.ndim for a in spatial]
+    config = [(0, 0, 0)] * ct.ndim
+    out = [ct.shape[a] for a in axes]
+    for a, size, m, k, (lo, _), s, d in zip(
+        axes, in_size, out, kernel, params.padding, params.stride, params.dilation
+    ):
+        config[a] = ((k - 1) * d - lo, size - 1 + lo - (m - 1) * s, s - 1)
+    unit = ConvParams((1, 1), ((0, 0), (0, 0)), params.dilation, params.precision)
+    return pad_zeros(ct, config), unit
+
+
+def lax_primitive(name: str, lax_form, aval) -> Primitive:
+    """A primitive computed, lowered and batched as ``lax_form``; ``aval`` gives its
+    result's shape and dtype (without tracing ``lax_form`` at every bind). Its transposes
+    are the caller's to state (``ad.defbilinear``): that is what it is for."""
+    prim = Primitive(name)
+    prim.def_impl(lax_form)
+
+    def abstract(a, b, **kw):
+        return jax.core.ShapedArray(*aval(a, b, **kw))
+
+    def batched(args, dims, **kw):  # a caller's vmap: the lax form, batched by JAX
+        args = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
+        in_axes = tuple(None if d is None else 0 for d in dims)
+        return jax.vmap(functools.partial(lax_form, **kw), in_axes=in_axes)(*args), 0
+
+    prim.def_abstract_eval(abstract)
+    mlir.register_lowering(prim, mlir.lower_fun(lax_form, multiple_results=False))
+    batching.primitive_batchers[prim] = batched
+    return prim

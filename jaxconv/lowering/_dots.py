@@ -1,0 +1,241 @@
+"""The ``"dots"`` plan: a convolution and both its gradients as one matmul each, on
+channels-last operands in the input's dtype (half precision summed in float32).
+
+The forward pass is im2col: every tap's window side by side, ``(N, mh, mw, kh*kw*C)``,
+times the kernel as a ``(kh*kw*C, O)`` matrix (a 1x1 kernel: the input itself). The
+weight gradient is the output gradient times the same patches, summed over images and
+pixels. The input gradient is the output gradient times the kernel, every tap's products
+at the output's size, each spread by the stride and shifted into place by a pad, the
+pads summed in one loop (col2im). Each matmul is one ``dot_general`` whose operands stay
+in the input's dtype and whose products are summed in the accumulator's (float32 for
+half precision); with groups, batched over them.
+
+Why. jaxlib 0.10.2's CPU backend converts a bfloat16 convolution to float32, but hands a
+bfloat16 dot with a float32 result to YNNPACK as it is, which on a Xeon with AMX ran it
+at 755-942 GFLOP/s against 220 in float32 (``benchmarks/bf16_dots.py``). torch's
+mixed-precision ResNet-18 step ran in 0.17-0.37x flax's for that reason.
+
+The gradients must be such dots too. JAX would transpose a forward pass written in
+``lax`` itself, but a dot with a float32 result transposes into a dot of a float32
+cotangent: float32 operands, which AMX does not take. So the three passes are three
+bilinear primitives, ``y = forward(x, w)``, ``dw = weight_grad(x, ct)`` and
+``dx = input_grad(ct, w)``, whose transposes are stated: each is the transpose of the
+other two, so derivatives of every order are such dots. Under a caller's ``vmap`` they
+fall back to their ``lax`` forms, which JAX batches (``_taps.lax_primitive``).
+
+Nine dots, one a tap, ran as fast (ResNet-18's 3x3 layers in bfloat16, batch 32), but
+compiled in 1.1-1.9x the time, and the ResNet-18 step, 843 kernels against flax's 359,
+in 1.9-2.2x flax's time. In float32 or float64 the operands and the sums are the
+input's dtype. ``impl="auto"`` picks this plan for bfloat16 on CPUs with AMX (``amx``),
+in the passes where it was measured faster (``_plan.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.interpreters import ad
+
+from .._checks import ConvParams
+from ._eigen import YNN_FUSION
+from ._registry import register_builtin
+from ._taps import accumulator, lax_primitive, result_dtype, taps
+
+_TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+CPU_FLAGS = "/proc/cpuinfo"  # Linux's; elsewhere the flag is not read, and ``amx`` says no
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open(CPU_FLAGS) as f:
+            return {flag for line in f if line.startswith("flags") for flag in line.split()}
+    except OSError:
+        return set()
+
+
+@functools.cache
+def amx() -> bool:
+    """Whether a bfloat16 dot with float32 sums runs on AMX here: the default backend is
+    a CPU whose flags name ``amx_bf16`` (Linux's ``/proc/cpuinfo``), and XLA hands such a
+    dot to YNNPACK (one small dot compiled once per process, its optimised program read).
+    ``impl="auto"`` picks this plan for bfloat16 only then."""
+    if jax.default_backend() != "cpu" or "amx_bf16" not in _cpu_flags():
+        return False
+    a = jax.ShapeDtypeStruct((64, 64), jnp.bfloat16)
+    dot = lambda a, b: lax.dot(a, b, preferred_element_type=jnp.float32)
+    try:
+        return YNN_FUSION in (jax.jit(dot).lower(a, a).compile().as_text() or "")
+    except Exception:  # a backend that cannot say: no bet
+        return False
+
+
+def _tap_dot(window, w_tap, groups: int, acc, precision):
+    """``(N, mh, mw, K) x (K/G, O) -> (N, mh, mw, O)``: a matmul over each group's
+    ``K/G`` (channels, or taps x channels), summed in ``acc``."""
+    if groups == 1:
+        plain = (((3,), (0,)), ((), ()))
+        return lax.dot_general(window, w_tap, plain, precision, preferred_element_type=acc)
+    n, mh, mw, k = window.shape
+    kg, o = w_tap.shape
+    window = lax.reshape(window, (n, mh, mw, groups, kg))
+    w_tap = lax.reshape(w_tap, (kg, groups, o // groups))
+    dims = (((4,), (0,)), ((3,), (1,)))  # -> (G, N, mh, mw, O/G)
+    y = lax.dot_general(window, w_tap, dims, precision, preferred_element_type=acc)
+    return lax.reshape(lax.transpose(y, (1, 2, 3, 0, 4)), (n, mh, mw, o))
+
+
+def _patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array:
+    """``(N, C, H, W) -> (N, mh, mw, G * kh*kw * C/G)``: every tap's window, channels-last,
+    side by side in each group (im2col); a 1x1 kernel's is the input, transposed.
+
+    Half precision is moved as 16-bit integers: XLA's CPU backend pads and concatenates
+    bfloat16 in float32, a conversion to and from it around every window (a 256->256
+    layer's forward pass at 8x8 took 2.3x the time of nine dots of the windows)."""
+    half = jnp.dtype(x.dtype).itemsize == 2
+    bits = lax.bitcast_convert_type(x, jnp.uint16) if half else x
+    windows = [w for _, _, w in taps(lax.transpose(bits, _TO_NHWC), kernel, params, (1, 2))]
+    if len(windows) == 1:
+        patches = windows[0]
+    elif groups == 1:
+        patches = lax.concatenate(windows, 3)
+    else:
+        n, mh, mw, c = windows[0].shape
+        split = [lax.reshape(w, (n, mh, mw, groups, 1, c // groups)) for w in windows]
+        patches = lax.reshape(lax.concatenate(split, 4), (n, mh, mw, len(windows) * c))
+    return lax.bitcast_convert_type(patches, x.dtype) if half else patches
+
+
+def _common(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Both operands in their common dtype (a float32 cotangent keeps its digits)."""
+    dtype = jnp.promote_types(a.dtype, b.dtype)
+    return lax.convert_element_type(a, dtype), lax.convert_element_type(b, dtype)
+
+
+def dots_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """``(N, C, H, W) x (O, C/groups, kh, kw) -> (N, O, mh, mw)``: the patches times the
+    kernel as a ``(kh*kw*C/G, O)`` matrix, channels-last, summed in the accumulator's
+    dtype."""
+    o, cg, kh, kw = w.shape
+    w_rows = lax.reshape(lax.transpose(w, (2, 3, 1, 0)), (kh * kw * cg, o))
+    acc = accumulator(x.dtype, params)
+    y = _tap_dot(_patches(x, (kh, kw), params, groups), w_rows, groups, acc, params.precision)
+    return lax.transpose(y.astype(result_dtype(x.dtype, params)), _TO_NCHW)
+
+
+def _weight_grad(x, ct, *, params: ConvParams, groups: int, kernel, in_size=None):
+    """``_weight_grad_p``'s lax form, ``(N, C, H, W) x (N, O, mh, mw) -> (O, C/G, kh, kw)``:
+    the cotangent times the patches, summed over images and pixels in one dot batched
+    over the groups. The cotangent is the left operand: the sums come out ``(G, O/G,
+    kh*kw*C/G)``, nearly the weights' order, and the patches enter as they lie (on the
+    left, they were first transposed by a copy)."""
+    x, ct = _common(x, ct)
+    n, o, mh, mw = ct.shape
+    cg = x.shape[1] // groups
+    ctg = lax.reshape(lax.transpose(ct, _TO_NHWC), (n, mh, mw, groups, o // groups))
+    taps_cg = kernel[0] * kernel[1] * cg
+    patches = lax.reshape(_patches(x, kernel, params, groups), (n, mh, mw, groups, taps_cg))
+    dims = (((0, 1, 2), (0, 1, 2)), ((3,), (3,)))
+    sums = lax.dot_general(ctg, patches, dims, params.precision, accumulator(x.dtype, params))
+    sums = lax.reshape(sums, (o, *kernel, cg))
+    return lax.transpose(sums, (0, 3, 1, 2)).astype(x.dtype)
+
+
+def _input_grad(ct, w, *, params: ConvParams, groups: int, kernel, in_size):
+    """``_input_grad_p``'s lax form, ``(N, O, mh, mw) x (O, C/G, kh, kw) -> (N, C, H, W)``
+    with ``(H, W) = in_size``: the cotangent times the kernel, one dot giving every
+    tap's products at the output's size; each tap's, spread by the stride and shifted
+    into place by a pad, summed with the others in the accumulator's dtype, in one
+    loop. (The cotangent spread first and correlated with the flipped kernel multiplies
+    the zeros between its pixels, 3 in 4 at stride 2: it took 2-6x ``"xla"``'s time on
+    ResNet-18's strided layers.)"""
+    ct, w = _common(ct, w)
+    acc = accumulator(ct.dtype, params)
+    o, cg, kh, kw = w.shape
+    n, _, mh, mw = ct.shape
+    # (O, C/G, kh, kw) -> (O/G, G * kh*kw * C/G): each group's rows, the patches' order
+    wg = lax.reshape(w, (groups, o // groups, cg, kh * kw))
+    w_cols = lax.reshape(lax.transpose(wg, (1, 0, 3, 2)), (o // groups, groups * kh * kw * cg))
+    products = _tap_dot(lax.transpose(ct, _TO_NHWC), w_cols, groups, acc, params.precision)
+    products = lax.reshape(products, (n, mh, mw, groups, kh * kw, cg))
+    terms = []
+    for t, (i, j) in enumerate((i, j) for i in range(kh) for j in range(kw)):
+        config = [(0, 0, 0)] * 4
+        for a, k, size, m, (lo, _), s, d in zip(
+            (1, 2), (i, j), in_size, (mh, mw), params.padding, params.stride, params.dilation
+        ):
+            start = k * d - lo  # where the tap's first product lands in the input
+            config[a] = (start, size - start - (m - 1) * s - 1, s - 1)
+        tap = lax.reshape(lax.index_in_dim(products, t, 4, False), (n, mh, mw, groups * cg))
+        terms.append(lax.pad(tap, jnp.zeros((), acc), config))
+    dx = functools.reduce(lax.add, terms).astype(ct.dtype)
+    return lax.transpose(dx, _TO_NCHW)
+
+
+def _forward(x, w, *, params: ConvParams, groups: int, kernel, in_size=None):
+    return dots_conv(x, w, params, groups)
+
+
+def _forward_aval(x, w, *, params: ConvParams, groups: int, kernel, in_size=None):
+    mh, mw = params.output_size(x.shape[2:], kernel)
+    return (x.shape[0], w.shape[0], mh, mw), result_dtype(x.dtype, params)
+
+
+def _weight_grad_aval(x, ct, *, params: ConvParams, groups: int, kernel, in_size=None):
+    return (ct.shape[1], x.shape[1] // groups, *kernel), jnp.promote_types(x.dtype, ct.dtype)
+
+
+def _input_grad_aval(ct, w, *, params: ConvParams, groups: int, kernel, in_size):
+    return (ct.shape[0], w.shape[1] * groups, *in_size), jnp.promote_types(ct.dtype, w.dtype)
+
+
+# Three bilinear primitives, each a transpose of the other two, so that derivatives of
+# every order are such dots: y = forward(x, w), dw = weight_grad(x, ct), dx =
+# input_grad(ct, w). ``in_size`` is the input's height and width (the input gradient's).
+_forward_p = lax_primitive("jaxconv_dots", _forward, _forward_aval)
+_weight_grad_p = lax_primitive("jaxconv_dots_weight_grad", _weight_grad, _weight_grad_aval)
+_input_grad_p = lax_primitive("jaxconv_dots_input_grad", _input_grad, _input_grad_aval)
+
+
+def _bind(prim, a, b, like, **kw):
+    """``prim`` on ``a`` and ``b`` in their common dtype, in the dtype of ``like`` (an
+    undefined operand, whose cotangent this is)."""
+    return prim.bind(*_common(a, b), **kw).astype(like.aval.dtype)
+
+
+def _sizes(kw, x) -> dict:
+    """The keywords with the undefined input ``x``'s height and width."""
+    return kw | {"in_size": tuple(x.aval.shape[2:])}
+
+
+ad.defbilinear(  # y = forward(x, w)
+    _forward_p,
+    lambda ct, x, w, **kw: _bind(_input_grad_p, ct, w, x, **_sizes(kw, x)),
+    lambda ct, x, w, **kw: _bind(_weight_grad_p, x, ct, w, **kw),
+)
+ad.defbilinear(  # dw = weight_grad(x, ct)
+    _weight_grad_p,
+    lambda dw, x, ct, **kw: _bind(_input_grad_p, ct, dw, x, **_sizes(kw, x)),
+    lambda dw, x, ct, **kw: _bind(_forward_p, x, dw, ct, **kw),
+)
+ad.defbilinear(  # dx = input_grad(ct, w)
+    _input_grad_p,
+    lambda dx, ct, w, **kw: _bind(_forward_p, dx, w, ct, **kw),
+    lambda dx, ct, w, **kw: _bind(_weight_grad_p, dx, ct, w, **kw),
+)
+
+
+def dots_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """``dots_conv`` for gradient terms: the primitive whose transposes are stated."""
+    return _forward_p.bind(x, w, params=params, groups=groups, kernel=tuple(w.shape[2:]))
+
+
+register_builtin(
+    "dots",
+    dots_term,
+    transposable=True,
+    gradient_conv=dots_term,
+    description="kh*kw matmuls on channels-last windows, float32 sums, stated transposes",
+)
