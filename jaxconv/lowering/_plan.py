@@ -205,6 +205,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     theirs (``"dots"`` 0.85-3.6x the faster one's). ResNet-18's strided projections take
     ``"matmul"``'s forward pass (0.31-0.50x ``"xla"``'s; ``"dots"`` 0.95-1.38x it) and
     ``"dots"``'s gradients (0.67-0.90x and 0.43-0.64x the faster of the two).
+  These runs concatenated the patches; gathered (``_dots._patches``, one run), the
+  forward passes taken read 0.65-0.91x ``"xla"``'s and the weight gradients 0.46-0.78x.
 * CPU, float32 and bfloat16 (measured in float32, then in bfloat16 on the same layers:
   ``_eigen.py``'s notes), no groups, 16 to 96 channels in and out (a dense layer that
   jaxlib 0.10's CPU backend hands to YNNPACK), an axis of stride 1, and at most 400 K
