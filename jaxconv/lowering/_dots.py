@@ -96,10 +96,12 @@ def _patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array
     One gather, rather than a slice a tap and a concatenation. XLA's CPU backend compiles
     each slice as a kernel of its own: the mixed-precision ResNet-18 step held 494-499
     kernels (flax's 359) and compiled in 1.62-1.79x flax's time (the fastest of three
-    compiles each, two runs); gathered, 390 kernels and 1.18-1.33x. The gather runs
-    slower: a layer's forward pass and weight gradient took 1.1-1.8x the concatenation's
-    time, and the step 0.61-0.65x flax's against 0.51-0.59x (in a noisy run). The issue's
-    goals are a step within 0.85x and a compile within 1.5x flax's: the gather meets both.
+    compiles each, two runs); gathered, 385-390 kernels and 1.18-1.56x (two runs on a
+    loaded machine). The gather runs slower: a layer's forward pass and weight gradient
+    took up to 1.85x the concatenation's time, and the step 0.57-0.65x flax's against
+    0.51-0.59x. The issue's goals are a step within 0.85x and a compile within 1.5x
+    flax's: gathered, the step met the first in both runs, the compile the second in
+    three of four readings (two layouts, two runs; by median).
     Half precision is moved as 16-bit integers: XLA's CPU backend pads and concatenates
     bfloat16 in float32, converting every window to float32 and back (the concatenated
     patches of a 256->256 layer at 8x8 took the forward pass to 2.3x the time of nine
@@ -166,7 +168,7 @@ def _input_grad(ct, w, *, params: ConvParams, groups: int, kernel, in_size):
     tap's products at the output's size; each tap's, spread by the stride and shifted
     into place by a pad, summed with the others in the accumulator's dtype, in one
     loop. (The cotangent spread first and correlated with the flipped kernel multiplies
-    the zeros between its pixels, 3 in 4 at stride 2: it took 2-6x ``"xla"``'s time on
+    the zeros between its pixels, 3 in 4 at stride 2: it took 1.5-6x ``"xla"``'s time on
     ResNet-18's strided layers.)"""
     ct, w = _common(ct, w)
     acc = accumulator(ct.dtype, params)
