@@ -5,6 +5,8 @@ Small test shapes never reach the programs XLA's GPU compiler once failed on (th
 run the issue's shapes at their batch; on a CPU with one image, to keep the suite's
 time. In bfloat16 they found gradients summed over taps and blocks in bfloat16 (1.4-5.8%
 errors, lax 0.3-0.6%), now summed in float32 (``_taps.summed_in_accumulator``).
+``"dots"`` runs here too: its patches are the largest temporaries of any lowering (a 7x7
+stem's are 49 times its input).
 
 The oracle is lax in float64 on the same (rounded) operands. Each output must be within
 the dtype's tolerance of it, or no further from it than lax's own program in that dtype
@@ -96,7 +98,7 @@ def test_every_lowering_compiles_and_agrees_at_realistic_sizes(shape, dtype):
     ]
     theirs = jax.jit(lambda x, w: _outputs(_lax(padding, stride), x, w))(x, w)
     lax_errors = [max_error(np.asarray(a, np.float64), e)[0] for a, e in zip(theirs, oracle)]
-    for impl in ["matmul", "gemm", "xla"] if ON_GPU else ["matmul", "gemm"]:
+    for impl in ["matmul", "gemm", "xla", "dots"] if ON_GPU else ["matmul", "gemm", "dots"]:
         mine = jax.jit(lambda x, w: _outputs(_jaxconv(impl, padding, stride), x, w))(x, w)
         assert all(a.dtype == x.dtype for a in mine), impl
         for name, (err, scale), lax_err in zip(
