@@ -10,10 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from jax.test_util import check_grads
 
 import jaxconv
+from jaxconv._checks import conv_params
 from jaxconv.lowering import Plan, _dots, _eigen
-from tests.helpers import ON_GPU
+from jaxconv.testing import strategies as S
+from tests.helpers import ON_GPU, RTOL, assert_close, conv_kwargs, lax_conv2d
 
 BF16 = jnp.bfloat16
 EPS = float(jnp.finfo(BF16).eps)
@@ -23,10 +27,21 @@ LAYERS = [
     ((2, 8, 9, 9), (12, 8, 3, 3), dict(stride=2, padding=1)),
     ((2, 8, 7, 7), (12, 4, 3, 2), dict(groups=2, stride=(1, 2), padding=((2, 0), (1, 1)))),
     ((2, 8, 6, 6), (16, 8, 1, 1), dict(stride=2)),
+    # the row-stacked form (``_dots.stacks_rows``): 16 input channels a group
+    ((2, 16, 7, 9), (12, 16, 3, 3), dict(padding=1)),
+    (
+        (2, 32, 9, 8),
+        (12, 16, 3, 2),
+        dict(groups=2, stride=(2, 1), dilation=(1, 2), padding=((1, 0), (2, 1))),
+    ),
 ]
 _DOT = re.compile(
     r"stablehlo\.dot_general .*: \(tensor<\S+x(\w+)>, tensor<\S+x(\w+)>\) -> tensor<\S+x(\w+)>"
 )
+
+
+def _params(in_size, kernel, stride=1, padding=0, dilation=1):
+    return conv_params("test", in_size, kernel, stride=stride, padding=padding, dilation=dilation)
 
 
 def _dots_of(fn, *args) -> list[tuple[str, str, str]]:
@@ -56,39 +71,121 @@ def test_every_pass_and_a_second_order_is_bfloat16_dots_with_float32_sums(x_shap
         assert dots and set(dots) == {("bf16", "bf16", "f32")}, (name, set(dots))
 
 
-def test_dots_sums_bfloat16_in_float32_in_every_pass():
+@pytest.mark.parametrize(
+    "width,stride,rows",
+    [(7, 1, (True, False, True)), (10, 1, (True, True, True)), (7, 2, (False, False, False))],
+)
+def test_dots_sums_bfloat16_in_float32_in_every_pass(width, stride, rows):
     """Long sums of positive products (a bfloat16 accumulator stalls past 256 terms near
-    1): the forward pass (1152 products), the input gradient (864) and the weight gradient
-    (1568) each come within one bfloat16 rounding of the exact float64 values. Within a
-    dot the sums are the backend's (``preferred_element_type`` asks for float32); the
-    input gradient's sum over taps is the plan's own (summed in bfloat16, 1.1e-2 off)."""
+    1): the forward pass (1152 products), the input gradient (up to 864) and the weight
+    gradient (hundreds) each come within one bfloat16 rounding (half an ulp, plus
+    float32's own error) of the exact float64 values, in both forms (``rows``: whether
+    the forward pass, input gradient and weight gradient are row-stacked). Within a dot
+    the sums are the backend's (``preferred_element_type`` asks for float32); the sums
+    over taps are the plan's own (the input gradient's taps summed in bfloat16 were
+    1.1e-2 off, its three rows 6.9e-3)."""
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.uniform(0.5, 1, (8, 128, 7, 7)), BF16)
+    x = jnp.asarray(rng.uniform(0.5, 1, (8, 128, 7, width)), BF16)
     w = jnp.asarray(rng.uniform(0.5, 1, (96, 128, 3, 3)), BF16)
-    g = jnp.asarray(rng.uniform(0.5, 1, (8, 96, 7, 7)), BF16)
-    exact = lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)))
-    conv = functools.partial(jaxconv.conv2d, padding=1, impl="dots")
+    exact = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride, stride), ((1, 1), (1, 1)))
+    conv = functools.partial(jaxconv.conv2d, padding=1, stride=stride, impl="dots")
+    g = jnp.asarray(rng.uniform(0.5, 1, conv(x, w).shape), BF16)
+    params = _params(x.shape[2:], (3, 3), stride=stride, padding=1)
+    mw = g.shape[3]
+    assert (
+        _dots.stacks_rows((3, 3), params, 128),
+        _dots.stacks_rows((3, 3), params, 128, mw),
+        _dots.stacks_rows((3, 3), params),
+    ) == rows
     ours = jax.jit(lambda x, w, g: (conv(x, w), *jax.vjp(conv, x, w)[1](g)))(x, w, g)
     x64, w64, g64 = (a.astype(jnp.float64) for a in (x, w, g))  # the suite runs with x64
     ref = (exact(x64, w64), *jax.vjp(exact, x64, w64)[1](g64))
     for name, a, b in zip(("forward", "input grad", "weight grad"), ours, ref):
         assert a.dtype == BF16, name
         err = float(jnp.max(jnp.abs(a.astype(jnp.float64) - b) / jnp.abs(b)))
-        assert err <= EPS, (name, err)
+        assert err <= EPS / 2 + 1e-4, (name, err)
+
+
+def test_the_row_stacked_form_is_taken_where_it_was_measured():
+    """``stacks_rows``: kernels of more than one tap at a width stride of 1; a forward
+    pass and an input gradient from 16 input channels a group, an input gradient also
+    with an output at least four times as wide as the kernel's extra columns, a static
+    one."""
+    p = functools.partial(_params, (8, 8), (3, 3))
+    rows = _dots.stacks_rows
+    assert rows((3, 3), p(padding=1), 16) and rows((3, 3), p(padding=1), 16, 8)
+    assert rows((3, 3), p(stride=(2, 1)), 64) and rows((1, 3), p(), 64)
+    assert not rows((3, 3), p(padding=1), 8)  # 24 products a column: thin
+    assert rows((3, 3), p(padding=1))  # a weight gradient: any width, any channels
+    assert not rows((1, 1), p(), 64)  # a 1x1 kernel is the input itself
+    assert not rows((3, 3), p(stride=(1, 2)), 64)  # strided across: im2col
+    assert not rows((3, 3), p(padding=1), 64, 7)  # 9 columns computed for 7
+    assert rows((3, 2), p(dilation=(1, 2)), 64, 8) and not rows((3, 2), p(dilation=(1, 3)), 64, 8)
+    assert not rows((3, 3), p(padding=1), 64, jax.export.symbolic_shape("w")[0])
+
+
+@pytest.mark.parametrize("form", ["im2col", "rows"])
+def test_both_forms_pass_check_grads_of_order_2(form, monkeypatch):
+    """The property suite's layers are thin, so the row-stacked form is forced here
+    (``ROWS_MIN_CHANNELS``) or refused, in float64: strided, dilated, grouped, unevenly
+    padded, and a 1x3 kernel."""
+    monkeypatch.setattr(_dots, "ROWS_MIN_CHANNELS", 1 if form == "rows" else 10**9)
+    jax.clear_caches()  # no trace of the other form reused
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 4, 7, 9)))
+    for w_shape, stride, padding, dilation, groups in [
+        ((6, 2, 3, 2), (2, 1), ((1, 0), (2, 1)), (1, 2), 2),
+        ((3, 4, 1, 3), (1, 1), ((0, 0), (1, 1)), (1, 1), 1),
+    ]:
+        w = jnp.asarray(rng.standard_normal(w_shape))
+        kw = dict(stride=stride, padding=padding, dilation=dilation)
+        conv = functools.partial(jaxconv.conv2d, impl="dots", groups=groups, **kw)
+        y = conv(x, w)
+        params = _params((7, 9), w_shape[2:], **kw)
+        assert _dots.stacks_rows(w_shape[2:], params, w_shape[1], y.shape[3]) == (form == "rows")
+        exact = jax.lax.conv_general_dilated(
+            x, w, stride, padding, rhs_dilation=dilation, feature_group_count=groups,
+            precision=jax.lax.Precision.HIGHEST,
+        )  # fmt: skip
+        assert_close(y, exact, RTOL["float64"])
+        check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+    jax.clear_caches()
+
+
+@settings(max_examples=10)
+@given(S.cases())
+def test_the_row_stacked_form_equals_lax_in_value_and_gradients(case):
+    """Drawn layers (every padding, stride, dilation and group count the suite draws),
+    the row-stacked form forced wherever the width stride is 1, float64."""
+    x, w = case.arrays()
+    ct = jnp.asarray(np.random.default_rng(case.seed).standard_normal(lax_conv2d(x, w, case).shape))
+
+    def value_and_grads(conv):
+        return conv(x, w), *jax.vjp(conv, x, w)[1](ct)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_dots, "ROWS_MIN_CHANNELS", 1)
+        ours = value_and_grads(functools.partial(jaxconv.conv2d, **conv_kwargs(case), impl="dots"))
+    for a, b in zip(ours, value_and_grads(lambda x, w: lax_conv2d(x, w, case))):
+        assert_close(a, b, RTOL["float64"])
 
 
 # ResNet-18's layers in bfloat16, batch 32, and the plans measured for them on a Xeon
-# with AMX (benchmarks/plan_passes.py passes resnet18|pointwise --dtype bfloat16)
+# with AMX (benchmarks/plan_passes.py passes resnet18|pointwise|rows --dtype bfloat16)
 AMX_PLANS = [
-    ((32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1), None),  # "eigen" stays
+    ((32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1), ("eigen", "eigen", "dots")),
     ((32, 64, 32, 32), (128, 64, 3, 3), dict(stride=2, padding=1), ("dots", "xla", "dots")),
-    ((32, 128, 16, 16), (128, 128, 3, 3), dict(padding=1), ("xla", "xla", "dots")),
+    ((32, 128, 16, 16), (128, 128, 3, 3), dict(padding=1), ("dots",) * 3),
+    ((32, 64, 16, 16), (64, 64, 3, 3), dict(padding=1), ("dots",) * 3),
+    ((8, 256, 32, 32), (256, 256, 3, 3), dict(padding=1), ("xla", "xla", "dots")),
+    ((32, 32, 16, 16), (32, 32, 3, 3), dict(padding=1), ("dots",) * 3),
+    ((32, 16, 16, 16), (16, 16, 3, 3), dict(padding=1), ("xla", "xla", "dots")),
     ((32, 128, 16, 16), (256, 128, 3, 3), dict(stride=2, padding=1), ("dots", "xla", "dots")),
     ((32, 256, 8, 8), (256, 256, 3, 3), dict(padding=1), ("dots",) * 3),
     ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("dots",) * 3),
     ((32, 128, 16, 16), (256, 128, 1, 1), dict(stride=2), ("matmul", "dots", "dots")),
     ((32, 128, 16, 16), (128, 128, 1, 1), {}, ("gemm", "dots", "dots")),  # pointwise
-    ((32, 3, 32, 32), (64, 3, 3, 3), dict(padding=1), None),  # a stem: too thin
+    ((32, 3, 32, 32), (64, 3, 3, 3), dict(padding=1), ("xla", "xla", "dots")),  # a stem
     ((32, 16, 32, 32), (16, 16, 1, 1), {}, None),  # 1x1 of 16 channels: too thin
     ((2, 512, 2, 2), (512, 512, 3, 3), dict(padding=1), None),  # 8 rows: too short
     ((2, 128, 112, 112), (128, 128, 3, 3), dict(padding=1), None),  # too large an image

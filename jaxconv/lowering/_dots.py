@@ -1,14 +1,28 @@
 """The ``"dots"`` plan: a convolution and both its gradients as one matmul each, on
 channels-last operands in the input's dtype (half precision summed in float32).
 
-The forward pass is im2col: every tap's window side by side, ``(N, mh, mw, kh*kw*C)``,
-times the kernel as a ``(kh*kw*C, O)`` matrix (a 1x1 kernel: the input itself). The
-weight gradient is the output gradient times the same patches, summed over images and
-pixels. The input gradient is the output gradient times the kernel, every tap's products
-at the output's size, each spread by the stride and shifted into place by a pad, the
-pads summed in one loop (col2im). Each matmul is one ``dot_general`` whose operands stay
-in the input's dtype and whose products are summed in the accumulator's (float32 for
-half precision); with groups, batched over them.
+Two forms. **Row-stacked** (a kernel of more than one tap at a width stride of 1; the
+forward pass and the input gradient from 16 input channels a group: ``stacks_rows``):
+the input rows each kernel row sees, side by side, ``(N, mh, Wp, kh*C)`` (``Wp`` the
+padded width), times the kernel as a ``(kh*C, kw*O)`` matrix gives every kernel
+column's products at every padded column; column ``j``'s, shifted left by ``j*dw``, are
+summed. The weight gradient is the output gradient once per kernel column, each shifted
+right by ``j*dw`` and stacked, ``(kw*O, N*mh*Wp)``, times the same row patches. The
+input gradient is that stacked gradient times the kernel, every kernel row's products
+spread by the height stride and put in place by a pad, the pads summed. A third of
+im2col's patches for a 3x3 kernel: 0.19-0.90x its time in a forward pass
+(``ROWS_MIN_CHANNELS``' notes).
+
+**im2col** (the rest): every tap's window side by side, ``(N, mh, mw, kh*kw*C)``, times
+the kernel as a ``(kh*kw*C, O)`` matrix (a 1x1 kernel: the input itself). The weight
+gradient is the output gradient times the same patches, summed over images and pixels.
+The input gradient is the output gradient times the kernel, every tap's products at the
+output's size, each spread by the stride and shifted into place by a pad, the pads
+summed in one loop (col2im).
+
+Each matmul is one ``dot_general`` whose operands stay in the input's dtype and whose
+products are summed in the accumulator's (float32 for half precision), as are the
+shifted terms; with groups, batched over them.
 
 Why. jaxlib 0.10.2's CPU backend converts a bfloat16 convolution to float32, but hands a
 bfloat16 dot with a float32 result to YNNPACK as it is, which on a Xeon with AMX ran it
@@ -40,7 +54,7 @@ import numpy as np
 from jax import lax
 from jax.interpreters import ad
 
-from .._checks import ConvParams
+from .._checks import ConvParams, is_static
 from ._eigen import YNN_FUSION
 from ._registry import register_builtin
 from ._taps import accumulator, lax_primitive, pad_zeros, result_dtype, taps
@@ -127,6 +141,113 @@ def _patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array
     return lax.bitcast_convert_type(patches, x.dtype) if half else patches
 
 
+def _bits(x: jax.Array) -> jax.Array:
+    """Half precision as 16-bit integers, for moving (see ``_patches``); else ``x``."""
+    return lax.bitcast_convert_type(x, jnp.uint16) if jnp.dtype(x.dtype).itemsize == 2 else x
+
+
+def _unbits(bits: jax.Array, dtype) -> jax.Array:
+    return lax.bitcast_convert_type(bits, dtype) if bits.dtype != dtype else bits
+
+
+# The row-stacked form: every weight gradient; a forward pass and an input gradient from
+# 16 input channels a group, an input gradient also with an output at least four times
+# as wide as the kernel's extra columns. Measured in bfloat16 (``benchmarks/
+# dots_forms.py``: batch 8-32, 3x3, padding 1, 3 to 512 channels at 4x4 to 32x32; medians
+# of 9 interleaved runs, an Emerald-Rapids Xeon with AMX), time against im2col's: forward
+# pass / input gradient 0.19-0.90x / 0.31-0.97x from 16 channels, but the input gradient
+# at 4x4 (1.06-1.39x: its dot computes 6 columns for 4); from 3 or 8 input channels
+# 0.44-1.97x / 1.28-3.21x (a forward dot summing 9 or 24 products a column, against 27
+# or 72). The weight gradient 0.20-0.91x, from 3 to 512 channels.
+ROWS_MIN_CHANNELS = 16
+ROWS_MIN_WIDTH = 4
+
+
+def stacks_rows(kernel, params: ConvParams, cg: int | None = None, mw=None) -> bool:
+    """Whether a pass takes the row-stacked form (``_row_patches``): a kernel of more than
+    one tap at a width stride of 1. ``cg``, a forward pass's or an input gradient's input
+    channels a group (a weight gradient's: ``None``), at least ``ROWS_MIN_CHANNELS``;
+    ``mw``, an input gradient's output width, at least ``ROWS_MIN_WIDTH`` times the
+    kernel's extra columns."""
+    if tuple(kernel) == (1, 1) or params.stride[1] != 1:
+        return False
+    if cg is not None and cg < ROWS_MIN_CHANNELS:
+        return False
+    extra = (kernel[1] - 1) * params.dilation[1]
+    return mw is None or (is_static(mw) and ROWS_MIN_WIDTH * extra <= mw)
+
+
+def _row_patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array:
+    """``(N, C, H, W) -> (N, mh, Wp, G * kh * C/G)``: the padded input rows each kernel
+    row sees, channels-last, side by side in each group (``Wp``: the padded width).
+
+    A third of the patches of a 3x3 kernel: the kernel's columns are left to the dot,
+    whose products for all of them come out side by side and are summed shifted
+    (``_rows_conv``)."""
+    xt = lax.transpose(_bits(x), _TO_NHWC)
+    c = xt.shape[3]
+    rows = [
+        lax.reshape(window, (*window.shape[:3], groups, 1, c // groups))
+        for _, _, window in taps(xt, (kernel[0], 1), params, (1, 2))
+    ]
+    stacked = lax.concatenate(rows, 4)  # (N, mh, Wp, G, kh, C/G)
+    return _unbits(lax.reshape(stacked, (*stacked.shape[:3], kernel[0] * c)), x.dtype)
+
+
+def _shifted_cotangent(
+    ct: jax.Array, kw: int, params: ConvParams, groups: int, wp: int, channels_last: bool
+) -> jax.Array:
+    """The cotangent ``(N, O, mh, mw)`` once per kernel column ``j``, shifted right by
+    ``j*dw`` within the padded width ``Wp``: the forward dot's products that tap ``j``
+    reads (at a width stride of 1). ``channels_last``: ``(N, mh, Wp, G * kw * O/G)``,
+    the input gradient's left operand; else ``(G, kw * O/G, N, mh, Wp)``, the weight
+    gradient's, whose sums run along its rows. (Stacked channels-last and transposed
+    for the weight gradient, ResNet-18's 64->64 layers at 32x32 spent 17-19 ms of a
+    550 ms step each in that transpose.)"""
+    n, o, mh, mw = ct.shape
+    og, dw = o // groups, params.dilation[1]
+    shape: tuple[int, ...]
+    if channels_last:
+        ct6 = lax.reshape(lax.transpose(_bits(ct), _TO_NHWC), (n, mh, mw, groups, 1, og))
+        width, tap, shape = 2, 4, (n, mh, wp, kw * o)
+    else:
+        ct6 = lax.reshape(lax.transpose(_bits(ct), (1, 0, 2, 3)), (groups, 1, og, n, mh, mw))
+        width, tap, shape = 5, 1, (groups, kw * og, n, mh, wp)
+    shifted = []
+    for j in range(kw):
+        config = [(0, 0, 0)] * 6
+        config[width] = (j * dw, wp - mw - j * dw, 0)
+        shifted.append(pad_zeros(ct6, config))
+    return _unbits(lax.reshape(lax.concatenate(shifted, tap), shape), ct.dtype)
+
+
+def _rows_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> jax.Array:
+    """``dots_conv`` row-stacked: the row patches times the kernel as a ``(kh*C/G, kw*O)``
+    matrix gives every column tap's products at every padded column; tap ``j``'s, shifted
+    left by ``j*dw``, are summed in the accumulator's dtype in one loop."""
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    acc = accumulator(x.dtype, params)
+    wg = lax.reshape(w, (groups, og, cg, kh, kw))
+    w_mat = lax.reshape(lax.transpose(wg, (3, 2, 0, 4, 1)), (kh * cg, groups * kw * og))
+    products = _tap_dot(
+        _row_patches(x, (kh, kw), params, groups), w_mat, groups, acc, params.precision
+    )
+    n, mh, wp, _ = products.shape
+    products = lax.reshape(products, (n, mh, wp, groups, kw, og))
+    mw = params.output_size(x.shape[2:], (kh, kw))[1]
+    dw = params.dilation[1]
+    terms = [
+        lax.reshape(
+            lax.slice(products, (0, 0, j * dw, 0, j, 0), (n, mh, j * dw + mw, groups, j + 1, og)),
+            (n, mh, mw, o),
+        )
+        for j in range(kw)
+    ]
+    y = functools.reduce(lax.add, terms).astype(result_dtype(x.dtype, params))
+    return lax.transpose(y, _TO_NCHW)
+
+
 def _common(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Both operands in their common dtype (a float32 cotangent keeps its digits)."""
     dtype = jnp.promote_types(a.dtype, b.dtype)
@@ -138,6 +259,8 @@ def dots_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -
     kernel as a ``(kh*kw*C/G, O)`` matrix, channels-last, summed in the accumulator's
     dtype."""
     o, cg, kh, kw = w.shape
+    if stacks_rows((kh, kw), params, cg):
+        return _rows_conv(x, w, params, groups)
     w_rows = lax.reshape(lax.transpose(w, (2, 3, 1, 0)), (kh * kw * cg, o))
     acc = accumulator(x.dtype, params)
     y = _tap_dot(_patches(x, (kh, kw), params, groups), w_rows, groups, acc, params.precision)
@@ -153,6 +276,16 @@ def _weight_grad(x, ct, *, params: ConvParams, groups: int, kernel, in_size=None
     x, ct = _common(x, ct)
     n, o, mh, mw = ct.shape
     cg = x.shape[1] // groups
+    if stacks_rows(kernel, params):  # the shifted cotangent times the row patches
+        (kh, kw), og = kernel, o // groups
+        patches = _row_patches(x, kernel, params, groups)
+        wp = patches.shape[2]
+        patches = lax.reshape(patches, (n, mh, wp, groups, kh * cg))
+        cts = _shifted_cotangent(ct, kw, params, groups, wp, channels_last=False)
+        dims = (((2, 3, 4), (0, 1, 2)), ((0,), (3,)))
+        sums = lax.dot_general(cts, patches, dims, params.precision, accumulator(x.dtype, params))
+        sums = lax.transpose(lax.reshape(sums, (groups, kw, og, kh, cg)), (0, 2, 4, 3, 1))
+        return lax.reshape(sums, (o, cg, kh, kw)).astype(x.dtype)
     ctg = lax.reshape(lax.transpose(ct, _TO_NHWC), (n, mh, mw, groups, o // groups))
     taps_cg = kernel[0] * kernel[1] * cg
     patches = lax.reshape(_patches(x, kernel, params, groups), (n, mh, mw, groups, taps_cg))
@@ -174,6 +307,8 @@ def _input_grad(ct, w, *, params: ConvParams, groups: int, kernel, in_size):
     acc = accumulator(ct.dtype, params)
     o, cg, kh, kw = w.shape
     n, _, mh, mw = ct.shape
+    if stacks_rows(kernel, params, cg, mw):
+        return _rows_input_grad(ct, w, params, groups, in_size, acc)
     # (O, C/G, kh, kw) -> (O/G, G * kh*kw * C/G): each group's rows, the patches' order
     wg = lax.reshape(w, (groups, o // groups, cg, kh * kw))
     w_cols = lax.reshape(lax.transpose(wg, (1, 0, 3, 2)), (o // groups, groups * kh * kw * cg))
@@ -189,6 +324,32 @@ def _input_grad(ct, w, *, params: ConvParams, groups: int, kernel, in_size):
             config[a] = (start, size - start - (m - 1) * s - 1, s - 1)
         tap = lax.reshape(lax.index_in_dim(products, t, 4, False), (n, mh, mw, groups * cg))
         terms.append(lax.pad(tap, jnp.zeros((), acc), config))
+    dx = functools.reduce(lax.add, terms).astype(ct.dtype)
+    return lax.transpose(dx, _TO_NCHW)
+
+
+def _rows_input_grad(ct, w, params: ConvParams, groups: int, in_size, acc) -> jax.Array:
+    """``_input_grad`` row-stacked: the shifted cotangent times the kernel as a
+    ``(kw*O/G, kh*C/G)`` matrix gives every kernel row's products at every padded column;
+    row ``i``'s, spread by the height stride and shifted into place by a pad (which also
+    cuts the width's padding), are summed in ``acc`` in one loop."""
+    o, cg, kh, kw = w.shape
+    n, _, mh, _ = ct.shape
+    (top, _), (left, right) = params.padding
+    wp = in_size[1] + left + right
+    wg = lax.reshape(w, (groups, o // groups, cg, kh, kw))
+    w_mat = lax.reshape(lax.transpose(wg, (4, 1, 0, 3, 2)), (kw * (o // groups), groups * kh * cg))
+    cts = _shifted_cotangent(ct, kw, params, groups, wp, channels_last=True)
+    products = _tap_dot(cts, w_mat, groups, acc, params.precision)
+    products = lax.reshape(products, (n, mh, wp, groups, kh, cg))
+    sh, dh = params.stride[0], params.dilation[0]
+    terms = []
+    for i in range(kh):
+        start = i * dh - top  # where the row's first product lands in the input
+        config = [(0, 0, 0), (start, in_size[0] - start - (mh - 1) * sh - 1, sh - 1)]
+        config += [(-left, -right, 0), (0, 0, 0)]
+        row = lax.reshape(lax.index_in_dim(products, i, 4, False), (n, mh, wp, groups * cg))
+        terms.append(pad_zeros(row, config))
     dx = functools.reduce(lax.add, terms).astype(ct.dtype)
     return lax.transpose(dx, _TO_NCHW)
 

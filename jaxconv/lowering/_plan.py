@@ -185,19 +185,22 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   pixels and at most 32x32 output pixels an image: ``"dots"``, each pass one bfloat16
   matmul with float32 sums, where it was measured faster than the plan the rules below
   give (``_with_dots``). XLA converts a bfloat16 convolution to float32 and runs it
-  without AMX. Measured on an Emerald-Rapids Xeon (2 cores; ``benchmarks/plan_passes.py
-  passes resnet18|pointwise --dtype bfloat16``, batch 32, and a scratch run of the 3x3
-  layers; time / ``"xla"``'s in the same run, forward / input gradient / weight
-  gradient, the two runs):
-  - 3x3 of at least 256 channels in and out (256 at 8x8, 512 at 4x4, 256->512 stride 2):
-    every pass, 0.42-0.65x / 0.30-0.53x / 0.28-0.48x.
-  - Strided from 64 input channels (64->128 from 32x32, 128->256 from 16x16): the
-    forward pass, 0.46-0.57x; not the input gradient, 0.77-1.16x.
-  - 128->128 at 16x16: 1.11-1.20x / 0.79-0.87x / 0.39-0.55x.
-  - So the weight gradient from 64 inputs and 128 outputs (0.27-0.55x). 64->64 at 32x32
-    stays on ``"eigen"`` (``"dots"`` took 2.1x / 3.6x / 1.5x its time). A 3->64 stem read
-    0.86x / 0.46x / 0.52x in one run and is left to the rules below, as are larger
-    kernels, dilated ones and larger images (not measured).
+  without AMX. Measured on an Emerald-Rapids Xeon (2 cores), time / the faster of
+  ``"eigen"``'s and ``"xla"``'s in the same run, forward / input gradient / weight
+  gradient:
+  - Unstrided 3x3, the row-stacked form (``benchmarks/dots_forms.py``: 22 layers, batch
+    8-32, 3 to 512 channels at 4x4 to 32x32, one run of 9 rounds): from 32 channels in
+    and out at up to 16x16 output pixels, every pass, 0.39-0.93x / 0.34-0.98x /
+    0.11-0.55x; every other one the weight gradient, 0.12-0.93x (a 3->32 layer at 16x16
+    the 0.93x). At 32x32 the forward pass and the input gradient stay (``"dots"``
+    1.15-1.48x ``"eigen"``'s time from 64 channels at batch 32; 0.80-1.08x at batch 8).
+  - Strided 3x3, im2col (``benchmarks/plan_passes.py passes resnet18 --dtype bfloat16``,
+    batch 32, and a scratch run; time / ``"xla"``'s, two runs): at least 256 channels in
+    and out (256->512 from 8x8) every pass, 0.42-0.65x / 0.30-0.53x / 0.28-0.48x; from
+    64 inputs and 128 outputs (64->128 from 32x32, 128->256 from 16x16) the forward pass,
+    0.46-0.57x, and the weight gradient, 0.27-0.55x, not the input gradient, 0.77-1.16x.
+    Larger kernels, dilated ones and larger images are left to the rules below (not
+    measured).
   - 1x1 of at least 32 channels in and out (MobileNet-v1's pointwise layers, ConvNeXt's
     expansions and projections, 2x2 to 32x32, 32 to 1536 channels): the gradients, in
     0.22-1.02x the time of the faster of ``"gemm"`` and ``"matmul"`` (weight gradient)
@@ -205,8 +208,9 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     theirs (``"dots"`` 0.85-3.6x the faster one's). ResNet-18's strided projections take
     ``"matmul"``'s forward pass (0.31-0.50x ``"xla"``'s; ``"dots"`` 0.95-1.38x it) and
     ``"dots"``'s gradients (0.67-0.90x and 0.43-0.64x the faster of the two).
-  These runs concatenated the patches; gathered (``_dots._patches``, one run), the
-  forward passes taken read 0.65-0.91x ``"xla"``'s and the weight gradients 0.46-0.78x.
+  The strided and 1x1 runs concatenated the patches; gathered (``_dots._patches``, one
+  run), the forward passes taken read 0.65-0.91x ``"xla"``'s and the weight gradients
+  0.46-0.78x.
 * CPU, float32 and bfloat16 (measured in float32, then in bfloat16 on the same layers:
   ``_eigen.py``'s notes), no groups, 16 to 96 channels in and out (a dense layer that
   jaxlib 0.10's CPU backend hands to YNNPACK), an axis of stride 1, and at most 400 K
@@ -465,9 +469,12 @@ UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward 
 DOTS_MIN_ROWS = 128  # "dots" (bfloat16 on AMX): from this many images x output pixels ...
 DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: not measured)
 DOTS_1X1_CHANNELS = 32  # ... 1x1 layers this wide in and out: the gradients
-DOTS_CHANNELS = 256  # ... 3x3 layers this wide in and out: every pass
-DOTS_WEIGHT_GRAD = (64, 128)  # ... 3x3 layers of this many inputs and outputs: the weight
-# gradient, and strided ones the forward pass too
+DOTS_CHANNELS = 256  # ... strided 3x3 layers this wide in and out: every pass
+DOTS_WEIGHT_GRAD = (64, 128)  # ... strided 3x3 layers of this many inputs and outputs: the
+# forward pass and the weight gradient
+DOTS_ROWS_CHANNELS = 32  # ... unstrided 3x3 layers this wide in and out, up to ...
+DOTS_ROWS_PIXELS = 16 * 16  # ... this many output pixels an image: every pass (other
+# unstrided 3x3 layers: the weight gradient)
 DOTS_KERNEL = (3, 3)  # ... the kernel measured (others, 1x1 aside: not measured)
 
 
@@ -512,12 +519,15 @@ def _with_dots(
         return Plan("matmul" if params.stride != (1, 1) else plan.forward, "dots", "dots")
     if (kh, kw) != DOTS_KERNEL or params.dilation != (1, 1):
         return plan
-    if min(cg, o) >= DOTS_CHANNELS:
+    if params.stride == (1, 1):  # row-stacked (``_dots.stacks_rows``)
+        if min(cg, o) >= DOTS_ROWS_CHANNELS and mh * mw <= DOTS_ROWS_PIXELS:
+            return Plan("dots", "dots", "dots")
+        return Plan(plan.forward, plan.input_grad, "dots")
+    if min(cg, o) >= DOTS_CHANNELS:  # strided: im2col
         return Plan("dots", "dots", "dots")
     if cg < DOTS_WEIGHT_GRAD[0] or o < DOTS_WEIGHT_GRAD[1]:
         return plan
-    forward = "dots" if params.stride != (1, 1) else plan.forward
-    return Plan(forward, plan.input_grad, "dots")
+    return Plan("dots", plan.input_grad, "dots")
 
 
 def _rules(
