@@ -102,6 +102,15 @@ def _tap_dot(window, w_tap, groups: int, acc, precision):
     return lax.reshape(lax.transpose(y, (1, 2, 3, 0, 4)), (n, mh, mw, o))
 
 
+def _bits(x: jax.Array) -> jax.Array:
+    """Half precision as 16-bit integers, for moving (see ``_patches``); else ``x``."""
+    return lax.bitcast_convert_type(x, jnp.uint16) if jnp.dtype(x.dtype).itemsize == 2 else x
+
+
+def _unbits(bits: jax.Array, dtype) -> jax.Array:
+    return lax.bitcast_convert_type(bits, dtype) if bits.dtype != dtype else bits
+
+
 def _patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array:
     """``(N, C, H, W) -> (N, mh, mw, G * kh*kw * C/G)``: every tap's window, channels-last,
     side by side in each group (im2col), gathered from the padded input in one operation;
@@ -120,8 +129,7 @@ def _patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array
     bfloat16 in float32, converting every window to float32 and back (the concatenated
     patches of a 256->256 layer at 8x8 took the forward pass to 2.3x the time of nine
     dots, one a tap)."""
-    half = jnp.dtype(x.dtype).itemsize == 2
-    xt = lax.transpose(lax.bitcast_convert_type(x, jnp.uint16) if half else x, _TO_NHWC)
+    xt = lax.transpose(_bits(x), _TO_NHWC)
     kh, kw = kernel
     if kh * kw == 1:
         ((_, _, patches),) = taps(xt, kernel, params, (1, 2))
@@ -138,16 +146,7 @@ def _patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array
             taps_ = lax.reshape(taps_, (n, mh, mw, kh * kw, groups, c // groups))
             taps_ = lax.transpose(taps_, (0, 1, 2, 4, 3, 5))
         patches = lax.reshape(taps_, (n, mh, mw, kh * kw * c))
-    return lax.bitcast_convert_type(patches, x.dtype) if half else patches
-
-
-def _bits(x: jax.Array) -> jax.Array:
-    """Half precision as 16-bit integers, for moving (see ``_patches``); else ``x``."""
-    return lax.bitcast_convert_type(x, jnp.uint16) if jnp.dtype(x.dtype).itemsize == 2 else x
-
-
-def _unbits(bits: jax.Array, dtype) -> jax.Array:
-    return lax.bitcast_convert_type(bits, dtype) if bits.dtype != dtype else bits
+    return _unbits(patches, x.dtype)
 
 
 # The row-stacked form: every weight gradient; a forward pass and an input gradient from
