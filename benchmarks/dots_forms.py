@@ -51,7 +51,7 @@ def _compiled(form: str, x, w, g) -> dict[str, functools.partial]:
     return {p: functools.partial(jax.jit(f).lower(*a).compile(), *a) for p, (f, a) in fns.items()}
 
 
-def _forced(kernel, params, cg, mw=None) -> bool:
+def _forced(kernel, params, cg=None, mw=None) -> bool:
     """The row-stacked form wherever it computes the layer, thresholds aside."""
     return tuple(kernel) != (1, 1) and params.stride[1] == 1
 
