@@ -809,8 +809,8 @@ def test_grouped_plan_matches_lax_and_keeps_the_memory_bound():
 def test_layers_of_sixteen_channels_keep_xlas_weight_gradient(dtype, monkeypatch):
     """XLA runs layers of at most 16 channels in and out on Eigen, whose weight gradient
     beat im2col's (1.3x in bfloat16, 2.4x in float32); one more output channel and the
-    weight gradient leaves XLA again. (Without AMX: there, bfloat16 takes ``"dots"``'s
-    weight gradient, tests/test_dots.py.)"""
+    weight gradient leaves XLA again. (Plans without AMX; tests/test_dots.py has those
+    with it.)"""
     monkeypatch.setattr(_dots, "amx", lambda: False)
     kw = dict(padding=1, platform="cpu", dtype=dtype)
     assert jaxconv.choose_plan((64, 16, 32, 32), (16, 16, 3, 3), **kw) == ("xla",) * 3
