@@ -196,9 +196,10 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     The other layers' weight gradients read 0.12-0.93x alone, but not in a network:
     with them on ``"dots"`` (ResNet-18's stem and 64->64 layers at 32x32; MobileNet-v1's
     stem) the mixed-precision training steps (``jaxconv bench --model``'s, batch 32,
-    four same-process A/Bs of 3-4 compile rounds and 11-21 interleaved steps) took
-    1.00-1.07x the time without, compiled in 0.99-1.07x the time, and ResNet-18 kept
-    149 MiB of temporaries against 130 MiB. So they stay on the rules below.
+    five same-process A/Bs, four of ResNet-18, of 3-4 compile rounds and 11-21
+    interleaved steps) took 1.00-1.07x the time without, compiled in 0.99-1.07x the
+    time, and ResNet-18 kept 149 MiB of temporaries against 130 MiB. So they stay on
+    the rules below.
   - Strided 3x3, im2col (``benchmarks/plan_passes.py passes resnet18 --dtype bfloat16``,
     batch 32, and a scratch run; time / ``"xla"``'s, two runs): at least 256 channels in
     and out (256->512 from 8x8) every pass, 0.42-0.65x / 0.30-0.53x / 0.28-0.48x; from
