@@ -193,31 +193,31 @@ def _row_patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.A
     return _unbits(lax.reshape(stacked, (*stacked.shape[:3], kernel[0] * c)), x.dtype)
 
 
-def _shifted_cotangent(
-    ct: jax.Array, kw: int, params: ConvParams, groups: int, wp: int, channels_last: bool
-) -> jax.Array:
-    """The cotangent ``(N, O, mh, mw)`` once per kernel column ``j``, shifted right by
-    ``j*dw`` within the padded width ``Wp``: the forward dot's products that tap ``j``
-    reads (at a width stride of 1). ``channels_last``: ``(N, mh, Wp, G * kw * O/G)``,
-    the input gradient's left operand; else ``(G, kw * O/G, N, mh, Wp)``, the weight
-    gradient's, whose sums run along its rows. (Stacked channels-last and transposed
-    for the weight gradient, ResNet-18's 64->64 layers at 32x32 spent 17-19 ms of a
-    550 ms step each in that transpose.)"""
+def _shifted_cotangent(ct: jax.Array, kw: int, params: ConvParams, groups: int, wp: int):
+    """``(N, O, mh, mw) -> (G, kw * O/G, N, mh, Wp)``: the cotangent once per kernel column
+    ``j``, shifted right by ``j*dw`` within the padded width ``Wp`` (the forward dot's
+    products that tap ``j`` reads, at a width stride of 1), channels-first: the left
+    operand of the weight gradient, whose sums run along its rows, and the right one of
+    the input gradient. (Stacked channels-last and transposed for the weight gradient,
+    ResNet-18's 64->64 layers at 32x32 spent 17-19 ms of a 550 ms step each in that
+    transpose.)"""
     n, o, mh, mw = ct.shape
     og, dw = o // groups, params.dilation[1]
-    shape: tuple[int, ...]
-    if channels_last:
-        ct6 = lax.reshape(lax.transpose(_bits(ct), _TO_NHWC), (n, mh, mw, groups, 1, og))
-        width, tap, shape = 2, 4, (n, mh, wp, kw * o)
-    else:
-        ct6 = lax.reshape(lax.transpose(_bits(ct), (1, 0, 2, 3)), (groups, 1, og, n, mh, mw))
-        width, tap, shape = 5, 1, (groups, kw * og, n, mh, wp)
+    ct6 = lax.reshape(lax.transpose(_bits(ct), (1, 0, 2, 3)), (groups, 1, og, n, mh, mw))
     shifted = []
     for j in range(kw):
         config = [(0, 0, 0)] * 6
-        config[width] = (j * dw, wp - mw - j * dw, 0)
+        config[5] = (j * dw, wp - mw - j * dw, 0)
         shifted.append(pad_zeros(ct6, config))
-    return _unbits(lax.reshape(lax.concatenate(shifted, tap), shape), ct.dtype)
+    return _unbits(lax.reshape(lax.concatenate(shifted, 1), (groups, kw * og, n, mh, wp)), ct.dtype)
+
+
+def _row_kernel(w: jax.Array, groups: int) -> jax.Array:
+    """``(O, C/G, kh, kw) -> (kh*C/G, G*kw*O/G)``: the kernel as the row-stacked forward
+    pass multiplies it, each group's columns side by side."""
+    o, cg, kh, kw = w.shape
+    wg = lax.reshape(w, (groups, o // groups, cg, kh, kw))
+    return lax.reshape(lax.transpose(wg, (3, 2, 0, 4, 1)), (kh * cg, groups * kw * (o // groups)))
 
 
 def _rows_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> jax.Array:
@@ -227,10 +227,12 @@ def _rows_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> j
     o, cg, kh, kw = w.shape
     og = o // groups
     acc = accumulator(x.dtype, params)
-    wg = lax.reshape(w, (groups, og, cg, kh, kw))
-    w_mat = lax.reshape(lax.transpose(wg, (3, 2, 0, 4, 1)), (kh * cg, groups * kw * og))
     products = _tap_dot(
-        _row_patches(x, (kh, kw), params, groups), w_mat, groups, acc, params.precision
+        _row_patches(x, (kh, kw), params, groups),
+        _row_kernel(w, groups),
+        groups,
+        acc,
+        params.precision,
     )
     n, mh, wp, _ = products.shape
     products = lax.reshape(products, (n, mh, wp, groups, kw, og))
@@ -280,7 +282,7 @@ def _weight_grad(x, ct, *, params: ConvParams, groups: int, kernel, in_size=None
         patches = _row_patches(x, kernel, params, groups)
         wp = patches.shape[2]
         patches = lax.reshape(patches, (n, mh, wp, groups, kh * cg))
-        cts = _shifted_cotangent(ct, kw, params, groups, wp, channels_last=False)
+        cts = _shifted_cotangent(ct, kw, params, groups, wp)
         dims = (((2, 3, 4), (0, 1, 2)), ((0,), (3,)))
         sums = lax.dot_general(cts, patches, dims, params.precision, accumulator(x.dtype, params))
         sums = lax.transpose(lax.reshape(sums, (groups, kw, og, kh, cg)), (0, 2, 4, 3, 1))
@@ -328,29 +330,40 @@ def _input_grad(ct, w, *, params: ConvParams, groups: int, kernel, in_size):
 
 
 def _rows_input_grad(ct, w, params: ConvParams, groups: int, in_size, acc) -> jax.Array:
-    """``_input_grad`` row-stacked: the shifted cotangent times the kernel as a
-    ``(kw*O/G, kh*C/G)`` matrix gives every kernel row's products at every padded column;
+    """``_input_grad`` row-stacked: the kernel as the forward pass's ``(kh*C/G, kw*O/G)``
+    matrix times the shifted cotangent ``(kw*O/G, N*mh*Wp)`` (the weight gradient's left
+    operand) gives every kernel row's products at every padded column, channels-first;
     row ``i``'s, spread by the height stride and shifted into place by a pad (which also
-    cuts the width's padding), are summed in ``acc`` in one loop."""
+    cuts the width's padding), are summed in ``acc`` in one loop.
+
+    Both operands are the other passes' own, so XLA builds each once for the three passes.
+    With the cotangent stacked channels-last instead (times the kernel's transpose, both
+    copies of their own), the mixed-precision ResNet-18 step compiled 18 more kernels and
+    took 1.10-1.12x the compile time and 1.01-1.11x the step time (two same-process A/Bs,
+    NCHW and NHWC); the input gradient alone took 1.2-2.2x the time (3x3, 32-256 channels
+    at 8x8 to 32x32, batch 8-32; 0.96x at 4x4), bit for bit the same result."""
     o, cg, kh, kw = w.shape
+    og = o // groups
     n, _, mh, _ = ct.shape
     (top, _), (left, right) = params.padding
     wp = in_size[1] + left + right
-    wg = lax.reshape(w, (groups, o // groups, cg, kh, kw))
-    w_mat = lax.reshape(lax.transpose(wg, (4, 1, 0, 3, 2)), (kw * (o // groups), groups * kh * cg))
-    cts = _shifted_cotangent(ct, kw, params, groups, wp, channels_last=True)
-    products = _tap_dot(cts, w_mat, groups, acc, params.precision)
-    products = lax.reshape(products, (n, mh, wp, groups, kh, cg))
+    cts = _shifted_cotangent(ct, kw, params, groups, wp)  # (G, kw*O/G, N, mh, Wp)
+    w_rows = _row_kernel(w, groups)  # (kh*C/G, G*kw*O/G)
+    w_g = lax.transpose(lax.reshape(w_rows, (kh * cg, groups, kw * og)), (1, 0, 2))
+    cts = lax.reshape(cts, (groups, kw * og, n * mh * wp))
+    dims = (((2,), (1,)), ((0,), (0,)))  # over the groups: (G, kh*C/G, N*mh*Wp)
+    products = lax.dot_general(w_g, cts, dims, params.precision, preferred_element_type=acc)
+    products = lax.reshape(products, (groups, kh, cg, n, mh, wp))
     sh, dh = params.stride[0], params.dilation[0]
     terms = []
     for i in range(kh):
         start = i * dh - top  # where the row's first product lands in the input
-        config = [(0, 0, 0), (start, in_size[0] - start - (mh - 1) * sh - 1, sh - 1)]
-        config += [(-left, -right, 0), (0, 0, 0)]
-        row = lax.reshape(lax.index_in_dim(products, i, 4, False), (n, mh, wp, groups * cg))
+        config = [(0, 0, 0)] * 3 + [(start, in_size[0] - start - (mh - 1) * sh - 1, sh - 1)]
+        config += [(-left, -right, 0)]
+        row = lax.index_in_dim(products, i, 1, False)  # (G, C/G, N, mh, Wp)
         terms.append(pad_zeros(row, config))
-    dx = functools.reduce(lax.add, terms).astype(ct.dtype)
-    return lax.transpose(dx, _TO_NCHW)
+    dx = functools.reduce(lax.add, terms).astype(ct.dtype)  # (G, C/G, N, H, W)
+    return lax.reshape(lax.transpose(dx, (2, 0, 1, 3, 4)), (n, groups * cg, *in_size))
 
 
 def _forward(x, w, *, params: ConvParams, groups: int, kernel, in_size=None):
