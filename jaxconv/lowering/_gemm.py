@@ -37,6 +37,7 @@ from ._taps import (
     pad_zeros,
     padded_copy_bytes,
     result_dtype,
+    shared_one_by_one,
     strided_window,
     summed_in_accumulator,
     tap_offsets,
@@ -132,29 +133,6 @@ def one_by_one(x, w, params: ConvParams, acc):
         w, x, (((2,), (2,)), ((0,), (1,))), precision=params.precision, preferred_element_type=acc
     )
     return jnp.transpose(y, (2, 0, 1, 3))
-
-
-def shared_one_by_one(x, w, params: ConvParams, acc):
-    """``(N, C, H, W) x (O, C) -> (N, O, mh, mw)``: an ungrouped 1x1 convolution as one
-    matmul shared by the batch, contracting the input's channel axis where it lies and
-    transposing the ``(N, mh, mw, O)`` result, with no reshape between.
-
-    XLA moves the channels last for the matmul and so cancels a channels-last layer's
-    own transposes (``data_format="NHWC"``) around it; a reshape of the input to
-    ``(N, G, C, H*W)`` first had kept both transposes as copies, in the forward pass
-    and in both gradients. Measured against that form (2-core Emerald-Rapids Xeon,
-    float32, medians of 15 interleaved runs, forward+backward / forward): channels-last
-    layers 0.61-1.10x / 0.30-1.03x (seven layers, batch 4-32, 2x2 to 28x28);
-    channels-first ones 0.77-1.07x / 0.80-1.25x (1.3x forward+backward where the input
-    is the program's own argument), all far under XLA's convolution (forward
-    0.47-0.66x, forward+backward 0.37-0.59x); a ConvNeXt training step 0.94x
-    channels-last and 0.91x channels-first, MobileNet-v1's level (BENCHMARKS.md).
-    Grouped layers keep ``one_by_one``'s batched matmul."""
-    ((_, _, window),) = taps(x, (1, 1), params)
-    y = lax.dot_general(  # (N, C, mh, mw) x (O, C) -> (N, mh, mw, O)
-        window, w, (((1,), (1,)), ((), ())), precision=params.precision, preferred_element_type=acc
-    )
-    return lax.transpose(y, (0, 3, 1, 2))
 
 
 def tiles(kernel, params: ConvParams) -> bool:

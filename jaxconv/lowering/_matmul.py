@@ -39,7 +39,6 @@ from jax.interpreters import ad
 
 from .._checks import ConvParams
 from ._fence import fence, pays
-from ._gemm import shared_one_by_one
 from ._registry import register_builtin
 from ._taps import (
     accumulator,
@@ -47,6 +46,7 @@ from ._taps import (
     pad_zeros,
     padded_copy_bytes,
     result_dtype,
+    shared_one_by_one,
     spread_cotangent,
     strided_window,
     summed_in_accumulator,
