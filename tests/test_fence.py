@@ -199,3 +199,15 @@ def test_only_float32_is_fenced(impl, groups):
 
     assert " conditional(" not in program(jnp.bfloat16)
     assert (" conditional(" in program(jnp.float32)) == (not ON_GPU)
+
+
+@pytest.mark.parametrize("kernel,fenced", [(5, False), (7, True)])
+def test_half_precision_depthwise_taps_beyond_five_by_five_are_fenced(kernel, fenced):
+    """Beyond 5x5 half-precision depthwise taps stay unrolled, and their forward pass goes
+    through a fence (``_matmul.matmul_forward``); up to 5x5 it does not, as in float32's
+    loop over rows."""
+    x = jnp.ones((2, 8, 10, 10), jnp.bfloat16)
+    w = jnp.ones((8, 1, kernel, kernel), jnp.bfloat16)
+    conv = lambda x, w: jaxconv.conv2d(x, w, padding=kernel // 2, groups=8, impl="matmul")
+    program = jax.jit(conv).lower(x, w).compile().as_text()
+    assert (" conditional(" in program) == (fenced and not ON_GPU)

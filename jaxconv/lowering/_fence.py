@@ -29,10 +29,11 @@ Other backends lower the fence to nothing (not measured there: no GPU was lent t
 work), and so do arrays with no element or with symbolic sizes (``jax.export``).
 Tangents pass through unchanged.
 
-jaxconv fences float32 arrays only (``pays``): in bfloat16, which XLA's CPU convolution
+jaxconv fences float32 arrays (``pays``): in bfloat16, which XLA's CPU convolution
 computes in float32 between conversions, ResNet-18's step read 0.98-1.01x its unfenced
 time and compiled 6% slower, MobileNet-v1's 1.01x and 7-14% slower
-(``benchmarks/fence_ab.py --dtype bfloat16``); float64 was not measured.
+(``benchmarks/fence_ab.py --dtype bfloat16``); float64 was not measured. The one
+half-precision fence is that of depthwise taps beyond 5x5 (``_matmul.matmul_forward``).
 """
 
 from __future__ import annotations

@@ -419,11 +419,18 @@ def matmul_forward(x: jax.Array, w: jax.Array, params: ConvParams, groups: int =
     (0.91-0.97x), with 121 against 102 MiB of temporaries (flax.nnx 180 MiB), and about
     0.1 s more to compile. Depthwise layers alone, forward and backward, took 0.52-0.94x
     the unfenced time (3x3 and 5x5 on 96-384 channels). The loop over rows of larger
-    kernels (``MAX_FUSED_TAPS``) is computed once already. Only float32 results are
-    fenced (``_fence.pays``)."""
+    kernels (``MAX_FUSED_TAPS``) is computed once already. Float32 results are fenced
+    (``_fence.pays``), and half-precision ones beyond ``MAX_FUSED_TAPS``, which stay
+    unrolled: each of ConvNeXt's 7x7 layers in bfloat16 was one 49-tap kernel inside two
+    consumers, 180-190 ms of CPU each to compile (``benchmarks/kernel_compile.py``).
+    Fenced, its mixed-precision training step took 0.80-0.81x the time (111 against 137
+    ms channels-last, 122 against 152 channels-first; two same-process A/Bs of 3 compile
+    rounds and 15 interleaved steps), compiling 30 more kernels in 0.95-1.02x the time."""
     y = matmul_conv(x, w, params, groups)
+    taps_ = w.shape[2] * w.shape[3]
     products = _depthwise_form(x.dtype, w.shape, gradient=False) == "products"
-    return fence(y, w) if products and w.shape[2] * w.shape[3] > 1 and pays(y.dtype) else y
+    fenced = products and taps_ > 1 and (pays(y.dtype) or taps_ > MAX_FUSED_TAPS)
+    return fence(y, w) if fenced else y
 
 
 register_builtin(
