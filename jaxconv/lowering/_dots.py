@@ -8,8 +8,8 @@ padded width), times the kernel as a ``(kh*C, kw*O)`` matrix gives every kernel
 column's products at every padded column; column ``j``'s, shifted left by ``j*dw``, are
 summed. The weight gradient is the output gradient once per kernel column, each shifted
 right by ``j*dw`` and stacked, ``(kw*O, N*mh*Wp)``, times the same row patches. The
-input gradient is that stacked gradient times the kernel, every kernel row's products
-spread by the height stride and put in place by a pad, the pads summed. A third of
+input gradient is the same kernel matrix times that stacked gradient, every kernel row's
+products spread by the height stride and put in place by a pad, the pads summed. A third of
 im2col's patches for a 3x3 kernel: 0.19-0.90x its time in a forward pass
 (``ROWS_MIN_CHANNELS``' notes).
 
