@@ -173,12 +173,11 @@ def test_the_row_stacked_form_equals_lax_in_value_and_gradients(case):
 # ResNet-18's layers in bfloat16, batch 32, and the plans measured for them on a Xeon
 # with AMX (benchmarks/plan_passes.py passes resnet18|pointwise|rows --dtype bfloat16)
 AMX_PLANS = [
-    ((32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1), None),  # 32x32: only its weight
-    # gradient won alone, and not in a network
+    ((32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1), ("eigen", "dots", "dots")),
     ((32, 64, 32, 32), (128, 64, 3, 3), dict(stride=2, padding=1), ("dots", "xla", "dots")),
     ((32, 128, 16, 16), (128, 128, 3, 3), dict(padding=1), ("dots",) * 3),
     ((32, 64, 16, 16), (64, 64, 3, 3), dict(padding=1), ("dots",) * 3),
-    ((8, 256, 32, 32), (256, 256, 3, 3), dict(padding=1), None),
+    ((8, 256, 32, 32), (256, 256, 3, 3), dict(padding=1), ("xla", "dots", "dots")),
     ((32, 32, 16, 16), (32, 32, 3, 3), dict(padding=1), ("dots",) * 3),
     ((32, 16, 16, 16), (16, 16, 3, 3), dict(padding=1), None),  # 16 channels: too thin
     ((32, 128, 16, 16), (256, 128, 3, 3), dict(stride=2, padding=1), ("dots", "xla", "dots")),

@@ -191,15 +191,18 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   - Unstrided 3x3, the row-stacked form (``benchmarks/dots_forms.py``: 22 layers, batch
     8-32, 3 to 512 channels at 4x4 to 32x32, one run of 9 rounds): from 32 channels in
     and out at up to 16x16 output pixels, every pass, 0.39-0.93x / 0.34-0.98x /
-    0.11-0.55x. At 32x32 the forward pass and the input gradient lose (``"dots"``
-    1.15-1.48x ``"eigen"``'s time from 64 channels at batch 32; 0.80-1.08x at batch 8).
-    The other layers' weight gradients read 0.12-0.93x alone, but not in a network:
-    with them on ``"dots"`` (ResNet-18's stem and 64->64 layers at 32x32; MobileNet-v1's
-    stem) the mixed-precision training steps (``jaxconv bench --model``'s, batch 32,
-    five same-process A/Bs, four of ResNet-18, of 3-4 compile rounds and 11-21
-    interleaved steps) took 1.00-1.07x the time without, compiled in 0.99-1.07x the
-    time, and ResNet-18 kept 149 MiB of temporaries against 130 MiB. So they stay on
-    the rules below.
+    0.11-0.55x. At 32x32 (up to ``DOTS_MAX_PIXELS``) both gradients: the forward pass
+    loses there (``"dots"`` 1.15-1.48x ``"eigen"``'s time from 64 channels at batch 32;
+    0.80-1.08x at batch 8). The weight gradient alone did not pay in a network, both
+    gradients did: ResNet-18's mixed-precision training step (``jaxconv bench
+    --model``'s, batch 32; same-process A/Bs of 3-4 compile rounds and 11-21
+    interleaved steps) with only its 64->64 layers' and stem's weight gradients on
+    ``"dots"`` took 1.00-1.07x the time without (four A/Bs; MobileNet-v1's stem: 1.04x),
+    with 149 MiB of temporaries against 130; with both gradients of the 64->64 layers
+    (since ``_dots._rows_input_grad`` shares the other passes' operands) 0.78x
+    channels-first and 0.92x channels-last, 40 fewer kernels, compiling in 0.95x and
+    1.02x the median ratio to flax.nnx, with 147 MiB against 128. Thinner layers (the
+    stem, 16 channels) stay on the rules below.
   - Strided 3x3, im2col (``benchmarks/plan_passes.py passes resnet18 --dtype bfloat16``,
     batch 32, and a scratch run; time / ``"xla"``'s, two runs): at least 256 channels in
     and out (256->512 from 8x8) every pass, 0.42-0.65x / 0.30-0.53x / 0.28-0.48x; from
@@ -479,8 +482,8 @@ DOTS_CHANNELS = 256  # ... strided 3x3 layers this wide in and out: every pass
 DOTS_WEIGHT_GRAD = (64, 128)  # ... strided 3x3 layers of this many inputs and outputs: the
 # forward pass and the weight gradient
 DOTS_ROWS_CHANNELS = 32  # ... unstrided 3x3 layers this wide in and out, up to ...
-DOTS_ROWS_PIXELS = 16 * 16  # ... this many output pixels an image: every pass (other
-# unstrided 3x3 layers: none, see the notes)
+DOTS_ROWS_PIXELS = 16 * 16  # ... this many output pixels an image: every pass (larger
+# images: the gradients; thinner layers: none, see the notes)
 DOTS_KERNEL = (3, 3)  # ... the kernel measured (others, 1x1 aside: not measured)
 
 
@@ -526,9 +529,11 @@ def _with_dots(
     if (kh, kw) != DOTS_KERNEL or params.dilation != (1, 1):
         return plan
     if params.stride == (1, 1):  # row-stacked (``_dots.stacks_rows``)
-        if min(cg, o) >= DOTS_ROWS_CHANNELS and mh * mw <= DOTS_ROWS_PIXELS:
+        if min(cg, o) < DOTS_ROWS_CHANNELS:
+            return plan
+        if mh * mw <= DOTS_ROWS_PIXELS:
             return Plan("dots", "dots", "dots")
-        return plan
+        return Plan(plan.forward, "dots", "dots")
     if min(cg, o) >= DOTS_CHANNELS:  # strided: im2col
         return Plan("dots", "dots", "dots")
     if cg < DOTS_WEIGHT_GRAD[0] or o < DOTS_WEIGHT_GRAD[1]:
