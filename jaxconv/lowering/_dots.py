@@ -193,7 +193,9 @@ def _row_patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.A
     return _unbits(lax.reshape(stacked, (*stacked.shape[:3], kernel[0] * c)), x.dtype)
 
 
-def _shifted_cotangent(ct: jax.Array, kw: int, params: ConvParams, groups: int, wp: int):
+def _shifted_cotangent(
+    ct: jax.Array, kw: int, params: ConvParams, groups: int, wp: int
+) -> jax.Array:
     """``(N, O, mh, mw) -> (G, kw * O/G, N, mh, Wp)``: the cotangent once per kernel column
     ``j``, shifted right by ``j*dw`` within the padded width ``Wp`` (the forward dot's
     products that tap ``j`` reads, at a width stride of 1), channels-first: the left
