@@ -286,13 +286,21 @@ def test_network_bench_times_every_library_and_survives_a_failure(monkeypatch):
 
 
 def test_kernel_count_counts_the_compiled_programs_kernels():
-    """More independent kernels, a higher count; one elementwise kernel counts once."""
+    """More different kernels, a higher count; one elementwise kernel counts once, and so
+    do kernels of the same code on different buffers, which XLA compiles once."""
     x = jnp.ones((16, 8, 4))
     one = jax.jit(lambda x: jnp.sin(x) * 2).lower(x).compile()
     several = jax.jit(lambda x: [jnp.sin(x[i:]).transpose(2, 0, 1) for i in range(5)])
     count = bench_timing.kernel_count
     assert count(one) == 1
     assert count(several.lower(x).compile()) >= 5
+    xs = (x, x + 1, x + 2)
+    same = jax.jit(lambda *xs: [(jnp.sin(v) * 2).transpose(2, 0, 1) for v in xs]).lower(*xs)
+    ops = (jnp.sin, jnp.cos, jnp.exp)
+    apart = jax.jit(lambda *xs: [(f(v) * 2).transpose(2, 0, 1) for f, v in zip(ops, xs)])
+    same, apart = same.compile(), apart.lower(*xs).compile()
+    assert same.as_text().count(" fusion(") == apart.as_text().count(" fusion(")
+    assert count(same) < count(apart) <= apart.as_text().count(" fusion(")
 
 
 def test_operation_count_counts_each_subprogram_once():

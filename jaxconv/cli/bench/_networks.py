@@ -4,7 +4,8 @@ Each JAX entry is compiled (tracing included, after ``jax.clear_caches()`` so th
 entry reuses another's traces) in ``compiles`` rounds taken in turns (off a CPU after
 one unmeasured round, see ``_compiled``), whose median is reported, and their minimum,
 the least disturbed by the machine's other work (one compile's time moved by 30-60%
-between runs on the 2-core machine). ``kernels`` counts the compiled step's kernels and
+between runs on the 2-core machine). ``kernels`` counts the kernels XLA generates code
+for in the compiled step (each distinct fusion once, as XLA compiles it) and
 ``operations`` its traced operations, measures of compile time and of trace and lower
 time that noise cannot move (``_timing``). Each entry is then run once; a failure is
 reported and the rest still timed. The JAX entries are then timed in turns, and torch's
