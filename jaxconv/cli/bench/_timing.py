@@ -35,7 +35,7 @@ def temp_bytes(compiled) -> int | None:
     return getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
 
 
-# an instruction of an optimised HLO module's text: name, kind of fusion, the computation
+# a fusion in an optimised HLO module's text: its kind and the computation it calls
 _FUSION = re.compile(r"= \S+ fusion\(.*kind=(k\w+), calls=%([\w.\-]+)")
 _COMPUTATION = re.compile(r"\n(?=%|ENTRY )")  # each computation's text starts a line
 _NOISE = re.compile(r", (?:metadata|backend_config)=(?:\{[^}]*\}|\S+)")  # not the code
@@ -64,7 +64,7 @@ def kernel_count(compiled) -> int:
             continue
         for kind, called in (m.groups() for m in _FUSION.finditer(text)):
             if kind != "kCustom":
-                body = computations[called].split("\n", 1)[-1]
+                body = computations.get(called, called).split("\n", 1)[-1]
                 kernels.add(_NAME.sub("%", _NOISE.sub("", body)))
     return len(kernels)
 
