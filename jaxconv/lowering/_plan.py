@@ -168,6 +168,13 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     1.26x against 0.89x; 256->16, batch 8, forward 1.09x against 0.84x. With one image
     or per-image matmuls there are no copies, and ``"gemm"`` stays (240->80 at 13x13,
     batch 1: 0.35-0.69x forward; 16->24 at 15x15, batch 16: 0.35x).
+  - Both rules above were measured against ``"matmul"``'s grouped form, each image's
+    pixels on an axis of their own. Its dense 1x1 is now ``"gemm"``'s shared matmul
+    (``_taps.shared_one_by_one``), so where ``"gemm"`` shares one matmul too the two
+    plans are one program, and the rules decide only for the layers ``"gemm"``
+    multiplies image by image. Re-measured so (11 layers of both rules, float32 and
+    bfloat16, forward and forward+backward; BENCHMARKS.md, eighth session of
+    2026-12-06): ``auto`` 0.24-0.93x ``"xla"``'s.
   - Strided (a ResNet's projection shortcut): ``"xla"``. Alone, ``"gemm"`` is faster
     (ResNet-18's three shortcuts 64->128, 128->256, 256->512, stride 2 from 32x32, 16x16
     and 8x8, batch 32: 0.39x, 0.37x, 0.53x forward+backward). In the network it is not:
