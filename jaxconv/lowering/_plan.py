@@ -208,8 +208,11 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     with 149 MiB of temporaries against 130; with both gradients of the 64->64 layers
     (since ``_dots._rows_input_grad`` shares the other passes' operands) 0.78x
     channels-first and 0.92x channels-last, 40 fewer kernels, compiling in 0.95x and
-    1.02x the median ratio to flax.nnx, with 147 MiB against 128. Thinner layers (the
-    stem, 16 channels) stay on the rules below.
+    1.02x the median ratio to flax.nnx, with 147 MiB against 128. (The two ``bench``
+    runs after it read the step's compile at 1.55-1.93x flax.nnx's, over the 1.5x goal,
+    where the run before had read 1.43-1.44x; with these layers on ``"xla"`` it took
+    0.72 s less CPU to compile and 183 ms more a step: BENCHMARKS.md, eighth session.)
+    Thinner layers (the stem, 16 channels) stay on the rules below.
   - Strided 3x3, im2col (``benchmarks/plan_passes.py passes resnet18 --dtype bfloat16``,
     batch 32, and a scratch run; time / ``"xla"``'s, two runs): at least 256 channels in
     and out (256->512 from 8x8) every pass, 0.42-0.65x / 0.30-0.53x / 0.28-0.48x; from
