@@ -25,6 +25,16 @@ RTOL = {
 }
 
 
+def fusions_with(text: str, *ops: str) -> list[str]:
+    """Names of the fused computations of an optimised program that hold all of ``ops``."""
+    found = []
+    for name, body in re.findall(r"^%(\S+) [^\n]*\{\n(.*?)\n\}", text, re.S | re.M):
+        held = set(re.findall(r" = \S+ ([a-z][\w-]*)\(", body))
+        if all(op in held for op in ops):
+            found.append(name)
+    return found
+
+
 def max_error(actual, expected) -> tuple[float, float]:
     """``(largest absolute error, scale)``: the scale is ``max(|expected|)``, at least 1."""
     actual = np.asarray(actual)

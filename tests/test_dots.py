@@ -17,7 +17,7 @@ import jaxconv
 from jaxconv._checks import conv_params
 from jaxconv.lowering import Plan, _dots, _eigen
 from jaxconv.testing import strategies as S
-from tests.helpers import ON_GPU, RTOL, assert_close, conv_kwargs, lax_conv2d
+from tests.helpers import ON_GPU, RTOL, assert_close, conv_kwargs, fusions_with, lax_conv2d
 
 BF16 = jnp.bfloat16
 EPS = float(jnp.finfo(BF16).eps)
@@ -122,6 +122,44 @@ def test_the_row_stacked_form_is_taken_where_it_was_measured():
     assert not rows((3, 3), p(padding=1), 64, 7)  # 9 columns computed for 7
     assert rows((3, 2), p(dilation=(1, 2)), 64, 8) and not rows((3, 2), p(dilation=(1, 3)), 64, 8)
     assert not rows((3, 3), p(padding=1), 64, jax.export.symbolic_shape("w")[0])
+
+
+def _stacking_sums(cin: int, cout: int, batch: int) -> list[str]:
+    """The fusions of a row-stacked layer's training program (a loss on its own output,
+    both gradients on ``"dots"``) that both sum the forward pass's kernel columns and
+    stack the cotangent: each such fusion sums the columns again for every read (on a
+    GPU, whether the program holds a conditional). ``batch`` differs between calls, so
+    that no trace is reused across a monkeypatch."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((batch, cin, 8, 8)), BF16)
+    w = jnp.asarray(rng.standard_normal((cout, cin, 3, 3)), BF16)
+
+    def loss(x, w):
+        y = jaxconv.conv2d(x, w, padding=1, impl="dots")
+        return 0.5 * jnp.sum(y.astype(jnp.float32) ** 2)
+
+    text = jax.jit(jax.grad(loss, (0, 1))).lower(x, w).compile().as_text()
+    if ON_GPU:
+        return [" conditional(" in text]
+    return fusions_with(text, "add", "concatenate")
+
+
+def test_row_stacked_sums_are_summed_once_where_they_were_measured_to_lose(monkeypatch):
+    """``FENCED_BELOW_CHANNELS``: on a CPU, the forward pass of few input channels or
+    widening sums into a buffer (a fence), which the stacked cotangent reads; without
+    the fence (or for 64 -> 64 channels, left unfenced) a fusion sums again while it
+    stacks, so the check can fail. Elsewhere the fence is nothing."""
+    assert _dots.fences_sums(32, 32) and _dots.fences_sums(64, 256)
+    assert not _dots.fences_sums(64, 64) and not _dots.fences_sums(64, 128)
+    fenced = [_stacking_sums(32, 32, batch=2), _stacking_sums(16, 64, batch=2)]
+    unfenced_by_rule = _stacking_sums(64, 64, batch=2)
+    monkeypatch.setattr(_dots, "fence", lambda y, key=None: y)
+    unfenced = _stacking_sums(32, 32, batch=3)
+    if ON_GPU:  # the fence lowers to nothing there
+        assert fenced == [[False], [False]]
+        return
+    assert unfenced != [] and unfenced_by_rule != []
+    assert fenced == [[], []]
 
 
 @pytest.mark.parametrize("form", ["im2col", "rows"])

@@ -12,7 +12,7 @@ import pytest
 import jaxconv
 from jaxconv.lowering import _matmul, _xla, register_lowering, unregister_lowering
 from jaxconv.lowering._fence import fence
-from tests.helpers import ON_GPU
+from tests.helpers import ON_GPU, fusions_with
 
 SPECIAL = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-40, -3.5, 2.0**-149, 65504.0]
 
@@ -78,16 +78,6 @@ def test_the_fence_leaves_empty_arrays_and_symbolic_sizes_alone():
     np.testing.assert_array_equal(exp.call(x), x)
 
 
-def _fusions_with(text: str, *ops: str) -> list[str]:
-    """Names of the fused computations of an optimised program that hold all of ``ops``."""
-    found = []
-    for name, body in re.findall(r"^%(\S+) [^\n]*\{\n(.*?)\n\}", text, re.S | re.M):
-        held = set(re.findall(r" = \S+ ([a-z][\w-]*)\(", body))
-        if all(op in held for op in ops):
-            found.append(name)
-    return found
-
-
 def _weight_gradient_program(impl: str) -> str:
     """The optimised program of a weight gradient whose layer reads a ReLU's output lying
     channels-last, as every layer of a network does on a CPU: the ReLU is the producer
@@ -122,8 +112,8 @@ def test_a_weight_gradient_transposes_the_activation_from_a_buffer(impl, unfence
         assert " conditional(" not in text
         return
     assert " conditional(" in text
-    assert _fusions_with(text, "transpose", "maximum") == []
-    assert _fusions_with(_weight_gradient_program(unfenced_xla), "transpose", "maximum") != []
+    assert fusions_with(text, "transpose", "maximum") == []
+    assert fusions_with(_weight_gradient_program(unfenced_xla), "transpose", "maximum") != []
 
 
 def _depthwise_products(batch: int) -> int:

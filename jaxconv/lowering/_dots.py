@@ -56,6 +56,7 @@ from jax.interpreters import ad
 
 from .._checks import ConvParams, is_static
 from ._eigen import YNN_FUSION
+from ._fence import fence
 from ._registry import register_builtin
 from ._taps import accumulator, lax_primitive, pad_zeros, result_dtype, taps
 
@@ -161,6 +162,41 @@ def _patches(x: jax.Array, kernel, params: ConvParams, groups: int) -> jax.Array
 ROWS_MIN_CHANNELS = 16
 ROWS_MIN_WIDTH = 4
 
+# The row-stacked forward pass sums its kernel columns' products, shifted, in an
+# elementwise loop, which XLA's CPU fusion computes again inside each of its consumers.
+# The gradients' stacked cotangent (``_shifted_cotangent``) reads each element of the
+# cotangent ``kw`` times, transposed; where the cotangent is computed from this pass's
+# output (a loss on the layer itself), each of those reads summed the products again. A
+# layer alone, its forward pass and both gradients on ``"dots"`` (``auto_sweep.py``'s
+# loss), then took up to 2.75x ``impl="xla"``'s time. Through a fence (``_fence.py``)
+# the output is summed once, into a buffer. Measured (bfloat16, 3x3, padding 1; batch,
+# channels in -> out, size; 15 interleaved runs, an Emerald-Rapids Xeon with AMX),
+# forward+backward against ``"xla"``, unfenced -> fenced: 32, 32->32, 16x16 1.29-1.53x
+# -> 0.53-0.54x; 64, 32->32, 16x16 0.89-1.30x -> 0.33-0.35x; 16, 32->320, 15x15 2.18-2.75x
+# -> 0.36x; 16, 72->320, 15x15 1.46-1.88x -> 0.38-0.48x; 32, 32->128, 16x16 1.21-1.29x
+# -> 0.37x; 16, 48->192, 16x16 1.05-1.32x -> 0.36x; 16, 64->256, 16x16 1.08-1.15x ->
+# 0.40x; 32, 64->256, 8x8 1.10-1.14x -> 0.38x. Layers of 64 channels and more that do
+# not widen fourfold lost nothing unfenced (64->64, 96->96 and 64->128 at 16x16,
+# 128->128, 128->256, 256->256 and 256->512 at 8x8, 512->512 at 4x4: 0.39-0.93x, fenced
+# 0.23-0.48x), and in networks an output feeds its activation from a buffer already:
+# with every row-stacked forward pass fenced, mixed-precision ResNet-18's training step
+# (``jaxconv bench --model``'s, same-process A/Bs of 2-3 compile rounds and 15-21
+# interleaved steps) took 1.01-1.08x the time with 11 more kernels, a width-16 ResNet-18
+# 1.00x, a VGG-style stack of widening layers (64 to 512 channels, 32x32 to 4x4) 0.95x.
+# So the fence is where an unfenced layer lost: fewer than ``FENCED_BELOW_CHANNELS``
+# input channels a group, or ``FENCED_WIDENING`` times as many outputs, which none of
+# ``bench --model``'s networks has. (Fencing the cotangent before it is stacked instead
+# did as well alone, 0.22-0.43x, but added 8-14 kernels to ResNet-18's step for a level
+# step.)
+FENCED_BELOW_CHANNELS = 64
+FENCED_WIDENING = 4
+
+
+def fences_sums(cg: int, og: int) -> bool:
+    """Whether a row-stacked forward pass of ``cg`` input and ``og`` output channels a
+    group sums into a buffer of its own (``FENCED_BELOW_CHANNELS``' notes)."""
+    return cg < FENCED_BELOW_CHANNELS or og >= FENCED_WIDENING * cg
+
 
 def stacks_rows(kernel, params: ConvParams, cg: int | None = None, mw=None) -> bool:
     """Whether a pass takes the row-stacked form (``_row_patches``): a kernel of more than
@@ -248,6 +284,8 @@ def _rows_conv(x: jax.Array, w: jax.Array, params: ConvParams, groups: int) -> j
         for j in range(kw)
     ]
     y = functools.reduce(lax.add, terms).astype(result_dtype(x.dtype, params))
+    if fences_sums(cg, og):
+        y = fence(y, w)  # tests a weight: no kernel sums an output element for the test
     return lax.transpose(y, _TO_NCHW)
 
 

@@ -32,8 +32,10 @@ Tangents pass through unchanged.
 jaxconv fences float32 arrays (``pays``): in bfloat16, which XLA's CPU convolution
 computes in float32 between conversions, ResNet-18's step read 0.98-1.01x its unfenced
 time and compiled 6% slower, MobileNet-v1's 1.01x and 7-14% slower
-(``benchmarks/fence_ab.py --dtype bfloat16``); float64 was not measured. The one
-half-precision fence is that of depthwise taps beyond 5x5 (``_matmul.matmul_forward``).
+(``benchmarks/fence_ab.py --dtype bfloat16``); float64 was not measured. Two fences take
+half precision: those of depthwise taps beyond 5x5 (``_matmul.matmul_forward``) and of
+``"dots"``' row-stacked forward pass on few input channels or widening
+(``_dots.FENCED_BELOW_CHANNELS``).
 """
 
 from __future__ import annotations
