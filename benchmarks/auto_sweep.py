@@ -99,6 +99,11 @@ LAYERS = {
     "mnist 5x5 32->64 14": ((64, 32, 14, 14), (64, 32, 5, 5), 1, 2, 1, 1),
     "small 3x3 8->16 64": ((16, 8, 64, 64), (16, 8, 3, 3), 1, 1, 1, 1),
     "small 3x3 24->24 s2 valid 65": ((16, 24, 65, 65), (24, 24, 3, 3), 2, 0, 1, 1),
+    # unstrided layers of few channels or widening fourfold at 15x15 and 16x16, where the
+    # row-stacked "dots" plan lost alone until its sums were fenced (found by --odd)
+    "cifar 3x3 32->32 16 b32": ((32, 32, 16, 16), (32, 32, 3, 3), 1, 1, 1, 1),
+    "widen 3x3 72->320 15": ((16, 72, 15, 15), (320, 72, 3, 3), 1, 1, 1, 1),
+    "widen 3x3 64->256 16": ((16, 64, 16, 16), (256, 64, 3, 3), 1, 1, 1, 1),
 }
 IMPLS = ("xla", "auto")
 LIMIT = 1.10
