@@ -182,12 +182,12 @@ ROWS_MIN_WIDTH = 4
 # with every row-stacked forward pass fenced, mixed-precision ResNet-18's training step
 # (``jaxconv bench --model``'s, same-process A/Bs of 2-3 compile rounds and 15-21
 # interleaved steps) took 1.01-1.08x the time with 11 more kernels, a width-16 ResNet-18
-# 1.00x, a VGG-style stack of widening layers (64 to 512 channels, 32x32 to 4x4) 0.95x.
-# So the fence is where an unfenced layer lost: fewer than ``FENCED_BELOW_CHANNELS``
-# input channels a group, or ``FENCED_WIDENING`` times as many outputs, which none of
-# ``bench --model``'s networks has. (Fencing the cotangent before it is stacked instead
-# did as well alone, 0.22-0.43x, but added 8-14 kernels to ResNet-18's step for a level
-# step.)
+# 1.00x, a VGG-style stack of widening layers (64 to 512 channels, 32x32 to 4x4)
+# 0.95-0.96x. So the fence is where an unfenced layer lost: fewer than
+# ``FENCED_BELOW_CHANNELS`` input channels a group, or ``FENCED_WIDENING`` times as many
+# outputs, which none of ``bench --model``'s networks has. (Fencing the cotangent before
+# it is stacked instead did as well alone, 0.22-0.43x, but added 8-14 kernels to
+# ResNet-18's step for a level step.)
 FENCED_BELOW_CHANNELS = 64
 FENCED_WIDENING = 4
 
