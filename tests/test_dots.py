@@ -124,7 +124,7 @@ def test_the_row_stacked_form_is_taken_where_it_was_measured():
     assert not rows((3, 3), p(padding=1), 64, jax.export.symbolic_shape("w")[0])
 
 
-def _stacking_sums(cin: int, cout: int, batch: int) -> list[str]:
+def _stacking_sums(cin: int, cout: int, batch: int) -> list:
     """The fusions of a row-stacked layer's training program (a loss on its own output,
     both gradients on ``"dots"``) that both sum the forward pass's kernel columns and
     stack the cotangent: each such fusion sums the columns again for every read (on a
