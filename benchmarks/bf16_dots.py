@@ -4,7 +4,8 @@
 
 jaxlib 0.10.2 converts a bfloat16 convolution to float32 on a CPU, but hands a bfloat16
 dot with a float32 result (``preferred_element_type``) to YNNPACK as it is, which on a
-Xeon with AMX runs it several times faster than float32. This script measures both, then
+Xeon with AMX runs it several times faster than float32 (on an EPYC with AVX512-BF16,
+1.8x). This script measures both, then
 a prototype of a 3x3 layer (batch 32, stride 1, padded by 1) written as nine shifted
 matmuls, channels-last, with bfloat16 operands and float32 sums, per pass against XLA's
 bfloat16 convolution and its gradients: the forward pass; the input gradient (the taps of

@@ -55,7 +55,8 @@ def _dots_of(fn, *args) -> list[tuple[str, str, str]]:
 def test_every_pass_and_a_second_order_is_bfloat16_dots_with_float32_sums(x_shape, w_shape, kw):
     """The point of the plan: the forward pass, both gradients and a gradient of a
     gradient contract bfloat16 operands into float32 (JAX's own transpose of such a dot
-    contracts a float32 cotangent: float32 operands, which AMX does not take)."""
+    contracts a float32 cotangent: float32 operands, which the CPU's bfloat16 dot
+    instructions do not take)."""
     rng = np.random.default_rng(0)
     x, w = (jnp.asarray(rng.standard_normal(s), BF16) for s in (x_shape, w_shape))
     conv = functools.partial(jaxconv.conv2d, impl="dots", **kw)
@@ -209,8 +210,9 @@ def test_the_row_stacked_form_equals_lax_in_value_and_gradients(case):
 
 
 # ResNet-18's layers in bfloat16, batch 32, and the plans measured for them on a Xeon
-# with AMX (benchmarks/plan_passes.py passes resnet18|pointwise|rows --dtype bfloat16)
-AMX_PLANS = [
+# with AMX (benchmarks/plan_passes.py passes resnet18|pointwise|rows --dtype bfloat16), and
+# taken on CPUs with AVX512-BF16 too
+BF16_DOT_PLANS = [
     ((32, 64, 32, 32), (64, 64, 3, 3), dict(padding=1), ("eigen", "dots", "dots")),
     ((32, 64, 32, 32), (128, 64, 3, 3), dict(stride=2, padding=1), ("dots", "xla", "dots")),
     ((32, 128, 16, 16), (128, 128, 3, 3), dict(padding=1), ("dots",) * 3),
@@ -219,6 +221,9 @@ AMX_PLANS = [
     ((32, 32, 16, 16), (32, 32, 3, 3), dict(padding=1), ("dots",) * 3),
     ((32, 16, 16, 16), (16, 16, 3, 3), dict(padding=1), None),  # 16 channels: too thin
     ((32, 128, 16, 16), (256, 128, 3, 3), dict(stride=2, padding=1), ("dots", "xla", "dots")),
+    # strided to more than 16x16 output pixels: the gradients only (ResNet-50's 28x28)
+    ((4, 128, 56, 56), (128, 128, 3, 3), dict(stride=2, padding=1), ("xla", "xla", "dots")),
+    ((4, 256, 56, 56), (256, 256, 3, 3), dict(stride=2, padding=1), ("xla", "dots", "dots")),
     ((32, 256, 8, 8), (256, 256, 3, 3), dict(padding=1), ("dots",) * 3),
     ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("dots",) * 3),
     ((32, 128, 16, 16), (256, 128, 1, 1), dict(stride=2), ("matmul", "dots", "dots")),
@@ -233,17 +238,18 @@ AMX_PLANS = [
 ]
 
 
-@pytest.mark.parametrize("x_shape,w_shape,kw,plan", AMX_PLANS)
-def test_auto_takes_dots_for_bfloat16_on_amx_where_it_was_measured(
+@pytest.mark.parametrize("x_shape,w_shape,kw,plan", BF16_DOT_PLANS)
+def test_auto_takes_dots_for_bfloat16_dot_instructions_where_it_was_measured(
     x_shape, w_shape, kw, plan, monkeypatch
 ):
-    """With AMX, bfloat16 layers take ``"dots"`` in the passes of the table (``None``:
-    the plan without AMX); without AMX, and in float32 or float16, no layer does."""
+    """With bfloat16 dot instructions, bfloat16 layers take ``"dots"`` in the passes of
+    the table (``None``: the plan without them); without them, and in float32 or float16,
+    no layer does."""
     choose = functools.partial(jaxconv.choose_plan, x_shape, w_shape, platform="cpu", **kw)
-    monkeypatch.setattr(_dots, "amx", lambda: False)
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
     without = choose(dtype="bfloat16")
     assert "dots" not in without
-    monkeypatch.setattr(_dots, "amx", lambda: True)
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: True)
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)  # as on that Xeon
     if plan is None:
         assert "dots" not in choose(dtype="bfloat16")
@@ -253,25 +259,27 @@ def test_auto_takes_dots_for_bfloat16_on_amx_where_it_was_measured(
         assert "dots" not in choose(dtype=dtype)
 
 
-def test_amx_needs_the_cpu_flag_and_ynnpack_dots(tmp_path, monkeypatch):
-    """``amx()`` reads the CPU's flags: no ``amx_bf16`` (or no flags file), no AMX; with
-    it, the answer is whether XLA hands a bfloat16 dot to YNNPACK, on a CPU only."""
+def test_bf16_dots_needs_a_cpu_flag_and_ynnpack_dots(tmp_path, monkeypatch):
+    """``bf16_dots()`` reads the CPU's flags: neither ``amx_bf16`` nor ``avx512_bf16`` (or
+    no flags file), no; with either, the answer is whether XLA hands a bfloat16 dot to
+    YNNPACK, on a CPU only."""
     flags = tmp_path / "cpuinfo"
     try:
         for text, expected in [
-            ("flags\t\t: fpu avx512f avx512_bf16\n", False),
+            ("flags\t\t: fpu avx512f avx512_vnni avx512_fp16\n", False),
             (None, False),
+            ("flags\t\t: fpu avx512f avx512_bf16\n", None),
             ("flags\t\t: fpu avx512f amx_bf16 amx_tile\n", None),
         ]:
             if text is not None:
                 flags.write_text(text)
             monkeypatch.setattr(_dots, "CPU_FLAGS", str(flags if text else tmp_path / "none"))
-            _dots.amx.cache_clear()
+            _dots.bf16_dots.cache_clear()
             if expected is None:  # the flag: the compiled dot decides
                 x = jax.ShapeDtypeStruct((64, 64), BF16)
                 dot = lambda a, b: jax.lax.dot(a, b, preferred_element_type=jnp.float32)
                 text = jax.jit(dot).lower(x, x).compile().as_text()
                 expected = not ON_GPU and _eigen.YNN_FUSION in text
-            assert _dots.amx() == expected, text
+            assert _dots.bf16_dots() == expected, text
     finally:
-        _dots.amx.cache_clear()
+        _dots.bf16_dots.cache_clear()

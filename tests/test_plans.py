@@ -809,9 +809,9 @@ def test_grouped_plan_matches_lax_and_keeps_the_memory_bound():
 def test_layers_of_sixteen_channels_keep_xlas_weight_gradient(dtype, monkeypatch):
     """XLA runs layers of at most 16 channels in and out on Eigen, whose weight gradient
     beat im2col's (1.3x in bfloat16, 2.4x in float32); one more output channel and the
-    weight gradient leaves XLA again. (Plans without AMX; tests/test_dots.py has those
-    with it.)"""
-    monkeypatch.setattr(_dots, "amx", lambda: False)
+    weight gradient leaves XLA again. (Plans without bfloat16 dot instructions;
+    tests/test_dots.py has those with them.)"""
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
     kw = dict(padding=1, platform="cpu", dtype=dtype)
     assert jaxconv.choose_plan((64, 16, 32, 32), (16, 16, 3, 3), **kw) == ("xla",) * 3
     wider = jaxconv.choose_plan((64, 16, 32, 32), (32, 16, 3, 3), **kw)
@@ -820,10 +820,11 @@ def test_layers_of_sixteen_channels_keep_xlas_weight_gradient(dtype, monkeypatch
 
 def _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch, padding=1) -> str:
     """``auto``'s CPU weight-gradient lowering of a layer (padded by default) where XLA's
-    convolutions run on YNNPACK (whichever jaxlib runs the tests), without AMX (whichever
-    CPU runs them: with it, bfloat16 layers may take ``"dots"``, tests/test_dots.py)."""
+    convolutions run on YNNPACK (whichever jaxlib runs the tests), without bfloat16 dot
+    instructions (whichever CPU runs them: with them, bfloat16 layers may take ``"dots"``,
+    tests/test_dots.py)."""
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    monkeypatch.setattr(_dots, "amx", lambda: False)
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
     kw = dict(padding=padding, platform="cpu", dtype=dtype)
     return jaxconv.choose_plan(x_shape, w_shape, **kw).weight_grad
 

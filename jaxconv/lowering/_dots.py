@@ -25,13 +25,14 @@ products are summed in the accumulator's (float32 for half precision), as are th
 shifted terms; with groups, batched over them.
 
 Why. jaxlib 0.10.2's CPU backend converts a bfloat16 convolution to float32, but hands a
-bfloat16 dot with a float32 result to YNNPACK as it is, which on a Xeon with AMX ran it
-at 755-942 GFLOP/s against 220 in float32 (``benchmarks/bf16_dots.py``). torch's
-mixed-precision ResNet-18 step ran in 0.17-0.37x flax's for that reason.
+bfloat16 dot with a float32 result to YNNPACK as it is, which runs it on the CPU's
+bfloat16 instructions: on a Xeon with AMX at 755-942 GFLOP/s against 220 in float32, on
+an EPYC with AVX512-BF16 (Zen 5, 2 cores) at 748 against 415 (``benchmarks/bf16_dots.py``).
+torch's mixed-precision ResNet-18 step ran in 0.17-0.37x flax's for that reason.
 
 The gradients must be such dots too. JAX would transpose a forward pass written in
 ``lax`` itself, but a dot with a float32 result transposes into a dot of a float32
-cotangent: float32 operands, which AMX does not take. So the three passes are three
+cotangent: float32 operands, which those instructions do not take. So the three passes are three
 bilinear primitives, ``y = forward(x, w)``, ``dw = weight_grad(x, ct)`` and
 ``dx = input_grad(ct, w)``, whose transposes are stated: each is the transpose of the
 other two, so derivatives of every order are such dots. Under a caller's ``vmap`` they
@@ -40,8 +41,8 @@ fall back to their ``lax`` forms, which JAX batches (``_taps.lax_primitive``).
 Nine dots, one a tap, ran as fast (ResNet-18's 3x3 layers in bfloat16, batch 32), but
 compiled in 1.1-1.9x the time, and the ResNet-18 step, 843 kernels against flax's 359,
 in 1.9-2.2x flax's time. In float32 or float64 the operands and the sums are the
-input's dtype. ``impl="auto"`` picks this plan for bfloat16 on CPUs with AMX (``amx``),
-in the passes where it was measured faster (``_plan.py``).
+input's dtype. ``impl="auto"`` picks this plan for bfloat16 on CPUs with such
+instructions (``bf16_dots``), in the passes where it was measured faster (``_plan.py``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ from ._registry import register_builtin
 from ._taps import accumulator, lax_primitive, pad_zeros, result_dtype, taps
 
 _TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
-CPU_FLAGS = "/proc/cpuinfo"  # Linux's; elsewhere the flag is not read, and ``amx`` says no
+CPU_FLAGS = "/proc/cpuinfo"  # Linux's; elsewhere the flags are not read: ``bf16_dots`` says no
+# bfloat16 dot-product instructions with float32 sums: AMX's tiles (Intel from Sapphire
+# Rapids) and AVX-512's (Intel's Cooper Lake and later, AMD's Zen 4 and later)
+BF16_DOT_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 def _cpu_flags() -> set[str]:
@@ -73,12 +77,13 @@ def _cpu_flags() -> set[str]:
 
 
 @functools.cache
-def amx() -> bool:
-    """Whether a bfloat16 dot with float32 sums runs on AMX here: the default backend is
-    a CPU whose flags name ``amx_bf16`` (Linux's ``/proc/cpuinfo``), and XLA hands such a
-    dot to YNNPACK (one small dot compiled once per process, its optimised program read).
-    ``impl="auto"`` picks this plan for bfloat16 only then."""
-    if jax.default_backend() != "cpu" or "amx_bf16" not in _cpu_flags():
+def bf16_dots() -> bool:
+    """Whether a bfloat16 dot with float32 sums runs on the CPU's bfloat16 instructions
+    here: the default backend is a CPU whose flags name one of ``BF16_DOT_FLAGS``
+    (Linux's ``/proc/cpuinfo``), and XLA hands such a dot to YNNPACK (one small dot
+    compiled once per process, its optimised program read). ``impl="auto"`` picks this
+    plan for bfloat16 only then."""
+    if jax.default_backend() != "cpu" or not _cpu_flags() & set(BF16_DOT_FLAGS):
         return False
     a = jax.ShapeDtypeStruct((64, 64), jnp.bfloat16)
     dot = lambda a, b: lax.dot(a, b, preferred_element_type=jnp.float32)

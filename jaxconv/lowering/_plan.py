@@ -187,12 +187,13 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     flax's compile time against 1.63-2.06x (five runs of 3-5 rounds). In MobileNet-v1,
     whose unstrided pointwise layers sit between depthwise ones, ``"xla"`` there was
     2.2x slower and compiled slower too, so unstrided 1x1 layers stay on ``"gemm"``.
-* CPU with AMX, bfloat16 (``_dots.amx``: a Xeon whose ``amx_bf16`` XLA uses through
-  YNNPACK's dots), no groups, no ``preferred_element_type``, at least 128 images x output
-  pixels and at most 32x32 output pixels an image: ``"dots"``, each pass one bfloat16
-  matmul with float32 sums, where it was measured faster than the plan the rules below
-  give (``_with_dots``). XLA converts a bfloat16 convolution to float32 and runs it
-  without AMX. Measured on an Emerald-Rapids Xeon (2 cores), time / the faster of
+* CPU with bfloat16 dot instructions (``_dots.bf16_dots``: AMX or AVX512-BF16, which XLA
+  uses through YNNPACK's dots), bfloat16, no groups, no ``preferred_element_type``, at
+  least 128 images x output pixels and at most 32x32 output pixels an image: ``"dots"``,
+  each pass one bfloat16 matmul with float32 sums, where it was measured faster than the
+  plan the rules below give (``_with_dots``). XLA converts a bfloat16 convolution to
+  float32 and runs it without them. Measured on an Emerald-Rapids Xeon with AMX (2
+  cores; the EPYC's below), time / the faster of
   ``"eigen"``'s and ``"xla"``'s in the same run, forward / input gradient / weight
   gradient:
   - Unstrided 3x3, the row-stacked form (``benchmarks/dots_forms.py``: 22 layers, batch
@@ -218,8 +219,12 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     and out (256->512 from 8x8) every pass, 0.42-0.65x / 0.30-0.53x / 0.28-0.48x; from
     64 inputs and 128 outputs (64->128 from 32x32, 128->256 from 16x16) the forward pass,
     0.46-0.57x, and the weight gradient, 0.27-0.55x, not the input gradient, 0.77-1.16x.
-    Larger kernels, dilated ones and larger images are left to the rules below (not
-    measured).
+    The forward pass only up to 16x16 output pixels (``DOTS_FORWARD_PIXELS``), as
+    unstrided: ResNet-50's 128->128 from 56x56 to 28x28 lost on both machines (the Xeon
+    1.13-1.18x ``"xla"``'s at batch 4, 1.08-1.16x at batch 8, ``auto_sweep.py``; the EPYC
+    below 1.18x, 1.09x and 1.39x at batch 4, 8 and 16, 9 interleaved rounds), where its
+    weight gradient won (0.57x, 0.68x, 0.97x on the EPYC). Larger kernels, dilated ones
+    and larger images are left to the rules below (not measured).
   - 1x1 of at least 32 channels in and out (MobileNet-v1's pointwise layers, ConvNeXt's
     expansions and projections, 2x2 to 32x32, 32 to 1536 channels): the gradients, in
     0.22-1.02x the time of the faster of ``"gemm"`` and ``"matmul"`` (weight gradient)
@@ -230,6 +235,17 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   The strided and 1x1 runs concatenated the patches; gathered (``_dots._patches``, one
   run), the forward passes taken read 0.65-0.91x ``"xla"``'s and the weight gradients
   0.46-0.78x.
+  On an EPYC with AVX512-BF16 and no AMX (Zen 5, 2 cores), the same plans
+  (``plan_passes.py passes resnet18 --dtype bfloat16``, 5 rounds; time / the faster of
+  ``"eigen"``'s and ``"xla"``'s): ResNet-18's unstrided 128->128 to 512->512 layers every
+  pass 0.68-0.80x / 0.58-0.61x / 0.33-0.65x; its strided 3x3 layers' passes taken
+  0.74-0.92x / 0.64x / 0.51-0.53x; its projections' ``"matmul"`` forward 0.44-0.70x and
+  ``"dots"`` gradients 0.73-1.27x / 0.12-0.29x; at 32x32 the input gradient lost
+  (64->64: 1.76x ``"eigen"``'s) and the weight gradient won (0.51x). In the training step
+  both gradients there paid: ResNet-18 0.63x flax.nnx's time against 0.67x with that
+  input gradient on ``"eigen"`` and 0.97x with no ``"dots"`` (one same-process A/B,
+  channels-first, 15 interleaved steps); MobileNet-v1 0.22x against 0.25x, ConvNeXt
+  0.21x against 0.26x. Zen 4's and Cooper Lake's AVX512-BF16 were not measured.
 * CPU, float32 and bfloat16 (measured in float32, then in bfloat16 on the same layers:
   ``_eigen.py``'s notes), no groups, 16 to 96 channels in and out (a dense layer that
   jaxlib 0.10's CPU backend hands to YNNPACK), an axis of stride 1, and at most 400 K
@@ -485,15 +501,15 @@ WIDENING = 2  # a grouped layer of thin groups widening them more than this: see
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
-DOTS_MIN_ROWS = 128  # "dots" (bfloat16 on AMX): from this many images x output pixels ...
+DOTS_MIN_ROWS = 128  # "dots" (bfloat16 dot instructions): from this many images x output pixels ...
 DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: not measured)
 DOTS_1X1_CHANNELS = 32  # ... 1x1 layers this wide in and out: the gradients
 DOTS_CHANNELS = 256  # ... strided 3x3 layers this wide in and out: every pass
 DOTS_WEIGHT_GRAD = (64, 128)  # ... strided 3x3 layers of this many inputs and outputs: the
 # forward pass and the weight gradient
-DOTS_ROWS_CHANNELS = 32  # ... unstrided 3x3 layers this wide in and out, up to ...
-DOTS_ROWS_PIXELS = 16 * 16  # ... this many output pixels an image: every pass (larger
-# images: the gradients; thinner layers: none, see the notes)
+DOTS_ROWS_CHANNELS = 32  # ... unstrided 3x3 layers this wide in and out: every pass
+DOTS_FORWARD_PIXELS = 16 * 16  # ... 3x3 layers' forward pass up to this many output pixels
+# an image (larger images: the gradients; thinner layers: none, see the notes)
 DOTS_KERNEL = (3, 3)  # ... the kernel measured (others, 1x1 aside: not measured)
 
 
@@ -517,7 +533,7 @@ def _with_dots(
     plan: Plan, input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
 ) -> Plan:
     """``plan`` with ``"dots"`` in the passes it was measured to win: bfloat16 on a CPU
-    with AMX (see the notes)."""
+    with bfloat16 dot instructions (see the notes)."""
     cg, kh, kw = weight_shape[1:]
     n, o = input_shape[0], weight_shape[0]
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
@@ -530,7 +546,7 @@ def _with_dots(
     )
     if not eligible or not DOTS_MIN_ROWS <= n * mh * mw or mh * mw > DOTS_MAX_PIXELS:
         return plan
-    if not _dots.amx():
+    if not _dots.bf16_dots():
         return plan
     if (kh, kw) == (1, 1):
         if min(cg, o) < DOTS_1X1_CHANNELS:
@@ -538,17 +554,16 @@ def _with_dots(
         return Plan("matmul" if params.stride != (1, 1) else plan.forward, "dots", "dots")
     if (kh, kw) != DOTS_KERNEL or params.dilation != (1, 1):
         return plan
+    forward = "dots" if mh * mw <= DOTS_FORWARD_PIXELS else plan.forward
     if params.stride == (1, 1):  # row-stacked (``_dots.stacks_rows``)
         if min(cg, o) < DOTS_ROWS_CHANNELS:
             return plan
-        if mh * mw <= DOTS_ROWS_PIXELS:
-            return Plan("dots", "dots", "dots")
-        return Plan(plan.forward, "dots", "dots")
+        return Plan(forward, "dots", "dots")
     if min(cg, o) >= DOTS_CHANNELS:  # strided: im2col
-        return Plan("dots", "dots", "dots")
+        return Plan(forward, "dots", "dots")
     if cg < DOTS_WEIGHT_GRAD[0] or o < DOTS_WEIGHT_GRAD[1]:
         return plan
-    return Plan("dots", plan.input_grad, "dots")
+    return Plan(forward, plan.input_grad, "dots")
 
 
 def _rules(
