@@ -3,6 +3,7 @@
   python benchmarks/auto_sweep.py [--reps 9] [--dtype float32] [--only SUBSTRING ...]
   python benchmarks/auto_sweep.py --random 60 --seed 1   # layers drawn at random
   python benchmarks/auto_sweep.py --random 60 --seed 1 --odd   # odd widths and sizes
+  python benchmarks/auto_sweep.py ... --max-call 1.0   # 3 rounds where a call takes longer
 
 Issue 12's goal: ``auto`` within 1.10x of ``"xla"`` on every realistic shape, forward
 and forward+backward. The suite's six layers and ``autotune_shapes.py``'s fourteen are
@@ -107,6 +108,7 @@ LAYERS = {
 }
 IMPLS = ("xla", "auto")
 LIMIT = 1.10
+SLOW_REPS = 3  # rounds for a layer whose slowest call exceeds --max-call
 
 
 def _entries(x_shape, w_shape, stride, padding, dilation, groups, dtype):
@@ -199,6 +201,13 @@ def main() -> None:
     parser.add_argument("--random", type=int, metavar="N", help="N random layers instead")
     parser.add_argument("--seed", type=int, default=0, help="of --random")
     parser.add_argument("--odd", action="store_true", help="--random over odd widths and sizes")
+    parser.add_argument(
+        "--max-call",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help=f"a layer with a call slower than this (seconds) gets {SLOW_REPS} rounds",
+    )
     args = parser.parse_args()
     layers = random_layers(args.random, args.seed, args.odd) if args.random else LAYERS
     names = [n for n in layers if not args.only or any(s in n for s in args.only)]
@@ -215,15 +224,21 @@ def main() -> None:
         kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         plan = jaxconv.choose_plan(x_shape, w_shape, dtype=args.dtype, **kw)
         entries = _entries(x_shape, w_shape, stride, padding, dilation, groups, args.dtype)
-        for run in entries.values():
-            run()  # warm
+        slowest = 0.0
+        for run in entries.values():  # warm
+            t0 = time.perf_counter()
+            run()
+            slowest = max(slowest, time.perf_counter() - t0)
+        # a call of seconds (XLA's CPU weight gradient of some grouped layers): fewer
+        # rounds, or one layer takes many minutes
+        reps = args.reps if slowest <= args.max_call else SLOW_REPS
         med = {}
         # each mode's two programs alone, in turn: with the modes interleaved, a forward
         # pass timed after a forward+backward read 1.1-1.3x the same program timed after
         # a forward pass (the "one program" entries)
         for mode in ("fwd", "fwd+bwd"):
             pair = {k: entries[k] for k in entries if k[0] == mode}
-            med.update(time_interleaved(pair, args.reps, warmup=0))
+            med.update(time_interleaved(pair, reps, warmup=0))
         cells = []
         for mode in ("fwd", "fwd+bwd"):
             used = plan[:1] if mode == "fwd" else plan
@@ -231,7 +246,7 @@ def main() -> None:
             ratio = med[mode, "auto"] / med[mode, "xla"]
             if ratio > LIMIT and not one:  # confirm on more rounds before reporting it
                 pair = {key: entries[key] for key in entries if key[0] == mode}
-                again = time_interleaved(pair, 3 * args.reps, warmup=0)
+                again = time_interleaved(pair, 3 * reps, warmup=0)
                 ratio = again[mode, "auto"] / again[mode, "xla"]
             if not one:
                 ratios[mode].append(ratio)
@@ -239,6 +254,8 @@ def main() -> None:
             if ratio > LIMIT:
                 over.append(f"{name} {mode} {ratio:.2f}x" + (" (one program)" if one else ""))
             cells.append(f"{mode} xla {med[mode, 'xla'] * 1e3:7.1f} ms auto {ratio:.2f}x")
+        if reps != args.reps:
+            cells.append(f"({reps} rounds: a call took {slowest:.1f} s)")
         print(f"{name:34s} {'/'.join(plan):22s} " + "  ".join(cells), flush=True)
     print(f"\n{len(names)} layers in {time.perf_counter() - t_start:.0f} s")
     for mode, (ratio, name) in worst.items():
