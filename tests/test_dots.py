@@ -15,7 +15,7 @@ from jax.test_util import check_grads
 
 import jaxconv
 from jaxconv._checks import conv_params
-from jaxconv.lowering import Plan, _dots, _eigen
+from jaxconv.lowering import Plan, _cpu, _dots, _eigen
 from jaxconv.testing import strategies as S
 from tests.helpers import ON_GPU, RTOL, assert_close, conv_kwargs, fusions_with, lax_conv2d
 
@@ -273,7 +273,7 @@ def test_bf16_dots_needs_a_cpu_flag_and_ynnpack_dots(tmp_path, monkeypatch):
         ]:
             if text is not None:
                 flags.write_text(text)
-            monkeypatch.setattr(_dots, "CPU_FLAGS", str(flags if text else tmp_path / "none"))
+            monkeypatch.setattr(_cpu, "CPU_INFO", str(flags if text else tmp_path / "none"))
             _dots.bf16_dots.cache_clear()
             if expected is None:  # the flag: the compiled dot decides
                 x = jax.ShapeDtypeStruct((64, 64), BF16)

@@ -17,7 +17,7 @@ from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
 from jaxconv.cli import bench
 from jaxconv.cli.bench._timing import equations
-from jaxconv.lowering import Plan, _dots, _eigen, lowerings
+from jaxconv.lowering import Plan, _cpu, _dots, _eigen, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv, per_image
 from jaxconv.testing import strategies as S
@@ -525,6 +525,54 @@ def test_large_kernel_rules_follow_their_measurements(
     up to 32 input channels and as per-tap matmuls beyond (measured there)."""
     got = jaxconv.choose_plan(x_shape, w_shape, padding=padding, platform="cpu")
     assert got == plan
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding,intel,amd",
+    [  # forward+backward, time / all-"xla"'s on the Zen 5 EPYC (11 rounds): the patches'
+        # weight gradient lost where YNNPACK runs the forward pass of a padded layer
+        ((4, 16, 64, 64), (256, 16, 5, 5), 1, 2, "gemm", "xla"),  # gemm 1.10-1.12x
+        ((1, 32, 112, 112), (64, 32, 5, 5), 1, 2, "gemm", "xla"),  # gemm 1.12-1.16x
+        ((2, 96, 112, 112), (96, 96, 5, 5), 1, 2, "matmul", "xla"),  # matmul 1.20-1.37x
+        ((4, 3, 224, 224), (64, 3, 7, 7), 2, 3, "gemm", "xla"),  # a stem: gemm 1.09-1.14x
+        ((4, 3, 224, 224), (64, 3, 11, 11), 4, 2, "gemm", "xla"),  # gemm 1.07-1.11x
+        # unpadded, or Eigen's forward pass: the patches stay (0.44x, 0.77x)
+        ((4, 100, 68, 68), (100, 100, 5, 5), 1, 0, "matmul", "matmul"),
+        ((16, 64, 32, 32), (48, 64, 5, 5), 1, 2, "matmul", "matmul"),
+        ((2, 3, 224, 224), (64, 3, 3, 3), 1, 1, "xla", "xla"),  # a 3x3 stem: XLA's anyway
+    ],
+)
+def test_amds_padded_large_kernels_keep_ynnpacks_weight_gradient(
+    x_shape, w_shape, stride, padding, intel, amd, monkeypatch
+):
+    """Where XLA's convolutions run on YNNPACK, a padded layer whose forward pass is
+    YNNPACK's keeps XLA's weight gradient on an AMD CPU from 5x5 on (stems from 7x7),
+    where the Xeons' rules take the patches' (_plan.py)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    kw = dict(stride=stride, padding=padding, platform="cpu")
+    for vendor, expected in ((False, intel), (True, amd)):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        assert jaxconv.choose_plan(x_shape, w_shape, **kw).weight_grad == expected, vendor
+
+
+def test_the_cpu_is_read_from_linuxs_cpuinfo(tmp_path, monkeypatch):
+    """``_cpu.field`` reads a field's words from ``/proc/cpuinfo``, none where the file
+    is missing; ``_cpu.amd`` is its vendor."""
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx512_bf16\n"
+        "processor\t: 1\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu\n"
+    )
+    try:
+        for text, vendor in ((None, False), ("AuthenticAMD", True), ("GenuineIntel", False)):
+            if text:
+                info.write_text(info.read_text().replace("AuthenticAMD", text))
+            monkeypatch.setattr(_cpu, "CPU_INFO", str(info if text else tmp_path / "none"))
+            _cpu.amd.cache_clear()
+            assert _cpu.amd() is vendor
+            assert _cpu.field("flags") == ({"fpu", "avx512_bf16"} if text else set())
+    finally:
+        _cpu.amd.cache_clear()
 
 
 @pytest.mark.parametrize(

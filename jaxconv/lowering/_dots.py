@@ -56,34 +56,26 @@ from jax import lax
 from jax.interpreters import ad
 
 from .._checks import ConvParams, is_static
+from . import _cpu
 from ._eigen import YNN_FUSION
 from ._fence import fence
 from ._registry import register_builtin
 from ._taps import accumulator, lax_primitive, pad_zeros, result_dtype, taps
 
 _TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
-CPU_FLAGS = "/proc/cpuinfo"  # Linux's; elsewhere the flags are not read: ``bf16_dots`` says no
 # bfloat16 dot-product instructions with float32 sums: AMX's tiles (Intel from Sapphire
 # Rapids) and AVX-512's (Intel's Cooper Lake and later, AMD's Zen 4 and later)
 BF16_DOT_FLAGS = ("amx_bf16", "avx512_bf16")
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open(CPU_FLAGS) as f:
-            return {flag for line in f if line.startswith("flags") for flag in line.split()}
-    except OSError:
-        return set()
 
 
 @functools.cache
 def bf16_dots() -> bool:
     """Whether a bfloat16 dot with float32 sums runs on the CPU's bfloat16 instructions
     here: the default backend is a CPU whose flags name one of ``BF16_DOT_FLAGS``
-    (Linux's ``/proc/cpuinfo``), and XLA hands such a dot to YNNPACK (one small dot
+    (``_cpu.CPU_INFO``), and XLA hands such a dot to YNNPACK (one small dot
     compiled once per process, its optimised program read). ``impl="auto"`` picks this
     plan for bfloat16 only then."""
-    if jax.default_backend() != "cpu" or not _cpu_flags() & set(BF16_DOT_FLAGS):
+    if jax.default_backend() != "cpu" or not _cpu.field("flags") & set(BF16_DOT_FLAGS):
         return False
     a = jax.ShapeDtypeStruct((64, 64), jnp.bfloat16)
     dot = lambda a, b: lax.dot(a, b, preferred_element_type=jnp.float32)

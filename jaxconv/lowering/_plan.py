@@ -378,7 +378,15 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     bfloat16 on the Xeon: 32->96 5x5 stride 2 ``"matmul"`` 1.02x / 1.24x, ``"gemm"`` 0.88x /
     1.06x; 64->128 0.96x / 0.84x and 0.94x / 0.82x; 32->64 7x7 1.12x / 1.11x and 1.02x /
     1.03x). With YNNPACK, ``"xla"``'s: on the EPYC ``"gemm"`` read 1.07-1.25x, 1.16-1.27x
-    and 1.05-1.22x on those three (three runs).
+    and 1.05-1.22x on those three (three runs). On AMD's CPUs (``_cpu.amd``) a padded
+    layer whose forward pass is YNNPACK's keeps XLA's weight gradient too: on the Zen 5
+    EPYC (forward+backward, time / all-``"xla"``'s, 11 rounds, float32 / bfloat16) the
+    patches' lost on 16->256 5x5 at 64x64 (the issue's layer; ``"gemm"`` 1.10-1.12x /
+    1.03x), 32->64 5x5 at 112x112 batch 1 (``"gemm"`` 1.12-1.16x / 1.44x), 96->96 5x5 at
+    112x112 batch 1 and 2 (``"matmul"`` 1.03-1.12x and 1.20-1.37x / 1.15x and 1.34x) and
+    128->128 5x5 at 28x28 (``"matmul"`` 1.67x / 1.82x); it won on 64->128 7x7 at 56x56
+    (0.91x / 0.92x), which the rule gives up. Where ``"eigen"`` runs the forward pass or
+    the layer is unpadded the patches still won there (0.77-0.94x; the lesson's 0.44x).
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
     56x56) and use ``"gemm"`` for the weight gradient (but not padded layers of at most
     32 channels on images too large for ``"eigen"``, ``_eigen.fits``: on the EPYC 32->32
@@ -455,7 +463,7 @@ import numpy as np
 from .. import _checks
 from .._checks import ConvParams
 from .._typing import DTypeLike, Impl, Padding, Size2
-from . import _dots, _eigen, _gemm, _tune
+from . import _cpu, _dots, _eigen, _gemm, _tune
 from ._registry import (
     AUTO,
     AUTOTUNE,
@@ -661,7 +669,9 @@ def _rules(
             taps = "xla" if ynn_grad else "gemm"
         else:
             taps = "matmul" if cg > WIDE else "gemm"
-        keep = small or short or thin or short_thirty_two
+        # padded, with YNNPACK's forward pass: its weight gradient, on the EPYCs (see the notes)
+        ynn_layer = ynn_grad and padded and forward == "xla" and _cpu.amd()
+        keep = small or short or thin or short_thirty_two or ynn_layer
         return Plan(forward, input_grad, "xla" if keep else taps)
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
@@ -712,7 +722,9 @@ def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
 
 def _stem_weight_grad(taps: int, ynn: bool) -> str:
     """The weight gradient of a layer of fewer than 16 input channels (a stem)."""
-    if not ynn or taps >= BIG_STEM_TAPS:  # im2col's patch rows are long enough
+    if not ynn:
+        return "gemm"
+    if taps >= BIG_STEM_TAPS and not _cpu.amd():  # im2col's patch rows are long enough
         return "gemm"
     return "xla"  # YNNPACK's (Eigen's blocks won on one machine, lost on another)
 
