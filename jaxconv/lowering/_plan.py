@@ -383,10 +383,10 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     EPYC (forward+backward, time / all-``"xla"``'s, 11 rounds, float32 / bfloat16) the
     patches' lost on 16->256 5x5 at 64x64 (the issue's layer; ``"gemm"`` 1.10-1.12x /
     1.03x), 32->64 5x5 at 112x112 batch 1 (``"gemm"`` 1.12-1.16x / 1.44x), 96->96 5x5 at
-    112x112 batch 1 and 2 (``"matmul"`` 1.03-1.12x and 1.20-1.37x / 1.15x and 1.34x) and
-    128->128 5x5 at 28x28 (``"matmul"`` 1.67x / 1.82x); it won on 64->128 7x7 at 56x56
-    (0.91x / 0.92x), which the rule gives up. Where ``"eigen"`` runs the forward pass or
-    the layer is unpadded the patches still won there (0.77-0.94x; the lesson's 0.44x).
+    112x112 batch 1 and 2 (``"matmul"`` 1.03-1.12x and 1.20-1.37x / 1.15x and 1.34x); it
+    won on 64->128 7x7 at 56x56 (0.91x / 0.92x), which the rule gives up. Where
+    ``"eigen"`` runs the forward pass or the layer is unpadded the patches still won
+    there (0.77-0.94x; the lesson's 0.44x).
   - smaller kernels keep the ``"xla"`` forward (``"matmul"`` was 1.17x on 64->64 3x3 at
     56x56) and use ``"gemm"`` for the weight gradient (but not padded layers of at most
     32 channels on images too large for ``"eigen"``, ``_eigen.fits``: on the EPYC 32->32
