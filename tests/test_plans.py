@@ -555,6 +555,9 @@ def test_amds_padded_large_kernels_keep_ynnpacks_weight_gradient(
         assert jaxconv.choose_plan(x_shape, w_shape, **kw).weight_grad == expected, vendor
 
 
+AMD = _cpu.amd  # the function itself (``tests/conftest.py`` replaces it in each test)
+
+
 def test_the_cpu_is_read_from_linuxs_cpuinfo(tmp_path, monkeypatch):
     """``_cpu.field`` reads a field's words from ``/proc/cpuinfo``, none where the file
     is missing; ``_cpu.amd`` is its vendor."""
@@ -568,11 +571,11 @@ def test_the_cpu_is_read_from_linuxs_cpuinfo(tmp_path, monkeypatch):
             if text:
                 info.write_text(info.read_text().replace("AuthenticAMD", text))
             monkeypatch.setattr(_cpu, "CPU_INFO", str(info if text else tmp_path / "none"))
-            _cpu.amd.cache_clear()
-            assert _cpu.amd() is vendor
+            AMD.cache_clear()
+            assert AMD() is vendor
             assert _cpu.field("flags") == ({"fpu", "avx512_bf16"} if text else set())
     finally:
-        _cpu.amd.cache_clear()
+        AMD.cache_clear()
 
 
 @pytest.mark.parametrize(
