@@ -32,8 +32,8 @@ torch's mixed-precision ResNet-18 step ran in 0.17-0.37x flax's for that reason.
 
 The gradients must be such dots too. JAX would transpose a forward pass written in
 ``lax`` itself, but a dot with a float32 result transposes into a dot of a float32
-cotangent: float32 operands, which those instructions do not take. So the three passes are three
-bilinear primitives, ``y = forward(x, w)``, ``dw = weight_grad(x, ct)`` and
+cotangent: float32 operands, which those instructions do not take. So the three passes
+are three bilinear primitives, ``y = forward(x, w)``, ``dw = weight_grad(x, ct)`` and
 ``dx = input_grad(ct, w)``, whose transposes are stated: each is the transpose of the
 other two, so derivatives of every order are such dots. Under a caller's ``vmap`` they
 fall back to their ``lax`` forms, which JAX batches (``_taps.lax_primitive``).

@@ -669,9 +669,9 @@ def _rules(
             taps = "xla" if ynn_grad else "gemm"
         else:
             taps = "matmul" if cg > WIDE else "gemm"
-        # padded, with YNNPACK's forward pass: its weight gradient, on the EPYCs (see the notes)
-        ynn_layer = ynn_grad and padded and forward == "xla" and _cpu.amd()
-        keep = small or short or thin or short_thirty_two or ynn_layer
+        # padded, with YNNPACK's forward pass: its weight gradient on AMD's (see the notes)
+        amd_padded = ynn_grad and padded and forward == "xla" and _cpu.amd()
+        keep = small or short or thin or short_thirty_two or amd_padded
         return Plan(forward, input_grad, "xla" if keep else taps)
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
