@@ -946,3 +946,27 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
     (_plan.py, measured pass by pass)."""
     got = _ynn_weight_grad(x_shape, w_shape, dtype, monkeypatch, padding=padding)
     assert got == weight_grad
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kw, expected",
+    [
+        # padded 3x3 on 2x2 and 1x1 images (VGG's last block on 32x32 images): forward
+        # and input gradient on the patches, the weight gradient as the rules have it
+        ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
+        ((8, 512, 1, 1), (512, 512, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
+        ((32, 128, 4, 4), (128, 128, 5, 5), dict(padding=2), ("gemm", "gemm", "xla")),
+        # an output smaller than the kernel, strided or unpadded: the whole layer
+        ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("gemm",) * 3),
+        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("gemm",) * 3),  # LeNet's 5x5 to 1x1
+        # the kernel fits: the rules' plans
+        ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),
+        ((32, 256, 4, 4), (256, 256, 3, 3), dict(padding=2, dilation=2), ("xla",) * 3),
+        ((32, 512, 2, 2), (512, 16, 3, 3), dict(padding=1, groups=32), ("xla", "gemm", "gemm")),
+    ],
+)
+def test_a_kernel_longer_than_its_image_leaves_xlas_cpu_convolution(x_shape, w_shape, kw, expected):
+    """XLA's CPU convolution of a kernel longer than the image it slides over ran 7-120x
+    slower than the patches' (_plan.py): those passes take ``"gemm"``, on a CPU only."""
+    assert jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw) == expected
+    assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3

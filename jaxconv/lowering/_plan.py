@@ -402,6 +402,38 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     written in a loop (``_gemm.py``) the layer's weight gradient compiles in 357 ms
     instead of 541 (all-``"xla"``: 163). ``"matmul"`` there compiled the ResNet-18 step
     0.5 s faster still but ran it 4-9% slower (36% per layer), so ``"gemm"`` stays.
+* CPU, no groups, a kernel longer than the image it slides over along an axis (padded
+  3x3 layers on 2x2 or 1x1 images, as at the end of VGG or of an ImageNet ResNet given
+  32x32 images; a ``"valid"`` layer whose output is smaller than its kernel, as LeNet's
+  5x5 to 1x1): ``"gemm"`` for the forward pass where the kernel is longer than the input,
+  and for the input gradient where it is longer than the output (that pass slides the
+  kernel over the output gradient). YNNPACK declines such a convolution (XLA's
+  ``ynn_support.cc``: a kernel larger than the input), and what XLA runs instead took
+  (``plan_passes.py passes``, 3 interleaved rounds, Zen 5 EPYC, float32, ms ``"xla"`` /
+  ``"gemm"``, forward and input gradient, batch 32 unless named):
+  - padded, stride 1: 512->512 3x3 at 2x2 190.6 / 4.9 and 191.8 / 2.7 (bfloat16 183.2 /
+    3.0 and 184.7 / 3.6; batch 8 49.5 / 2.4 and 47.1 / 1.6; batch 128 726 / 10.1 and 715
+    / 6.1); 256->256 at 2x2 25.8 / 1.6 and 27.6 / 1.3; 64->64 at 2x2 0.67 / 0.15 and 0.65
+    / 0.09; 512->512 at 1x1, batch 8 4.2 / 2.7 and 2.0 / 1.2; 128->128 5x5 at 4x4 33.2 /
+    3.1 and 33.7 / 1.9; 64->64 5x5 at 3x3, batch 16 1.15 / 0.66 and 1.12 / 0.25;
+    256->256 7x7 at 4x4, batch 4 56.1 / 4.9 and 54.9 / 3.1; 1024->1024 3x3 at 2x2 2172 /
+    39.7 and 2160 / 20.1. The weight gradient, whose convolution slides the output
+    gradient over the padded input, was XLA's as fast or faster (2.5 / 1.9, 1.35 / 3.61,
+    0.26 / 1.06 ms) and stays as the rules below have it.
+  - strided or unpadded, the output smaller than the kernel: the input gradient of
+    512->512 3x3 stride 2 from 4x4 235.2 / 2.8, from 3x3 171.4 / 2.8, from 2x2 27.0 / 2.5
+    (its forward pass 49.4 / 2.5); unpadded 512->512 3x3 at 4x4 374.2 / 3.0, 256->256 5x5
+    at 6x6 147.2 / 3.4, 512->512 4x4 at 4x4 11.7 / 1.7, 512->1024 7x7 at 7x7, batch 8
+    105.0 / 44.0, 16->120 5x5 at 5x5 0.84 / 0.22. Their weight gradients were faster on
+    ``"gemm"`` too (4.8 / 1.7, 5.2 / 1.8, 67.8 / 37.4 ms; LeNet's 0.11 / 0.16), and the
+    whole layer on ``"gemm"`` read, forward+backward (``plans``, time / all-``"xla"``'s),
+    0.02-0.05x on those five layers of 150-400 ms, 0.20x, 0.55x, 0.59x and 0.21x on the
+    others, below every plan that kept a pass on ``"xla"``: such a layer moves whole.
+  A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
+  at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
+  a grouped layer keeps its plan (32 groups of 16 at 2x2: XLA's forward pass 0.63 ms).
+  ``auto``'s bound (at most 1.10x ``"xla"``'s time) held without this rule; the rule is
+  there because a layer of flax, equinox or plain ``lax`` pays the same 10-120x.
 * Memory: a lowering whose temporaries (a padded copy of the input for ``"matmul"`` and
   ``"gemm"``) would exceed twice the operands and result, and 16 MiB, is replaced by
   ``"xla"``. Measured: depthwise 3x3 at dilation 18, ``"same"``, (8, 256, 33, 33):
@@ -534,7 +566,29 @@ def auto_plan(
 ) -> Plan:
     """``impl="auto"``'s rules for an ``(N, C, H, W) x (O, C/groups, kh, kw)`` call."""
     call = (input_shape, weight_shape, params, groups, dtype, platform)
-    return _with_dots(_rules(*call), *call)
+    return _with_dots(_past_the_image(_rules(*call), *call), *call)
+
+
+def _past_the_image(
+    plan: Plan, input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
+) -> Plan:
+    """``plan`` with ``"gemm"`` in the passes whose convolution, on a CPU, has a kernel
+    longer than the image it slides over (the input for the forward pass, the output
+    gradient for the input gradient): XLA's CPU convolution is 7-120x slower there (see
+    the notes). A strided or unpadded layer moves whole; a padded, unstrided one keeps
+    its weight gradient, which XLA does well."""
+    kh, kw = weight_shape[2:]
+    h, w = input_shape[2:]
+    if platform != "cpu" or groups != 1 or not _checks.is_static(h, w):
+        return plan
+    mh, mw = params.output_size((h, w), (kh, kw))
+    forward = kh > h or kw > w
+    input_grad = _checks.is_static(mh, mw) and (kh > mh or kw > mw)
+    if not forward and not input_grad:
+        return plan
+    if params.stride != (1, 1) or params.padding == ((0, 0), (0, 0)):
+        return Plan("gemm", "gemm", "gemm")
+    return Plan("gemm" if forward else plan.forward, "gemm", plan.weight_grad)
 
 
 def _with_dots(
