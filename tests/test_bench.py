@@ -138,7 +138,8 @@ def test_a_failing_entry_is_reported_and_the_rest_is_timed(tmp_path, capsys):
 def test_every_library_builds_the_same_networks():
     """Same convolutions, same head: equal parameter counts in every entry, torch's too."""
     torch = pytest.importorskip("torch")
-    for net in (bench_models.resnet18(8), bench_models.mobilenet(4), bench_models.convnext(4)):
+    nets = (bench_models.resnet18(8), bench_models.mobilenet(4), bench_models.convnext(4))
+    for net in (*nets, bench_models.vgg11(8)):
         entries = bench_models.jax_entries(net, batch=2)
         assert set(entries) == {
             "jaxconv.nn NCHW", "jaxconv.nn NHWC", "jaxconv.nn NCHW autotune", "flax.nnx.Conv",
@@ -156,6 +157,26 @@ def test_every_library_builds_the_same_networks():
     assert [c.stride for c in bench_models.resnet18().convs].count(2) == 6
     assert len(bench_models.mobilenet().convs) == 27
     assert [c.pad for c in bench_models.convnext().convs if c.k == 2] == [0] * 4  # patches
+
+
+def test_vgg_halves_its_images_as_torch_pools_them():
+    """VGG-11's ``"pool"`` blocks are torch's 2x2 max pooling in either layout, five of
+    them between eight 3x3 layers, the last two on 2x2 images; every entry runs it."""
+    torch = pytest.importorskip("torch")
+    y = np.random.default_rng(0).standard_normal((2, 3, 6, 8), np.float32)
+    theirs = torch.nn.functional.max_pool2d(torch.from_numpy(y), 2).numpy()
+    first = bench_models._halver((2, 3))(jnp.asarray(y))
+    last = bench_models._halver((1, 2))(jnp.transpose(jnp.asarray(y), (0, 2, 3, 1)))
+    np.testing.assert_array_equal(first, theirs)
+    np.testing.assert_array_equal(jnp.transpose(last, (0, 3, 1, 2)), theirs)
+    net = bench_models.vgg11(8)
+    sides, side = [], bench_models.SIDE
+    for block in net.blocks:
+        side = side // 2 if block == "pool" else side
+        sides += [side] if block == "conv" else []
+    assert sides == [32, 16, 8, 8, 4, 4, 2, 2] and len(net.convs) == 8
+    for name, (apply, params, x, _) in bench_models.jax_entries(net, 2, autotune=False).items():
+        assert apply(params, x).shape == (2, bench_models.CLASSES), name
 
 
 def test_batch_norm_is_one_function_in_every_layout_and_library():

@@ -1,4 +1,5 @@
-"""Whole networks: one training step of ResNet-18 and MobileNet-v1 in every library.
+"""Whole networks: one training step of ResNet-18, MobileNet-v1, ConvNeXt and VGG-11 in
+every library.
 
 A network is a list of convolutions (``Conv``) and the blocks that wire them
 (``Net.blocks``); each library builds the same convolutions in its own layer and runs
@@ -15,6 +16,9 @@ update, jitted with its parameters and momenta donated, as a training loop runs 
   and 2 inverted blocks (a depthwise 7x7, a 1x1 to four times the width, a ReLU, a 1x1
   back, the identity added; 48 to 384 channels), a 2x2 stride-2 downsampling before the
   last three; no normalisation.
+* VGG-11 for 32x32 inputs, as CIFAR-10 tutorials train it: eight 3x3 convolutions (64
+  to 512 channels) and five 2x2 max poolings of stride 2, the last two convolutions on
+  2x2 images; no normalisation, one dense layer.
 
 Every convolution has a bias and is followed by a ReLU (a residual block's second one
 after the sum), but in ConvNeXt's blocks, which have one ReLU, inside. ``normalised``
@@ -42,6 +46,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from ._timing import kernel_count, operation_count, temp_bytes
 
@@ -71,8 +76,8 @@ class Conv:
 class Net:
     """``convs`` in call order; ``blocks`` say how many each block takes: ``"conv"``
     (conv, ReLU), ``"res"`` (two convs and the identity), ``"proj"`` (two convs and a
-    1x1 shortcut) or ``"inverted"`` (three convs, a ReLU after the second, and the
-    identity)."""
+    1x1 shortcut), ``"inverted"`` (three convs, a ReLU after the second, and the
+    identity) or ``"pool"`` (none: 2x2 max pooling of stride 2)."""
 
     name: str
     convs: tuple[Conv, ...]
@@ -137,6 +142,23 @@ def convnext(width: int = 48) -> Net:
     return Net("convnext", tuple(convs), tuple(blocks))
 
 
+# VGG-11's layers: output channels / 64 of each 3x3 convolution, 0 for a max pooling
+VGG11 = (1, 0, 2, 0, 4, 4, 0, 8, 8, 0, 8, 8, 0)
+
+
+def vgg11(width: int = 64) -> Net:
+    """VGG-11's convolutions on 32x32 images (as in CIFAR-10 tutorials): its last two
+    3x3 layers see 2x2 images, a kernel longer than the image (``_plan.py``)."""
+    convs, blocks = [], []
+    ci = 3
+    for mult in VGG11:
+        if mult:
+            convs.append(Conv(ci, width * mult))
+            ci = width * mult
+        blocks.append("conv" if mult else "pool")
+    return Net("vgg11", tuple(convs), tuple(blocks))
+
+
 def normalised(net: Net) -> Net:
     """``net`` with batch normalisation after every convolution, named ``<name>+bn``."""
     return dataclasses.replace(net, name=f"{net.name}+bn", norm=True)
@@ -146,14 +168,19 @@ MODELS: dict[str, Callable[..., Net]] = {
     "resnet18": resnet18,
     "mobilenet": mobilenet,
     "convnext": convnext,
+    "vgg11": vgg11,
 }
 
 
-def _body(net: Net, convs, x, relu: Callable, pool: Callable, norm: Callable):
+def _body(net: Net, convs, x, relu: Callable, pool: Callable, norm: Callable, halve: Callable):
     """The wiring every library shares: ``convs[i]`` is a callable for ``net.convs[i]``;
-    ``norm`` follows each of them in a ``normalised`` network."""
+    ``norm`` follows each of them in a ``normalised`` network; ``halve`` is a ``"pool"``
+    block, ``pool`` the global pooling before the head."""
     layers = iter([lambda y, conv=conv: norm(conv(y)) for conv in convs] if net.norm else convs)
     for block in net.blocks:
+        if block == "pool":
+            x = halve(x)
+            continue
         if block == "conv":
             x = relu(next(layers)(x))
             continue
@@ -212,7 +239,17 @@ def computed_in(apply: Callable, dtype) -> Callable:
 def _jax_net(net: Net, convs, head, spatial: tuple[int, int], channel: int, axis_name=None):
     norm = lambda y: batch_norm(y, channel, axis_name)  # noqa: E731
     pool = lambda y: jnp.mean(y, spatial)  # noqa: E731
-    return lambda x: head(_body(net, convs, x, jax.nn.relu, pool, norm))
+    return lambda x: head(_body(net, convs, x, jax.nn.relu, pool, norm, _halver(spatial)))
+
+
+def _halver(spatial: tuple[int, int]) -> Callable:
+    """2x2 max pooling of stride 2 over the ``spatial`` axes."""
+
+    def halve(y):
+        window = tuple(2 if axis in spatial else 1 for axis in range(y.ndim))
+        return lax.reduce_window(y, -jnp.inf, lax.max, window, window, "VALID")
+
+    return halve
 
 
 def _nnx_model(net: Net, conv: Callable, spatial, channel: int):
@@ -406,7 +443,8 @@ def torch_model(net: Net):
         def forward(self, x):
             pool = lambda y: y.mean((2, 3))  # noqa: E731
             norm = lambda y: functional.batch_norm(y, None, None, training=True, eps=EPS)  # noqa: E731
-            return self.head(_body(net, self.convs, x, torch.relu, pool, norm))
+            halve = lambda y: functional.max_pool2d(y, 2)  # noqa: E731
+            return self.head(_body(net, self.convs, x, torch.relu, pool, norm, halve))
 
     return Model()
 

@@ -35,7 +35,7 @@ from ._models import (
 from ._timing import time_interleaved
 
 BASE = "flax.nnx.Conv"
-TINY_WIDTH = {"resnet18": 8, "mobilenet": 4, "convnext": 4}
+TINY_WIDTH = {"resnet18": 8, "mobilenet": 4, "convnext": 4, "vgg11": 8}
 
 
 def run_networks(
