@@ -956,9 +956,10 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
         ((8, 512, 1, 1), (512, 512, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
         ((32, 128, 4, 4), (128, 128, 5, 5), dict(padding=2), ("gemm", "gemm", "xla")),
-        # an output smaller than the kernel, strided or unpadded: the whole layer
-        ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("gemm",) * 3),
-        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("gemm",) * 3),  # LeNet's 5x5 to 1x1
+        # an output smaller than the kernel, strided or unpadded: both gradients
+        ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("xla", "gemm", "gemm")),
+        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "gemm", "gemm")),  # LeNet's 5x5 to 1x1
+        ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1, stride=2), ("gemm",) * 3),
         # the kernel fits: the rules' plans
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),
         ((32, 256, 4, 4), (256, 256, 3, 3), dict(padding=2, dilation=2), ("xla",) * 3),

@@ -418,17 +418,22 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     3.1 and 33.7 / 1.9; 64->64 5x5 at 3x3, batch 16 1.15 / 0.66 and 1.12 / 0.25;
     256->256 7x7 at 4x4, batch 4 56.1 / 4.9 and 54.9 / 3.1; 1024->1024 3x3 at 2x2 2172 /
     39.7 and 2160 / 20.1. The weight gradient, whose convolution slides the output
-    gradient over the padded input, was XLA's as fast or faster (2.5 / 1.9, 1.35 / 3.61,
-    0.26 / 1.06 ms) and stays as the rules below have it.
+    gradient over the padded input, was close on XLA's (512->512 at 2x2 2.5 / 1.9 ms,
+    at batch 128 6.2 / 7.2) or faster there (5x5 at 4x4 1.35 / 3.61, at 3x3 0.26 /
+    1.06), and stays as the rules below have it.
   - strided or unpadded, the output smaller than the kernel: the input gradient of
     512->512 3x3 stride 2 from 4x4 235.2 / 2.8, from 3x3 171.4 / 2.8, from 2x2 27.0 / 2.5
     (its forward pass 49.4 / 2.5); unpadded 512->512 3x3 at 4x4 374.2 / 3.0, 256->256 5x5
     at 6x6 147.2 / 3.4, 512->512 4x4 at 4x4 11.7 / 1.7, 512->1024 7x7 at 7x7, batch 8
     105.0 / 44.0, 16->120 5x5 at 5x5 0.84 / 0.22. Their weight gradients were faster on
-    ``"gemm"`` too (4.8 / 1.7, 5.2 / 1.8, 67.8 / 37.4 ms; LeNet's 0.11 / 0.16), and the
-    whole layer on ``"gemm"`` read, forward+backward (``plans``, time / all-``"xla"``'s),
-    0.02-0.05x on those five layers of 150-400 ms, 0.20x, 0.55x, 0.59x and 0.21x on the
-    others, below every plan that kept a pass on ``"xla"``: such a layer moves whole.
+    ``"gemm"`` too (4.8 / 1.7, 5.2 / 1.8, 67.8 / 37.4 ms; LeNet's 0.11 / 0.16), so they
+    move with the input gradient. Forward+backward (``plans``, time / all-``"xla"``'s),
+    ``"xla"``'s forward pass and ``"gemm"``'s gradients read 0.03-0.06x on the four of
+    those layers that took 150-400 ms, 0.23x (LeNet's), 0.37x, 0.61x and 0.62x on the
+    others. Their forward passes, whose kernel fits the input, stay XLA's: ``"gemm"``'s
+    was faster on some (512->512 4x4 at 4x4 to one pixel 7.4 / 2.9 ms, whole-``"gemm"``
+    0.20x) but read 1.00-1.23x on LeNet's 0.1 ms in bfloat16 (``auto_sweep.py``, three
+    runs).
   A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
   at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
   a grouped layer keeps its plan (32 groups of 16 at 2x2: XLA's forward pass 0.63 ms).
@@ -575,8 +580,8 @@ def _past_the_image(
     """``plan`` with ``"gemm"`` in the passes whose convolution, on a CPU, has a kernel
     longer than the image it slides over (the input for the forward pass, the output
     gradient for the input gradient): XLA's CPU convolution is 7-120x slower there (see
-    the notes). A strided or unpadded layer moves whole; a padded, unstrided one keeps
-    its weight gradient, which XLA does well."""
+    the notes). A strided or unpadded layer's weight gradient moves too; a padded,
+    unstrided one's, which XLA does well, stays."""
     kh, kw = weight_shape[2:]
     h, w = input_shape[2:]
     if platform != "cpu" or groups != 1 or not _checks.is_static(h, w):
@@ -586,9 +591,8 @@ def _past_the_image(
     input_grad = _checks.is_static(mh, mw) and (kh > mh or kw > mw)
     if not forward and not input_grad:
         return plan
-    if params.stride != (1, 1) or params.padding == ((0, 0), (0, 0)):
-        return Plan("gemm", "gemm", "gemm")
-    return Plan("gemm" if forward else plan.forward, "gemm", plan.weight_grad)
+    same = params.stride == (1, 1) and params.padding != ((0, 0), (0, 0))
+    return Plan("gemm" if forward else plan.forward, "gemm", plan.weight_grad if same else "gemm")
 
 
 def _with_dots(
