@@ -105,12 +105,15 @@ LAYERS = {
     "cifar 3x3 32->32 16 b32": ((32, 32, 16, 16), (32, 32, 3, 3), 1, 1, 1, 1),
     "widen 3x3 72->320 15": ((16, 72, 15, 15), (320, 72, 3, 3), 1, 1, 1, 1),
     "widen 3x3 64->256 16": ((16, 64, 16, 16), (256, 64, 3, 3), 1, 1, 1, 1),
-    # a kernel longer than its image (XLA's CPU convolution slow there): VGG-11's last
+    # a window longer than its image (XLA's CPU convolution slow there): VGG-11's last
     # layers on 32x32 images, an ImageNet ResNet given 32x32 images, LeNet's C5, batch 32
     "vgg 3x3 512->512 2": ((32, 512, 2, 2), (512, 512, 3, 3), 1, 1, 1, 1),
     "resnet@32 3x3 128->256 s2 4": ((32, 128, 4, 4), (256, 128, 3, 3), 2, 1, 1, 1),
     "resnet@32 3x3 256->256 2": ((32, 256, 2, 2), (256, 256, 3, 3), 1, 1, 1, 1),
     "lenet 5x5 16->120 valid 5": ((32, 16, 5, 5), (120, 16, 5, 5), 1, 0, 1, 1),
+    # ... and an output longer than the input (padding beyond half the kernel), batch 8
+    "full 3x3 64->64 pad 2 32": ((8, 64, 32, 32), (64, 64, 3, 3), 1, 2, 1, 1),
+    "full 5x5 128->128 pad 4 16": ((8, 128, 16, 16), (128, 128, 5, 5), 1, 4, 1, 1),
 }
 IMPLS = ("xla", "auto")
 LIMIT = 1.10

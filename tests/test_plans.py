@@ -960,14 +960,20 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("xla", "gemm", "gemm")),
         ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "gemm", "gemm")),  # LeNet's 5x5 to 1x1
         ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1, stride=2), ("gemm",) * 3),
+        # padding beyond half the kernel, an output larger than the input: the weight
+        # gradient as taps
+        ((16, 256, 8, 8), (256, 256, 3, 3), dict(padding=2), ("xla", "xla", "matmul")),
+        ((8, 128, 16, 16), (128, 128, 5, 5), dict(padding=(4, 0)), ("xla", "xla", "matmul")),
+        ((8, 64, 32, 32), (64, 64, 3, 3), dict(padding=2, stride=2), ("xla",) * 3),  # 17x17
         # the kernel fits: the rules' plans
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),
         ((32, 256, 4, 4), (256, 256, 3, 3), dict(padding=2, dilation=2), ("xla",) * 3),
         ((32, 512, 2, 2), (512, 16, 3, 3), dict(padding=1, groups=32), ("xla", "gemm", "gemm")),
     ],
 )
-def test_a_kernel_longer_than_its_image_leaves_xlas_cpu_convolution(x_shape, w_shape, kw, expected):
-    """XLA's CPU convolution of a kernel longer than the image it slides over ran 7-120x
-    slower than the patches' (_plan.py): those passes take ``"gemm"``, on a CPU only."""
+def test_a_window_longer_than_its_image_leaves_xlas_cpu_convolution(x_shape, w_shape, kw, expected):
+    """XLA's CPU convolution of a window longer than the image it slides over (a kernel
+    longer than the input or the output, an output longer than the input) ran 7-120x
+    slower than the patches' or the taps' (_plan.py): those passes move, on a CPU only."""
     assert jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw) == expected
     assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3

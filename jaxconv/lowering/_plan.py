@@ -402,13 +402,15 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     written in a loop (``_gemm.py``) the layer's weight gradient compiles in 357 ms
     instead of 541 (all-``"xla"``: 163). ``"matmul"`` there compiled the ResNet-18 step
     0.5 s faster still but ran it 4-9% slower (36% per layer), so ``"gemm"`` stays.
-* CPU, no groups, a kernel longer than the image it slides over along an axis (padded
+* CPU, no groups, a pass whose convolution slides a window longer than the image it
+  slides over, along an axis: the forward pass a kernel longer than the input (padded
   3x3 layers on 2x2 or 1x1 images, as at the end of VGG or of an ImageNet ResNet given
-  32x32 images; a ``"valid"`` layer whose output is smaller than its kernel, as LeNet's
-  5x5 to 1x1): ``"gemm"`` for the forward pass where the kernel is longer than the input,
-  and for the input gradient where it is longer than the output (that pass slides the
-  kernel over the output gradient). YNNPACK declines such a convolution (XLA's
-  ``ynn_support.cc``: a kernel larger than the input), and what XLA runs instead took
+  32x32 images), the input gradient a kernel longer than the output (a ``"valid"`` or
+  strided layer whose output is smaller than its kernel, as LeNet's 5x5 to 1x1), the
+  weight gradient an output gradient longer than the input (padding beyond half the
+  kernel). YNNPACK declines such a convolution (XLA's ``ynn_support.cc``: a kernel or an
+  output larger than the input), and what XLA runs instead is slow. ``"gemm"`` for the
+  first two, ``"matmul"`` for the third. Measured
   (``plan_passes.py passes``, 3 interleaved rounds, Zen 5 EPYC, float32, ms ``"xla"`` /
   ``"gemm"``, forward and input gradient, batch 32 unless named):
   - padded, stride 1: 512->512 3x3 at 2x2 190.6 / 4.9 and 191.8 / 2.7 (bfloat16 183.2 /
@@ -434,6 +436,17 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     was faster on some (512->512 4x4 at 4x4 to one pixel 7.4 / 2.9 ms, whole-``"gemm"``
     0.20x) but read 1.00-1.23x on LeNet's 0.1 ms in bfloat16 (``auto_sweep.py``, three
     runs).
+  - padded beyond half the kernel, the output larger than the input (a ``"full"``
+    convolution; a forward pass and an input gradient XLA does well, on Eigen where
+    ``"eigen"`` takes it): the weight gradient, ms ``"xla"`` / ``"gemm"`` /
+    ``"matmul"``, batch 8 unless named: 64->64 3x3 padded 2 at 32x32 159.8 / 8.0 / 5.1
+    (``"eigen"``'s blocked one 149.4; padded (1, 2) 170.1 / 6.3 / 5.2); 2x2 padded 1
+    77.0 / 4.0 / 2.9; 4x4 padded 2 303.2 / 11.2 / 10.6; 128->128 5x5 padded 4 at 16x16
+    537.6 / 41.0 / 14.0; 32->32 at 28x28 90.7 / 5.9 / 3.6; 256->256 3x3 padded 2 at 8x8,
+    batch 16, 431.4 / 11.0 / 6.0; 64->64 at 8x8, batch 32, 39.6 / 2.0 / 2.0; 16->32 at
+    64x64, batch 4, 31.5 / 3.5 / 3.8. Forward+backward with ``"matmul"``'s (``plans``, 5
+    rounds): 0.03-0.09x, 0.19x on the 16->32 layer (``"gemm"``'s 0.15x); bfloat16
+    0.06-0.16x, and 0.02x / 0.05x where ``"dots"`` takes every pass.
   A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
   at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
   a grouped layer keeps its plan (32 groups of 16 at 2x2: XLA's forward pass 0.63 ms).
@@ -577,22 +590,33 @@ def auto_plan(
 def _past_the_image(
     plan: Plan, input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
 ) -> Plan:
-    """``plan`` with ``"gemm"`` in the passes whose convolution, on a CPU, has a kernel
-    longer than the image it slides over (the input for the forward pass, the output
-    gradient for the input gradient): XLA's CPU convolution is 7-120x slower there (see
-    the notes). A strided or unpadded layer's weight gradient moves too; a padded,
-    unstrided one's, which XLA does well, stays."""
+    """``plan`` where, on a CPU, a pass's convolution slides a window longer than the
+    image it slides over, where XLA's CPU convolution is 7-120x slower (see the notes):
+
+    * the forward pass slides the kernel over the input: ``"gemm"``;
+    * the input gradient slides it over the output gradient: ``"gemm"``, and a strided or
+      unpadded layer's weight gradient with it (a padded, unstrided one's, which XLA
+      does well, stays);
+    * the weight gradient slides the output gradient over the input (an output larger
+      than the input: padding beyond half the kernel): ``"matmul"``.
+    """
     kh, kw = weight_shape[2:]
     h, w = input_shape[2:]
     if platform != "cpu" or groups != 1 or not _checks.is_static(h, w):
         return plan
     mh, mw = params.output_size((h, w), (kh, kw))
+    known = _checks.is_static(mh, mw)
     forward = kh > h or kw > w
-    input_grad = _checks.is_static(mh, mw) and (kh > mh or kw > mw)
-    if not forward and not input_grad:
+    input_grad = known and (kh > mh or kw > mw)
+    weight_grad = known and (mh > h or mw > w)
+    if not (forward or input_grad or weight_grad):
         return plan
     same = params.stride == (1, 1) and params.padding != ((0, 0), (0, 0))
-    return Plan("gemm" if forward else plan.forward, "gemm", plan.weight_grad if same else "gemm")
+    if weight_grad:
+        dw = "matmul"
+    else:
+        dw = "gemm" if input_grad and not same else plan.weight_grad
+    return Plan("gemm" if forward else plan.forward, "gemm" if input_grad else plan.input_grad, dw)
 
 
 def _with_dots(
