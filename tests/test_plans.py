@@ -604,8 +604,8 @@ def test_one_image_of_few_channels_in_half_precision_keeps_xlas_forward(
 @pytest.mark.parametrize(
     "x_shape,w_shape,stride,plan",
     [
-        ((32, 64, 32, 32), (128, 64, 1, 1), 2, ("xla",) * 3),  # ResNet-18's shortcuts
-        ((32, 256, 8, 8), (512, 256, 1, 1), (2, 1), ("xla",) * 3),
+        ((32, 64, 32, 32), (128, 64, 1, 1), 2, ("xla", "xla", "gemm")),  # ResNet-18's
+        ((32, 256, 8, 8), (512, 256, 1, 1), (2, 1), ("xla", "xla", "gemm")),
         ((32, 256, 8, 8), (256, 256, 1, 1), 1, ("gemm",) * 3),  # MobileNet's pointwise
         ((32, 16, 12, 12), (48, 16, 1, 1), 1, ("gemm",) * 3),  # 144 pixels: aligned
         ((32, 256, 16, 16), (512, 256, 1, 1), 1, ("gemm",) * 3),  # 16x16: not small
@@ -618,15 +618,17 @@ def test_one_image_of_few_channels_in_half_precision_keeps_xlas_forward(
         ((32, 1024, 2, 2), (1024, 1024, 1, 1), 1, ("gemm",) * 3),  # weights 4x activations
         ((128, 1024, 2, 2), (1024, 1024, 1, 1), 1, ("matmul",) * 3),  # at most activations
         ((4, 512, 7, 7), (2048, 512, 1, 1), 1, ("gemm",) * 3),  # ResNet-50's, batch 4
-        ((32, 128, 16, 16), (128, 128, 1, 1), 2, ("xla",) * 3),  # 8x8 out, strided
+        ((32, 128, 16, 16), (128, 128, 1, 1), 2, ("xla", "xla", "gemm")),  # 8x8 out, strided
+        ((4, 256, 56, 56), (512, 256, 1, 1), 2, ("xla", "xla", "gemm")),  # ResNet-50's
     ],
 )
 def test_one_by_one_rule_follows_its_network_measurement(x_shape, w_shape, stride, plan):
-    """A strided 1x1 layer (a projection shortcut) stays on XLA's convolution, an
-    unstrided one uses gemm (_plan.py: measured in whole ResNet-18 and MobileNet-v1 steps),
-    or the matmul plan where the weights are at most the batch's activations on images
-    of fewer than 8x8 pixels, or of fewer than 16x16 and not a multiple of 16 where gemm
-    would copy several images around one shared matmul."""
+    """A strided 1x1 layer (a projection shortcut) stays on XLA's convolution but for
+    its weight gradient, on gemm; an unstrided one uses gemm (_plan.py: measured in whole
+    ResNet-18 and MobileNet-v1 steps), or the matmul plan where the weights are at most
+    the batch's activations on images of fewer than 8x8 pixels, or of fewer than 16x16
+    and not a multiple of 16 where gemm would copy several images around one shared
+    matmul."""
     assert jaxconv.choose_plan(x_shape, w_shape, stride=stride, platform="cpu") == plan
 
 

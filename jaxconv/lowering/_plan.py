@@ -175,7 +175,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     multiplies image by image. Re-measured so (11 layers of both rules, float32 and
     bfloat16, forward and forward+backward; BENCHMARKS.md, eighth session of
     2026-12-06): ``auto`` 0.24-0.93x ``"xla"``'s.
-  - Strided (a ResNet's projection shortcut): ``"xla"``. Alone, ``"gemm"`` is faster
+  - Strided (a ResNet's projection shortcut): ``"xla"`` for the forward pass and the
+    input gradient, ``"gemm"`` for the weight gradient. Alone, ``"gemm"`` is faster
     (ResNet-18's three shortcuts 64->128, 128->256, 256->512, stride 2 from 32x32, 16x16
     and 8x8, batch 32: 0.39x, 0.37x, 0.53x forward+backward). In the network it is not:
     the rest of each stage is XLA's convolution, which the CPU backend runs on
@@ -187,6 +188,17 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     flax's compile time against 1.63-2.06x (five runs of 3-5 rounds). In MobileNet-v1,
     whose unstrided pointwise layers sit between depthwise ones, ``"xla"`` there was
     2.2x slower and compiled slower too, so unstrided 1x1 layers stay on ``"gemm"``.
+    The weight gradient moved alone keeps those layouts (it ends the chain rather than
+    sitting in it), and XLA's is the slowest pass there: ``plan_passes.py passes`` (Zen 5
+    EPYC, 5 rounds, ms ``"xla"`` / ``"gemm"``, float32) read 5.20 / 1.30, 2.57 / 0.61,
+    1.87 / 0.43 on ResNet-18's three; ResNet-50's from 56x56, 28x28 and 14x14, batch 4,
+    24.9 / 2.7, 10.5 / 2.2, 10.6 / 2.8; 64->128 from 56x56, batch 8, 3.9 / 0.8; batch 1
+    2.9 / 0.7; 16->32 from 32x32, batch 64, 1.6 / 0.3 (bfloat16 2.6-6.8x likewise). In
+    the ResNet-18 step (same-process A/Bs, time / flax.nnx's, 2 compile rounds, 31
+    interleaved steps), float32: 0.901x against 0.912x channels-first, 0.898x against
+    0.914x channels-last; earlier runs of one round 0.911x / 0.934x and 0.907x / 0.926x;
+    a last A/B with the rule landed 0.903x / 0.908x and 0.915x / 0.922x; six kernels
+    more, compile level (1.27-1.48x flax's against 1.33-1.47x).
 * CPU with bfloat16 dot instructions (``_dots.bf16_dots``: AMX or AVX512-BF16, which XLA
   uses through YNNPACK's dots), bfloat16, no groups, no ``preferred_element_type``, at
   least 128 images x output pixels and at most 32x32 output pixels an image: ``"dots"``,
@@ -672,7 +684,7 @@ def _rules(
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
     if (kh, kw) == (1, 1) and groups == 1:
         if params.stride != (1, 1):  # a projection shortcut: see the notes
-            return Plan("xla", "xla", "xla")
+            return Plan("xla", "xla", "gemm")
         pixels = mh * mw
         known = _checks.is_static(n, pixels)
         tiny = known and pixels < SMALL_1X1_PIXELS
