@@ -151,14 +151,16 @@ ODD_SIZES = (5, 9, 13, 15, 17, 19, 27, 35, 55, 73, 147)
 
 def random_layers(count: int, seed: int, odd: bool = False) -> dict:
     """``count`` layers drawn at random from the sizes of common networks, the rules
-    unseen: batch 1-64, 3-512 channels, 4x4 to 112x112 images, 1x1 to 7x7 kernels (some
-    1xk), stride 1 or 2, "same" or no padding, some dilated, depthwise and grouped; the
+    unseen: batch 1-64, 3-512 channels, 2x2 to 112x112 images, 1x1 to 7x7 kernels (some
+    1xk), stride 1 or 2, "same" or no padding (a few "full", the kernel less one, beyond
+    half of it), some dilated, depthwise and grouped; a kernel may be longer than the
+    image, as at the end of VGG, where XLA's CPU convolution is slow (``_plan.py``); the
     batch is cut until the forward pass costs at most about 2 GFLOP (0.2 GFLOP grouped,
     which XLA's CPU convolution runs slowly): tens of ms here. ``odd`` draws widths and
     sizes from ``ODD_WIDTHS`` and ``ODD_SIZES`` instead."""
     rng = np.random.default_rng(seed)
     widths = (3, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256, 384, 512)
-    sizes = (4, 7, 8, 14, 16, 28, 32, 56, 64, 112)
+    sizes = (2, 4, 7, 8, 14, 16, 28, 32, 56, 64, 112)
     if odd:
         widths, sizes = ODD_WIDTHS, ODD_SIZES
     layers = {}
@@ -181,13 +183,16 @@ def random_layers(count: int, seed: int, odd: bool = False) -> dict:
         elif kind == "grouped":
             groups = int(rng.choice([2, 4, 8, 32]))
             c, o = c - c % (2 * groups) or 2 * groups, o - o % groups or groups
-        same = rng.random() < 0.8
-        pad = ((dilation * (kh - 1) // 2,) * 2, (dilation * (kw - 1) // 2,) * 2) if same else 0
-        if size < dilation * (k - 1) + 2:  # a kernel about as large as the image: not a layer
-            continue
+        draw = rng.random()
+        same, full = draw < 0.8, draw >= 0.95
+        half = 1 if full else 2  # "full": the kernel's reach less one on each side
+        pad = ((dilation * (kh - 1) // half,) * 2, (dilation * (kw - 1) // half,) * 2)
+        pad = pad if same or full else ((0, 0), (0, 0))
         n = int(rng.choice([1, 2, 4, 8, 16, 32, 64]))
-        mh = (size + (2 * pad[0][0] if same else 0) - dilation * (kh - 1) - 1) // stride + 1
-        mw = (size + (2 * pad[1][0] if same else 0) - dilation * (kw - 1) - 1) // stride + 1
+        mh = (size + 2 * pad[0][0] - dilation * (kh - 1) - 1) // stride + 1
+        mw = (size + 2 * pad[1][0] - dilation * (kw - 1) - 1) // stride + 1
+        if min(mh, mw) < 1:  # no output: not a layer
+            continue
         flops_an_image = 2 * o * (c // groups) * kh * kw * mh * mw
         most = 2e9 if groups == 1 else 2e8  # XLA's CPU grouped convolutions are slow
         while n > 1 and n * flops_an_image > most:
@@ -196,7 +201,7 @@ def random_layers(count: int, seed: int, odd: bool = False) -> dict:
             continue
         name = (
             f"r{len(layers):02d} {kind[:5]} n{n} {c}->{o} {kh}x{kw} s{stride} d{dilation} "
-            f"g{groups} {size} {'same' if same else 'valid'}"
+            f"g{groups} {size} {'same' if same else 'full' if full else 'valid'}"
         )
         layers[name] = ((n, c, size, size), (o, c // groups, kh, kw), stride, pad, dilation, groups)
     return layers

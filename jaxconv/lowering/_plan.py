@@ -461,7 +461,14 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     0.06-0.16x, and 0.02x / 0.05x where ``"dots"`` takes every pass.
   A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
   at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
-  a grouped layer keeps its plan (32 groups of 16 at 2x2: XLA's forward pass 0.63 ms).
+  a grouped layer keeps its plan (32 groups of 16 at 2x2: XLA's forward pass 0.63 ms),
+  but for its forward pass where the output is longer than the input and the groups
+  are fewer than 16 and wider than one channel: XLA runs that forward pass on Eigen, and
+  fast (ms ``"xla"`` / ``"matmul"``, the grouped rule's, padded 2: 192->96 in 4 groups
+  at 56x56, batch 1, 2.35 / 3.01, where ``auto_sweep.py --random 60 --seed 43`` read
+  1.41-1.43x; 64->64 in 4 groups at 32x32, batch 8, 2.44 / 3.53; padded 1, 8.74 / 2.85).
+  With 32 groups the taps stayed faster (8.85 / 5.25), as did a depthwise layer's (26.4
+  / 0.53).
   ``auto``'s bound (at most 1.10x ``"xla"``'s time) held without this rule; the rule is
   there because a layer of flax, equinox or plain ``lax`` pays the same 10-120x.
 * Memory: a lowering whose temporaries (a padded copy of the input for ``"matmul"`` and
@@ -611,16 +618,23 @@ def _past_the_image(
       does well, stays);
     * the weight gradient slides the output gradient over the input (an output larger
       than the input: padding beyond half the kernel): ``"matmul"``.
+
+    Grouped layers keep their plans, but for few groups of more than one channel an
+    output larger than the input, whose forward pass XLA runs fast there (on Eigen):
+    ``"xla"``'s.
     """
-    kh, kw = weight_shape[2:]
+    cg, kh, kw = weight_shape[1:]
     h, w = input_shape[2:]
-    if platform != "cpu" or groups != 1 or not _checks.is_static(h, w):
+    if platform != "cpu" or not _checks.is_static(h, w):
         return plan
     mh, mw = params.output_size((h, w), (kh, kw))
     known = _checks.is_static(mh, mw)
     forward = kh > h or kw > w
     input_grad = known and (kh > mh or kw > mw)
     weight_grad = known and (mh > h or mw > w)
+    if groups > 1:
+        few = groups < MANY_GROUPS and cg > 1
+        return plan._replace(forward="xla") if weight_grad and few else plan
     if not (forward or input_grad or weight_grad):
         return plan
     same = params.stride == (1, 1) and params.padding != ((0, 0), (0, 0))
