@@ -48,6 +48,15 @@ class ConvParams(NamedTuple):
         """
         return output_size("jaxconv", in_size, kernel, self)
 
+    @property
+    def padded(self) -> bool:
+        """Whether any side is padded.
+
+        >>> ConvParams((1, 1), ((0, 0), (0, 1)), (1, 1)).padded
+        True
+        """
+        return self.padding != ((0, 0), (0, 0))
+
 
 def as_any_array(fn: str, name: str, value: Any) -> jax.Array:
     """``jnp.asarray(value)`` of any numeric dtype, refusing what is not numeric data."""

@@ -228,7 +228,7 @@ def _pad_with_mode(fn: str, x_shape, params: ConvParams, padding_mode: str):
     ``jnp.pad`` (``(mode, widths)``) before a convolution with no padding of its own;
     zero padding stays inside the convolution (``pad_mode`` ``None``)."""
     mode = PADDING_MODES[padding_mode]
-    if mode is None or params.padding == ((0, 0), (0, 0)):
+    if mode is None or not params.padded:
         return None, params, tuple(x_shape)
     if mode == "reflect":
         for axis, size, pads in zip(("height", "width"), x_shape[-2:], params.padding):

@@ -637,7 +637,7 @@ def _past_the_image(
         return plan._replace(forward="xla") if weight_grad and few else plan
     if not (forward or input_grad or weight_grad):
         return plan
-    same = params.stride == (1, 1) and params.padding != ((0, 0), (0, 0))
+    same = params.stride == (1, 1) and params.padded
     if weight_grad:
         dw = "matmul"
     else:
@@ -738,7 +738,7 @@ def _rules(
         return Plan(forward if as_taps else "xla", "gemm", "gemm")
     ynn = _eigen.shapes(dtype) and on_ynn  # Eigen is the alternative to YNNPACK
     blocked = ynn and batch and _eigen.blocked_pays(n, cg, o, mh * mw)
-    padded = params.padding != ((0, 0), (0, 0))
+    padded = params.padded
     # XLA's weight gradient on YNNPACK is fast on few outputs and on short calls
     few = o <= MIN_CHANNELS or (padded and o <= THIN_OUT and cg >= 2 * o)
     thin = few and ynn_grad
@@ -811,7 +811,7 @@ def _steered(
         return "xla", "xla"
     long = rows is not None and rows >= MIN_ROWS
     narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels)
-    unpadded = params.padding == ((0, 0), (0, 0)) and max(cg, o) <= UNPADDED_CHANNELS
+    unpadded = not params.padded and max(cg, o) <= UNPADDED_CHANNELS
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
