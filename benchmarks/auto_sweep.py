@@ -114,6 +114,11 @@ LAYERS = {
     # ... and an output longer than the input (padding beyond half the kernel), batch 8
     "full 3x3 64->64 pad 2 32": ((8, 64, 32, 32), (64, 64, 3, 3), 1, 2, 1, 1),
     "full 5x5 128->128 pad 4 16": ((8, 128, 16, 16), (128, 128, 5, 5), 1, 4, 1, 1),
+    # ... narrow (bfloat16 im2col was slow there: found by --random 40 --seed 48), small
+    "narrow 3x3 32->16 pad 2 2": ((32, 32, 2, 2), (16, 32, 3, 3), 1, 2, 1, 1),
+    "narrow 3x3 16->16 2": ((32, 16, 2, 2), (16, 16, 3, 3), 1, 1, 1, 1),
+    "narrow 5x5 32->32 4": ((32, 32, 4, 4), (32, 32, 5, 5), 1, 2, 1, 1),
+    "small 3x3 16->32 2 b16": ((16, 16, 2, 2), (32, 16, 3, 3), 1, 1, 1, 1),
 }
 IMPLS = ("xla", "auto")
 LIMIT = 1.10

@@ -962,11 +962,21 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("xla", "gemm", "gemm")),
         ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "gemm", "gemm")),  # LeNet's 5x5 to 1x1
         ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1, stride=2), ("gemm",) * 3),
+        # narrow: the forward pass as "dots" (float32 im2col 1.4x XLA's at 16 channels)
+        ((32, 16, 2, 2), (16, 16, 3, 3), dict(padding=1), ("dots", "gemm", "xla")),
+        ((32, 32, 4, 4), (32, 32, 5, 5), dict(padding=2), ("dots", "gemm", "xla")),
+        ((32, 64, 2, 2), (16, 64, 3, 3), dict(padding=1), ("dots", "gemm", "xla")),
+        ((32, 64, 2, 2), (64, 64, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
+        # fewer than 2**17 multiply-adds: dispatch, XLA's own as fast (73,728 and 9,216)
+        ((32, 16, 1, 1), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3),
+        ((1, 16, 2, 2), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3),
+        ((4, 32, 2, 2), (32, 32, 3, 3), dict(padding=1), ("dots", "gemm", "xla")),  # 147,456
         # padding beyond half the kernel, an output larger than the input: the weight
         # gradient as taps
         ((16, 256, 8, 8), (256, 256, 3, 3), dict(padding=2), ("xla", "xla", "matmul")),
         ((8, 128, 16, 16), (128, 128, 5, 5), dict(padding=(4, 0)), ("xla", "xla", "matmul")),
         ((8, 64, 32, 32), (64, 64, 3, 3), dict(padding=2, stride=2), ("xla",) * 3),  # 17x17
+        ((32, 32, 2, 2), (16, 32, 3, 3), dict(padding=2), ("dots", "xla", "matmul")),
         # the kernel fits: the rules' plans
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),
         ((32, 256, 4, 4), (256, 256, 3, 3), dict(padding=2, dilation=2), ("xla",) * 3),
@@ -986,3 +996,53 @@ def test_a_window_longer_than_its_image_leaves_xlas_cpu_convolution(x_shape, w_s
     assert jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw) == expected
     if w_shape[1] > 1:  # (a depthwise layer has a GPU rule of its own)
         assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, kw, with_dots, without",
+    [
+        (
+            (32, 32, 2, 2),
+            (16, 32, 3, 3),
+            dict(padding=2),
+            ("dots", "xla", "dots"),
+            ("gemm", "xla", "matmul"),
+        ),
+        (
+            (32, 16, 2, 2),
+            (16, 16, 3, 3),
+            dict(padding=1),
+            ("dots", "dots", "xla"),
+            ("gemm", "gemm", "xla"),
+        ),
+        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "dots", "dots"), ("xla", "gemm", "gemm")),
+        (
+            (2, 512, 2, 2),
+            (512, 512, 3, 3),
+            dict(padding=1),
+            ("dots", "dots", "xla"),
+            ("gemm", "gemm", "xla"),
+        ),
+        (
+            (2, 32, 112, 112),
+            (32, 32, 3, 3),
+            dict(padding=2),
+            ("xla", "xla", "dots"),
+            ("xla", "xla", "matmul"),
+        ),
+        ((32, 16, 1, 1), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3, ("xla",) * 3),
+    ],
+)
+def test_a_window_longer_than_its_image_takes_dots_in_bfloat16(
+    x_shape, w_shape, kw, with_dots, without, monkeypatch
+):
+    """In bfloat16, with bfloat16 dot instructions, those passes take ``"dots"`` at any
+    width, batch and image size (bfloat16 im2col ran 1.3-6.6x XLA's time on narrow
+    layers, and ``"dots"`` 0.2-0.8x im2col's and the taps', _plan.py); without them, the
+    float32 plan but for the narrow forward pass, which stays on the patches."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    choose = functools.partial(jaxconv.choose_plan, x_shape, w_shape, platform="cpu", **kw)
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: True)
+    assert choose(dtype="bfloat16") == with_dots
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
+    assert choose(dtype="bfloat16") == without

@@ -422,7 +422,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   weight gradient an output gradient longer than the input (padding beyond half the
   kernel). YNNPACK declines such a convolution (XLA's ``ynn_support.cc``: a kernel or an
   output larger than the input), and what XLA runs instead is slow. ``"gemm"`` for the
-  first two, ``"matmul"`` for the third. Measured
+  first two, ``"matmul"`` for the third (bfloat16 and narrow layers: ``"dots"``, below).
+  Measured
   (``plan_passes.py passes``, 3 interleaved rounds, Zen 5 EPYC, float32, ms ``"xla"`` /
   ``"gemm"``, forward and input gradient, batch 32 unless named):
   - padded, stride 1: 512->512 3x3 at 2x2 190.6 / 4.9 and 191.8 / 2.7 (bfloat16 183.2 /
@@ -459,6 +460,27 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     64x64, batch 4, 31.5 / 3.5 / 3.8. Forward+backward with ``"matmul"``'s (``plans``, 5
     rounds): 0.03-0.09x, 0.19x on the 16->32 layer (``"gemm"``'s 0.15x); bfloat16
     0.06-0.16x, and 0.02x / 0.05x where ``"dots"`` takes every pass.
+  - which taps (``auto_sweep.py --random 40 --seed 48 --dtype bfloat16`` found 32->16
+    3x3 padded 2 at 2x2, batch 32, at 6.4x XLA's forward pass on ``"gemm"``): bfloat16
+    im2col is slow on narrow layers (forward, batch 32, ms ``"xla"`` / ``"gemm"`` /
+    ``"matmul"`` / ``"dots"``: 16->16 at 2x2 0.05 / 0.21 / 0.08 / 0.03, padded 2 0.13 /
+    0.68 / 0.11 / 0.05; 32->16 padded 2 0.27 / 1.26 / 0.14 / 0.06; 16->16 5x5 at 4x4
+    1.10 / 3.34 / 0.22 / 0.08). ``"dots"`` was the fastest of the three in 33 of 34
+    bfloat16 forward passes (16-512 channels, 1x1 to 4x4 images, 3x3 to 7x7 kernels; the
+    other 512->512 at 1x1, 2.19 against im2col's 1.82 ms), in the 8 input gradients
+    (0.03-0.63 against im2col's 0.06-1.21 ms), the 7 weight gradients that move with
+    them (0.06-0.79 against 0.09-1.01) and the 7 over-padded ones (against the taps':
+    0.09 / 0.09, 1.39 / 5.25 at 32x32, 1.21 / 4.62 at 112x112, 4.33 / 8.91 at 5x5).
+    So with bfloat16 dot instructions every such pass is ``"dots"``, at any batch and
+    image size. In float32 im2col read 1.0-1.5x XLA's forward pass at 16 channels
+    (0.08-0.10 against 0.06-0.07 ms at 2x2), and ``"dots"`` was the fastest there up to
+    32 channels in or out (10 layers: 0.04-1.11 against im2col's 0.04-1.47 ms); from 64
+    im2col is as fast or faster (128->128 at 2x2 0.41 against 0.49), so it keeps the
+    forward pass of wider layers, and the gradients (float32 ``"dots"`` lost some:
+    LeNet's weight gradient 0.15 against 0.10). Below ``PAST_MIN_MACS`` multiply-adds a
+    call is dispatch and XLA's own stays (16->16 at 2x2, batch 1: 0.007 ms against
+    ``"dots"``' 0.036 and im2col's 0.063; at 1x1, batch 32, 73,728 of them, float32 0.021
+    against 0.029 and 0.031).
   A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
   at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
   a grouped layer keeps its plan (32 groups of 16 at 2x2: XLA's forward pass 0.63 ms),
@@ -578,6 +600,8 @@ WIDENING = 2  # a grouped layer of thin groups widening them more than this: see
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
+PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
+NARROW_TAPS = 32  # ... float32's forward pass to "dots" up to this many channels in or out
 DOTS_MIN_ROWS = 128  # "dots" (bfloat16 dot instructions): from this many images x output pixels ...
 DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: not measured)
 DOTS_1X1_CHANNELS = 32  # ... 1x1 layers this wide in and out: the gradients
@@ -617,7 +641,10 @@ def _past_the_image(
       unpadded layer's weight gradient with it (a padded, unstrided one's, which XLA
       does well, stays);
     * the weight gradient slides the output gradient over the input (an output larger
-      than the input: padding beyond half the kernel): ``"matmul"``.
+      than the input: padding beyond half the kernel): ``"matmul"``;
+    * in bfloat16 with bfloat16 dot instructions, every such pass: ``"dots"``; in float32,
+      the forward pass of a layer of up to ``NARROW_TAPS`` channels in or out too;
+    * fewer than ``PAST_MIN_MACS`` multiply-adds, or a patch embedding: the plan as it was.
 
     Grouped layers keep their plans, but for few groups of more than one channel an
     output larger than the input, whose forward pass XLA runs fast there (on Eigen):
@@ -635,14 +662,38 @@ def _past_the_image(
     if groups > 1:
         few = groups < MANY_GROUPS and cg > 1
         return plan._replace(forward="xla") if weight_grad and few else plan
-    if not (forward or input_grad or weight_grad):
-        return plan
+    n, o = input_shape[0], weight_shape[0]
+    if not (forward or input_grad or weight_grad) or kh * kw > 1 and _gemm.tiles((kh, kw), params):
+        return plan  # (a patch embedding's plan is one matmul already)
+    if _checks.is_static(n, mh, mw) and n * o * mh * mw * cg * kh * kw < PAST_MIN_MACS:
+        return plan  # dispatch, where XLA's own is as fast
+    if _bf16_dots(params, groups, dtype, platform):
+        taps = Plan("dots", "dots", "dots")
+    else:
+        narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
+        taps = Plan("dots" if narrow else "gemm", "gemm", "matmul")
     same = params.stride == (1, 1) and params.padded
     if weight_grad:
-        dw = "matmul"
+        dw = taps.weight_grad
     else:
-        dw = "gemm" if input_grad and not same else plan.weight_grad
-    return Plan("gemm" if forward else plan.forward, "gemm" if input_grad else plan.input_grad, dw)
+        dw = taps.input_grad if input_grad and not same else plan.weight_grad
+    return Plan(
+        taps.forward if forward else plan.forward,
+        taps.input_grad if input_grad else plan.input_grad,
+        dw,
+    )
+
+
+def _bf16_dots(params: ConvParams, groups: int, dtype, platform: str) -> bool:
+    """Whether ``"dots"`` may run a dense bfloat16 call on this CPU's bfloat16 dot
+    instructions (``_dots.bf16_dots``), its result in bfloat16."""
+    return (
+        platform == "cpu"
+        and groups == 1
+        and jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16)
+        and params.preferred_element_type is None
+        and _dots.bf16_dots()
+    )
 
 
 def _with_dots(
@@ -653,16 +704,9 @@ def _with_dots(
     cg, kh, kw = weight_shape[1:]
     n, o = input_shape[0], weight_shape[0]
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
-    eligible = (
-        platform == "cpu"
-        and groups == 1
-        and jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16)
-        and params.preferred_element_type is None
-        and _checks.is_static(n, mh, mw)
-    )
-    if not eligible or not DOTS_MIN_ROWS <= n * mh * mw or mh * mw > DOTS_MAX_PIXELS:
+    if not _checks.is_static(n, mh, mw) or not DOTS_MIN_ROWS <= n * mh * mw:
         return plan
-    if not _dots.bf16_dots():
+    if mh * mw > DOTS_MAX_PIXELS or not _bf16_dots(params, groups, dtype, platform):
         return plan
     if (kh, kw) == (1, 1):
         if min(cg, o) < DOTS_1X1_CHANNELS:
