@@ -164,10 +164,9 @@ def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
     reversed weights: correct, and not the fast way there.
     """
     size, kernel = x.shape[2:], w.shape[2:]
-    padding = tuple((n - k + lo, m - 1 - lo) for n, k, m, (lo, _) in _axes(size, kernel, params))
-    swapped = params._replace(padding=padding)
-    reverse = lambda a: lax.rev(a, (2, 3))  # noqa: E731
-    return lax_conv(reverse(w), reverse(x), swapped, dimension_numbers=SWAPPED)
+    rows, cols = ((n - k + lo, m - 1 - lo) for n, k, m, (lo, _) in _axes(size, kernel, params))
+    swapped = params._replace(padding=(rows, cols))
+    return lax_conv(lax.rev(w, (2, 3)), lax.rev(x, (2, 3)), swapped, dimension_numbers=SWAPPED)
 
 
 def weight_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
