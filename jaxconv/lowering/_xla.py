@@ -153,12 +153,14 @@ def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
     block transposed and reversed (``kh*kw*I`` elements). Measured (Zen 5 EPYC, float32,
     batch 32, the weight gradient and an SGD-momentum update of the weight, ms JAX's /
     swapped): 512->512 3x3 at 4x4 11.5 / 8.5, 256->256 at 8x8 7.8 / 7.5, 128->128 at
-    16x16 10.7 / 10.6, 64->64 at 32x32 16.9 / 17.5; in the ResNet-18 step (``jaxconv
-    bench --model resnet18``'s, same-process A/Bs, time / flax.nnx's, against JAX's
-    form): with it on the 512-channel layers 0.870x / 0.891x and 0.859x / 0.873x,
-    adding the 256-channel ones 0.854x, 0.899x / 0.917x and 0.861x; NCHW twice level
-    (0.892x / 0.897x, 0.895x / 0.894x). Strided, the output gradient dilated, XLA ran it
-    46-71x slower (256->512 stride 2 at 8x8: 272 against 5.9 ms): not swapped.
+    16x16 10.7 / 10.6, 64->64 at 32x32 16.9 / 17.5. In the ResNet-18 step (``jaxconv
+    bench --model resnet18``'s, same-process A/Bs, time / flax.nnx's, swapped against
+    JAX's form): from 256 channels, 0.901x / 0.914x channels-first and 0.893x / 0.909x
+    channels-last (3 compiles, 31 interleaved runs each); earlier A/Bs read 0.854x / 0.891x
+    and 0.899x / 0.917x channels-last, 0.861x / 0.873x and 0.895x / 0.894x channels-first;
+    from 512 channels, 0.870x / 0.891x, 0.859x / 0.873x and 0.892x / 0.897x. Strided,
+    the output gradient dilated, XLA ran it 46-71x slower (256->512 stride 2 at 8x8: 272
+    against 5.9 ms): not swapped.
 
     As a forward pass (forward-mode derivatives) it slides the input over the padded,
     reversed weights: correct, and not the fast way there.
@@ -170,10 +172,10 @@ def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
 
 
 def weight_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
-    """The weight-gradient term: ``swapped_term`` where ``swaps_roles``; else
-    ``x`` through a channels-last fence (``_fence.py``), so
-    that on a CPU the transposing copy of the activation that the weight gradient's
-    convolution reads is taken from a buffer, not fused with the activation's producer.
+    """The weight-gradient term: ``swapped_term`` where ``swaps_roles``; else ``x``
+    through a channels-last fence (``_fence.py``), so that on a CPU the transposing copy
+    of the activation that the weight gradient's convolution reads is taken from a
+    buffer, not fused with the activation's producer.
     A ResNet-18 training step (``jaxconv bench --model resnet18``'s, batch 32; with
     ``"eigen"``'s blocked weight gradients fenced too; ``benchmarks/fence_ab.py``, 3
     compile rounds, 21 interleaved runs, a 2-core Emerald-Rapids Xeon) took 587 against
