@@ -473,8 +473,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     0.09 / 0.09, 1.39 / 5.25 at 32x32, 1.21 / 4.62 at 112x112, 4.33 / 8.91 at 5x5).
     So with bfloat16 dot instructions every such pass is ``"dots"``, at any batch and
     image size. In float32 im2col read 1.0-1.5x XLA's forward pass at 16 channels
-    (0.08-0.10 against 0.06-0.07 ms at 2x2), and ``"dots"`` was the fastest there up to
-    32 channels in or out (10 layers: 0.04-1.11 against im2col's 0.04-1.47 ms); from 64
+    (0.08-0.10 against 0.06-0.07 ms at 2x2), and ``"dots"`` was faster than im2col up to
+    32 channels in or out (10 layers: 0.04-1.11 against 0.04-1.47 ms); from 64
     im2col is as fast or faster (128->128 at 2x2 0.41 against 0.49), so it keeps the
     forward pass of wider layers, and the gradients (float32 ``"dots"`` lost some:
     LeNet's weight gradient 0.15 against 0.10). Below ``PAST_MIN_MACS`` multiply-adds a
