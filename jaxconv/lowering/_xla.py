@@ -126,14 +126,19 @@ SWAP_MIN_CHANNELS = 256  # a weight gradient with this many channels in and out 
 def swaps_roles(x_shape, w_shape, params: ConvParams, groups: int, dtype) -> bool:
     """Whether the weight-gradient term is ``swapped_term``'s: a float32 CPU call without
     groups, stride or dilation, of at least ``SWAP_MIN_CHANNELS`` channels in and out,
-    at static sizes where the swapped convolution's padding is not negative."""
+    at static sizes, padded on each side by less than the kernel and by at least the
+    kernel's excess over the input, so that neither swapped convolution's padding is
+    negative. (Padded by more, some calls read garbage from XLA's CPU backend: 1x1
+    channel, 2x4 input, 2x2 kernel, padded ((2, 0), (1, 1)), values up to 1e22.)"""
     if jax.default_backend() != "cpu" or groups != 1 or jnp.dtype(dtype) != jnp.float32:
         return False
     if params.stride != (1, 1) or params.dilation != (1, 1) or not is_static(*x_shape, *w_shape):
         return False
     kernel, size = tuple(w_shape[2:]), tuple(x_shape[2:])
-    inward = all(n >= k - lo and lo <= m - 1 for n, k, m, (lo, _) in _axes(size, kernel, params))
-    return min(w_shape[:2]) >= SWAP_MIN_CHANNELS and inward
+    within = all(
+        k - n <= pad < k for n, k, pads in zip(size, kernel, params.padding) for pad in pads
+    )
+    return min(w_shape[:2]) >= SWAP_MIN_CHANNELS and within
 
 
 def _axes(size, kernel, params: ConvParams):
@@ -151,11 +156,16 @@ def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
     memory, and an ``(O, I, kh, kw)`` weight's update reads it in a transposing copy.
     Swapped, it comes out ``(O, kh, kw, I)``, and the update reads each output channel's
     block transposed and reversed (``kh*kw*I`` elements). Measured (Zen 5 EPYC, float32,
-    batch 32, the weight gradient and an SGD-momentum update of the weight, ms JAX's /
-    swapped): 512->512 3x3 at 4x4 11.5 / 8.5, 256->256 at 8x8 7.8 / 7.5, 128->128 at
-    16x16 10.7 / 10.6, 64->64 at 32x32 16.9 / 17.5. In the ResNet-18 step (``jaxconv
-    bench --model resnet18``'s, same-process A/Bs, time / flax.nnx's, swapped against
-    JAX's form): from 256 channels, 0.901x / 0.914x channels-first and 0.893x / 0.909x
+    ms before / swapped, the weight gradient alone, then with an SGD-momentum update of
+    the weight): 512->512 3x3 at 4x4, batch 32, 8.52 / 8.55 and 11.72 / 9.12; at 2x2
+    1.97 / 1.78 and 5.08 / 2.28; at 7x7, batch 4, 6.27 / 6.16 and 9.56 / 7.45; at 28x28,
+    batch 2, 27.13 / 27.11 and 30.51 / 27.76; 1024->1024 at 7x7, batch 1, 30.48 / 23.01
+    and 59.08 / 37.61; 256->256 at 8x8, batch 32, 8.91 / 8.62 and 9.18 / 8.81; at 56x56,
+    batch 2, 43.31 / 42.31 and 44.21 / 42.94; at 112x112, batch 1, 78.83 / 73.78 and
+    74.86 / 76.73. Narrower, against lax's form, with the update: 128->128 at 16x16 10.70
+    / 10.56, 64->64 at 32x32 16.91 / 17.48 (not swapped). In the ResNet-18 step
+    (``jaxconv bench --model resnet18``'s, same-process A/Bs, time / flax.nnx's, swapped
+    against JAX's form): from 256 channels, 0.901x / 0.914x channels-first and 0.893x / 0.909x
     channels-last (3 compiles, 31 interleaved runs each); earlier A/Bs read 0.854x / 0.891x
     and 0.899x / 0.917x channels-last, 0.861x / 0.873x and 0.895x / 0.894x channels-first;
     from 512 channels, 0.870x / 0.891x, 0.859x / 0.873x and 0.892x / 0.897x. Strided,
