@@ -233,7 +233,13 @@ BF16_DOT_PLANS = [
     ((32, 16, 32, 32), (16, 16, 1, 1), {}, None),  # 1x1 of 16 channels: too thin
     # 8 rows, too short, but a kernel longer than the image (_plan._past_the_image)
     ((2, 512, 2, 2), (512, 512, 3, 3), dict(padding=1), ("dots", "dots", "xla")),
-    ((2, 128, 112, 112), (128, 128, 3, 3), dict(padding=1), None),  # too large an image
+    # beyond 32x32 output pixels: the weight gradient, and the input gradient up to 2**20
+    # input elements an image (measured on eight layers up to 224x224)
+    ((2, 128, 112, 112), (128, 128, 3, 3), dict(padding=1), ("xla", "xla", "dots")),
+    ((2, 256, 56, 56), (256, 256, 3, 3), dict(padding=1), ("xla", "dots", "dots")),
+    ((2, 128, 64, 64), (64, 128, 3, 3), dict(padding=1), ("xla", "dots", "dots")),  # U-Net's
+    ((2, 16, 64, 64), (16, 16, 3, 3), dict(padding=1), None),  # 16 channels: too thin
+    ((2, 128, 112, 112), (128, 128, 3, 3), dict(padding=1, stride=2), None),  # not measured
     ((32, 256, 8, 8), (256, 256, 5, 5), dict(padding=2), None),  # 5x5: not measured
     ((32, 256, 8, 8), (256, 256, 3, 3), dict(padding=2, dilation=2), None),  # dilated
     ((32, 256, 8, 8), (256, 64, 3, 3), dict(padding=1, groups=4), None),  # grouped

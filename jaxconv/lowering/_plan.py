@@ -201,7 +201,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     more, compile level (1.27-1.48x flax's against 1.33-1.47x).
 * CPU with bfloat16 dot instructions (``_dots.bf16_dots``: AMX or AVX512-BF16, which XLA
   uses through YNNPACK's dots), bfloat16, no groups, no ``preferred_element_type``, at
-  least 128 images x output pixels and at most 32x32 output pixels an image: ``"dots"``,
+  least 128 images x output pixels and at most 32x32 output pixels an image (beyond, the
+  unstrided 3x3 layers' gradients: below): ``"dots"``,
   each pass one bfloat16 matmul with float32 sums, where it was measured faster than the
   plan the rules below give (``_with_dots``). XLA converts a bfloat16 convolution to
   float32 and runs it without them. Measured on an Emerald-Rapids Xeon with AMX (2
@@ -258,6 +259,21 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   input gradient on ``"eigen"`` and 0.97x with no ``"dots"`` (one same-process A/B,
   channels-first, 15 interleaved steps); MobileNet-v1 0.22x against 0.25x, ConvNeXt
   0.21x against 0.26x. Zen 4's and Cooper Lake's AVX512-BF16 were not measured.
+  Beyond 32x32 output pixels (``_dots_on_large_images``; the Zen 5 EPYC, ``plan_passes.py
+  passes``, 7 rounds, ms the faster of ``"xla"``'s and ``"eigen"``'s / ``"dots"``'s,
+  padded 3x3, input gradient and weight gradient): 64->64 at 224x224, batch 1, 11.66 /
+  20.33 and 30.06 / 18.25; 128->128 at 112x112, batch 2, 19.20 / 24.82 and 44.36 /
+  23.13; 256->256 at 56x56, batch 2, 18.87 / 9.68 and 41.08 / 10.29; 512->512 at 28x28,
+  batch 2 (where the rule above takes it), 19.87 / 11.06 and 26.64 / 11.87; 64->64 at
+  56x56, batch 4, 3.47 / 1.74 and 7.55 / 2.27; 32->32 at 128x128, batch 2, 3.93 / 2.30
+  and 5.87 / 3.34; 64->64 at 48x48, batch 8, 4.98 / 2.74 and 10.75 / 2.94; U-Net's
+  128->64 at 64x64, batch 2, 3.36 / 1.86 and 8.72 / 3.04 (its ``"gemm"`` weight
+  gradient, the rules', 8.48; ``auto_sweep.py`` had read that layer at 1.01-1.30x
+  ``"xla"``'s forward+backward over five runs, now 0.62x). So the weight gradient at any
+  size, the input gradient up to ``DOTS_LARGE_ELEMENTS`` input elements an image (it
+  won at 0.5-0.8 M, lost at 1.6 M and 3.2 M). The forward pass stays: ``"dots"`` took
+  2.48x, 2.64x, 0.79x, 0.69x, 0.81x, 1.03x and 0.88x the faster one's time on the first
+  seven and 1.29x on U-Net's (not measured enough for a bound).
 * CPU, float32 and bfloat16 (measured in float32, then in bfloat16 on the same layers:
   ``_eigen.py``'s notes), no groups, 16 to 96 channels in and out (a dense layer that
   jaxlib 0.10's CPU backend hands to YNNPACK), an axis of stride 1, and at most 400 K
@@ -603,7 +619,8 @@ UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward 
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
 NARROW_TAPS = 32  # ... float32's forward pass to "dots" up to this many channels in or out
 DOTS_MIN_ROWS = 128  # "dots" (bfloat16 dot instructions): from this many images x output pixels ...
-DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: not measured)
+DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: below)
+DOTS_LARGE_ELEMENTS = 2**20  # ... beyond, an input gradient up to this many inputs an image
 DOTS_1X1_CHANNELS = 32  # ... 1x1 layers this wide in and out: the gradients
 DOTS_CHANNELS = 256  # ... strided 3x3 layers this wide in and out: every pass
 DOTS_WEIGHT_GRAD = (64, 128)  # ... strided 3x3 layers of this many inputs and outputs: the
@@ -706,8 +723,10 @@ def _with_dots(
     mh, mw = params.output_size(input_shape[2:], (kh, kw))
     if not _checks.is_static(n, mh, mw) or not DOTS_MIN_ROWS <= n * mh * mw:
         return plan
-    if mh * mw > DOTS_MAX_PIXELS or not _bf16_dots(params, groups, dtype, platform):
+    if not _bf16_dots(params, groups, dtype, platform):
         return plan
+    if mh * mw > DOTS_MAX_PIXELS:
+        return _dots_on_large_images(plan, input_shape, weight_shape, params)
     if (kh, kw) == (1, 1):
         if min(cg, o) < DOTS_1X1_CHANNELS:
             return plan
@@ -724,6 +743,20 @@ def _with_dots(
     if cg < DOTS_WEIGHT_GRAD[0] or o < DOTS_WEIGHT_GRAD[1]:
         return plan
     return Plan(forward, plan.input_grad, "dots")
+
+
+def _dots_on_large_images(plan: Plan, input_shape, weight_shape, params: ConvParams) -> Plan:
+    """``_with_dots`` beyond ``DOTS_MAX_PIXELS`` output pixels an image: an unstrided 3x3
+    layer from ``DOTS_ROWS_CHANNELS`` channels in and out takes the row-stacked weight
+    gradient, and its input gradient up to ``DOTS_LARGE_ELEMENTS`` input elements an
+    image (see the notes)."""
+    cg, kh, kw = weight_shape[1:]
+    unstrided = params.stride == (1, 1) and params.dilation == (1, 1)
+    if (kh, kw) != DOTS_KERNEL or not unstrided or min(cg, weight_shape[0]) < DOTS_ROWS_CHANNELS:
+        return plan
+    elements = cg * input_shape[2] * input_shape[3]
+    small = _checks.is_static(elements) and elements <= DOTS_LARGE_ELEMENTS
+    return Plan(plan.forward, "dots" if small else plan.input_grad, "dots")
 
 
 def _rules(
