@@ -10,7 +10,7 @@ import pytest
 
 import jaxconv
 from jaxconv.cli import bench
-from jaxconv.lowering import Plan, _eigen
+from jaxconv.lowering import Plan, _dots, _eigen
 from tests.helpers import ON_GPU, assert_close, hlo_ops
 
 F32 = 2e-5  # float32 against float32 lax: different kernels, different sums
@@ -139,7 +139,9 @@ SUITE_PLANS_YNN = {  # float32 on a CPU whose XLA uses YNNPACK
 def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, monkeypatch):
     """With YNNPACK in use, float32 suite layers take the plans of _plan.py's Eigen rule,
     and bfloat16 ones its forward pass and input gradient; float64, float16 and a CPU
-    without YNNPACK never take ``"eigen"``."""
+    without YNNPACK never take ``"eigen"``. (Without bfloat16 dot instructions, whose
+    ``"dots"`` takes some of those passes in bfloat16: tests/test_dots.py.)"""
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
     kw = dict(stride=case.stride, padding=case.pad, groups=case.groups)
     shapes = (
         (case.n_cpu, case.ci, case.side, case.side),
@@ -178,6 +180,10 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((2, 100, 68, 68), (100, 100, 5, 5), {"padding": 0}, ("eigen", "xla", "matmul")),
         ((2, 48, 64, 64), (96, 48, 7, 7), {}, ("eigen", "eigen", "matmul")),  # 8 K rows, 7x7
         ((1, 256, 28, 28), (256, 256, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 484
+        # from 5x5, up to 96x96 output pixels (where 3x3 goes to 401 K a image, 112x112)
+        ((2, 32, 112, 112), (24, 32, 7, 7), {}, ("xla", "xla", "xla")),
+        ((2, 32, 112, 112), (24, 32, 5, 5), {}, ("xla", "xla", "xla")),
+        ((4, 32, 80, 80), (32, 32, 7, 7), {}, ("eigen", "eigen", "gemm")),
         # 1.8 M MACs; the output (2x2) shorter than the kernel: gemm's gradients (_plan.py)
         ((8, 24, 4, 4), (256, 24, 3, 3), {"padding": 0}, ("xla", "gemm", "gemm")),
         ((16, 64, 28, 28), (8, 64, 3, 3), {}, ("xla", "eigen", "xla")),  # small images, thin

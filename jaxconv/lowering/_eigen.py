@@ -67,6 +67,8 @@ YNN_FUSION = "__ynn_fusion"  # the fusion kind of XLA's YNNPACK calls in an opti
 MAX_BLOCKS = 16  # a weight gradient in more blocks than this stays XLA's own (see the notes)
 BLOCKED_CHANNELS = 64  # ... and so does one of a layer with more channels in or out ...
 IMAGE_ELEMENTS = 400 * 1024  # ... or more than this many channels x output pixels an image
+LARGE_TAPS = 25  # ... or, for a kernel of this many taps or more, ...
+LARGE_KERNEL_PIXELS = 96 * 96  # ... more output pixels than this an image (``fits``)
 BLOCK_IMAGES = 4  # ... or fewer images than this (a block's features are the images)
 BLOCK_ELEMENTS = 128 * 1024  # ... or, of an image, more channels x output pixels than this
 
@@ -81,14 +83,24 @@ def blocks(images: int, out_channels: int) -> int:
     return -(-images // YNN_MIN_CHANNELS) * -(-out_channels // YNN_MIN_CHANNELS)
 
 
-def fits(in_channels: int, out_channels: int, pixels: int) -> bool:
+def fits(in_channels: int, out_channels: int, pixels: int, taps: int = 9) -> bool:
     """Whether one image of a layer is small enough for Eigen to beat YNNPACK: at most
     ``IMAGE_ELEMENTS`` (1.6 MB of float32, about a core's L2 cache here) in
     ``max(in, out channels) x output pixels``. Measured on 3x3 ``"same"`` layers of 32,
     64 and 128 channels, forward and input gradient, time / ``"xla"``'s: 0.72-0.95x up to
     32 channels at 112x112, 64 at 80x80 and 128 at 48x48 (295-410 K elements); 0.93-1.60x
     from 32 at 128x128, 64 at 96x96 and 128 at 64x64 (524-3200 K) on. The weight
-    gradient in blocks: 0.33-0.60x at 65-262 K, 1.3-1.45x ``"gemm"``'s at 802-3200 K."""
+    gradient in blocks: 0.33-0.60x at 65-262 K, 1.3-1.45x ``"gemm"``'s at 802-3200 K.
+
+    A kernel of ``LARGE_TAPS`` taps or more, up to ``LARGE_KERNEL_PIXELS`` output pixels
+    too (the Zen 5 EPYC, padded, forward pass time / ``"xla"``'s, bfloat16 and float32):
+    32->24 at 112x112, batch 2, 1.25x and 1.17x with a 7x7 kernel, 1.32x and 1.31x with a
+    5x5 (``auto_sweep.py --random 40 --seed 54 --dtype bfloat16`` found it), where a 3x3
+    kernel won; 32->32 7x7 at 80x80, batch 4, 0.95x and 0.87x, 64->64 5x5 at 80x80 0.80x
+    and 0.89x, 64->64 7x7 at 56x56 0.58x, 5x5 and 7x7 layers of 16-96 channels at 32x32
+    to 64x64 0.77-0.94x (float32). Between 80x80 and 112x112: not measured."""
+    if taps >= LARGE_TAPS and pixels > LARGE_KERNEL_PIXELS:
+        return False
     return max(in_channels, out_channels) * pixels <= IMAGE_ELEMENTS
 
 

@@ -598,7 +598,7 @@ SMALL_HALF = 64  # ... and in half precision, layers at least this wide
 HALF_FEW_CHANNELS = 64  # half precision on large images up to this wide: XLA's weight gradient
 HALF_LARGE_ELEMENTS = 128 * 1024  # ... large: from this many channels x output pixels an image
 MIN_CHANNELS = 16  # fewer (a stem): per-tap matmuls are too thin, only im2col pays
-LARGE_TAPS = 25  # kernels from 5x5 on: the large-kernel rules
+LARGE_TAPS = _eigen.LARGE_TAPS  # kernels from 5x5 on (25 taps): the large-kernel rules
 LARGE_ROWS_TAPS = 2 * MIN_ROWS * LARGE_TAPS  # ... whose padded weight gradient pays as taps
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 HALF_TAPS_CHANNELS = 64  # ... in half precision, for one image, from this many
@@ -887,7 +887,7 @@ def _steered(
     if not _eigen.ynn_takes(cg, o):  # YNNPACK declines it: XLA's is Eigen's
         return "xla", "xla"
     long = rows is not None and rows >= MIN_ROWS
-    narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels)
+    narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels, taps)
     unpadded = not params.padded and max(cg, o) <= UNPADDED_CHANNELS
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
