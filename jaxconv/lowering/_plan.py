@@ -271,7 +271,7 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   gradient, the rules', 8.48; ``auto_sweep.py`` had read that layer at 1.01-1.30x
   ``"xla"``'s forward+backward over five runs, now 0.62x). So the weight gradient at any
   size, the input gradient up to ``DOTS_LARGE_ELEMENTS`` input elements an image (it
-  won at 0.5-0.8 M, lost at 1.6 M and 3.2 M). The forward pass stays: ``"dots"`` took
+  won at 0.15-0.8 M, lost at 1.6 M and 3.2 M). The forward pass stays: ``"dots"`` took
   2.48x, 2.64x, 0.79x, 0.69x, 0.81x, 1.03x and 0.88x the faster one's time on the first
   seven and 1.29x on U-Net's (not measured enough for a bound).
 * CPU, float32 and bfloat16 (measured in float32, then in bfloat16 on the same layers:
