@@ -680,7 +680,8 @@ def _past_the_image(
         few = groups < MANY_GROUPS and cg > 1
         return plan._replace(forward="xla") if weight_grad and few else plan
     n, o = input_shape[0], weight_shape[0]
-    if not (forward or input_grad or weight_grad) or kh * kw > 1 and _gemm.tiles((kh, kw), params):
+    patches = kh * kw > 1 and _gemm.tiles((kh, kw), params)
+    if not (forward or input_grad or weight_grad) or patches:
         return plan  # (a patch embedding's plan is one matmul already)
     if _checks.is_static(n, mh, mw) and n * o * mh * mw * cg * kh * kw < PAST_MIN_MACS:
         return plan  # dispatch, where XLA's own is as fast

@@ -141,11 +141,6 @@ def swaps_roles(x_shape, w_shape, params: ConvParams, groups: int, dtype) -> boo
     return min(w_shape[:2]) >= SWAP_MIN_CHANNELS and within
 
 
-def _axes(size, kernel, params: ConvParams):
-    """Each spatial axis's input size, kernel size, output size and padding."""
-    return zip(size, kernel, params.output_size(size, kernel), params.padding)
-
-
 def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
     """The weight-gradient term whose transpose, the weight gradient, is XLA's convolution
     with the roles swapped: the output gradient the image (its output channels the
@@ -176,7 +171,8 @@ def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
     reversed weights: correct, and not the fast way there.
     """
     size, kernel = x.shape[2:], w.shape[2:]
-    rows, cols = ((n - k + lo, m - 1 - lo) for n, k, m, (lo, _) in _axes(size, kernel, params))
+    axes = zip(size, kernel, params.output_size(size, kernel), params.padding)
+    rows, cols = ((n - k + lo, m - 1 - lo) for n, k, m, (lo, _) in axes)
     swapped = params._replace(padding=(rows, cols))
     return lax_conv(lax.rev(w, (2, 3)), lax.rev(x, (2, 3)), swapped, dimension_numbers=SWAPPED)
 
