@@ -74,6 +74,11 @@ LAYERS = {
     "regnet 3x3 160 g10 s2 28": ((8, 160, 28, 28), (160, 16, 3, 3), 2, 1, 1, 10),
     "shufflenet 1x1 240 g3 28": ((8, 240, 28, 28), (240, 80, 1, 1), 1, 0, 1, 3),
     "alexnet 5x5 96->256 g2 27": ((4, 96, 27, 27), (256, 48, 5, 5), 1, 2, 1, 2),
+    # ... RegNet's wide groups (112 a group) on small images, batch 8
+    "regnet 3x3 1232 g11 14": ((8, 1232, 14, 14), (1232, 112, 3, 3), 1, 1, 1, 11),
+    # ... an output longer than the input (found by --random 40 --seed 58 --odd)
+    "full 5x5 576->8 g8 pad 4 5": ((64, 576, 5, 5), (8, 72, 5, 5), 1, 4, 1, 8),
+    "full 5x5 48->48 g3 pad 6 7": ((16, 48, 7, 7), (48, 16, 7, 7), 1, 6, 1, 3),
     # depthwise: MobileNet-v2, EfficientNet, ConvNeXt, batch 4
     "mbv2 dw 3x3 96 s2 112": ((4, 96, 112, 112), (96, 1, 3, 3), 2, 1, 1, 96),
     "mbv2 dw 3x3 144 56": ((4, 144, 56, 56), (144, 1, 3, 3), 1, 1, 1, 144),

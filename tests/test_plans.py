@@ -762,6 +762,10 @@ def test_one_input_channel_without_groups_is_not_depthwise(platform, without_ynn
         ((8, 240, 28, 28), (240, 80, 1, 1), 1, 3, "matmul"),  # ShuffleNet's grouped 1x1
         ((4, 256, 28, 28), (256, 8, 3, 3), 2, 32, "xla"),  # 14x14 out: the taps did not pay
         ((8, 1024, 7, 7), (1024, 32, 3, 3), 1, 32, "xla"),
+        ((8, 2016, 7, 7), (2016, 63, 3, 3), 1, 32, "xla"),
+        ((8, 2048, 7, 7), (2048, 64, 3, 3), 1, 32, "matmul"),  # wide groups: 2.1-4.3x
+        ((8, 1232, 14, 14), (1232, 112, 3, 3), 1, 11, "matmul"),  # RegNet's 112 a group
+        ((32, 512, 7, 7), (512, 128, 1, 1), 1, 4, "matmul"),
         ((16, 96, 28, 28), (96, 2, 3, 3), 1, 48, "matmul"),  # 2 a group, many groups
         ((8, 16, 64, 64), (96, 2, 5, 5), 1, 8, "xla"),  # 2 a group, few groups: 1.25x
         ((1, 4, 32, 32), (192, 2, 3, 3), 1, 2, "xla"),  # 3.9x
@@ -985,6 +989,26 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=2, groups=4), ("xla", "gemm", "gemm")),
         ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=1, groups=4), ("matmul", "gemm", "gemm")),
         ((4, 128, 28, 28), (128, 4, 3, 3), dict(padding=2, groups=32), ("matmul", "gemm", "gemm")),
+        ((64, 128, 3, 3), (128, 8, 3, 3), dict(padding=2, groups=16), ("xla", "gemm", "gemm")),
+        # ... and its input gradient on images up to 16x16
+        ((16, 32, 16, 16), (32, 8, 5, 5), dict(padding=4, groups=4), ("xla", "xla", "gemm")),
+        ((16, 32, 17, 17), (32, 8, 5, 5), dict(padding=4, groups=4), ("xla", "gemm", "gemm")),
+        # ... and its weight gradient for wide groups of few outputs on images up to 5x5
+        ((64, 512, 5, 5), (8, 64, 3, 3), dict(padding=2, groups=8), ("xla",) * 3),
+        ((64, 504, 5, 5), (8, 63, 3, 3), dict(padding=2, groups=8), ("xla", "xla", "gemm")),
+        ((32, 512, 6, 6), (8, 64, 3, 3), dict(padding=2, groups=8), ("xla", "xla", "gemm")),
+        (
+            (64, 576, 5, 5),
+            (64, 72, 5, 5),
+            dict(padding=4, groups=8, dtype="bfloat16"),
+            ("xla",) * 3,
+        ),
+        (
+            (64, 576, 5, 5),
+            (72, 72, 5, 5),
+            dict(padding=4, groups=8, dtype="bfloat16"),
+            ("xla", "xla", "gemm"),
+        ),
         ((4, 96, 56, 56), (96, 1, 3, 3), dict(padding=2, groups=96), ("matmul",) * 3),
         ((8, 8, 32, 32), (8, 1, 3, 3), dict(padding=2, groups=8), ("matmul",) * 3),
     ],

@@ -53,9 +53,10 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   gradient as one reduction over taps as well: 0.12-0.15x, compiling in 1.74-1.81x
   flax's time (three runs) against 1.77-2.19x with the loop over taps.
 * CPU, grouped (more than one input channel per group): both gradients use ``"gemm"``,
-  the forward pass ``"matmul"`` from 28x28 output pixels on, else ``"xla"``. XLA's CPU
-  weight gradient of a grouped convolution is a slow loop: 240-3550 ms where its forward
-  pass took 4-61 ms (ResNeXt 3x3 at 32 groups, RegNet's 4 groups, 48 groups of 2; batch
+  the forward pass ``"matmul"`` from 28x28 output pixels on (wide groups: at any size),
+  else ``"xla"``; a padding beyond half the kernel: below. XLA's CPU weight gradient of
+  a grouped convolution is a slow loop: 240-3550 ms where its forward pass took 4-61 ms
+  (ResNeXt 3x3 at 32 groups, RegNet's 4 groups, 48 groups of 2; batch
   4-32); ``"gemm"`` took 3.5-33 ms. Forward+backward with this plan, time /
   all-``"xla"``'s (``benchmarks/plan_passes.py plans grouped``, six layers): 0.016-0.14x
   in float32, 0.018-0.14x in bfloat16, 0.10-0.60x in float64; in
@@ -106,6 +107,17 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     3x3), 1.04x (64->160), and ``"matmul"`` 1.22-1.67x at batch 1. Unwidened thin groups
     keep the taps (64->64 7x7 at 56x56 in 32 groups, batch 8: 0.54x, ``"gemm"`` 0.58x;
     128->128 at 4 a group, 3x3 to 7x7, batch 1-2, 0.51-0.82x).
+  - Wide groups (``GROUPED_WIDE`` channels a group and more) take the taps' forward pass
+    below 28x28 output pixels too: XLA's grouped forward pass ran 2.1-4.3x ``"matmul"``'s
+    time there (ms ``"xla"`` / ``"matmul"``, Zen 5 EPYC, float32; bfloat16 alike): RegNet's
+    112 a group, batch 8, 1232->1232 in 11 groups at 14x14 111.3 / 36.1, 3024->3024 in
+    27 groups at 7x7 71.8 / 25.0; 256->256 in 4 groups at 8x8, batch 32, 11.4 / 3.2;
+    512->512 in 4 groups at 4x4 11.5 / 4.2; 576->8 5x5 in 8 groups at 5x5, batch 64, 47.5
+    / 5.8. Forward+backward, time / all-``"xla"``'s (7 interleaved runs, ``"matmul"``'s
+    forward pass against ``"xla"``'s): 0.05-0.12x against 0.07-0.18x at 14x14 and below,
+    0.21x against 0.24x at 4x4, 0.11x against 0.21x for a 1x1 layer (512->512 in 4
+    groups at 7x7), 0.09x against 0.15x strided to 14x14; bfloat16 0.05-0.27x against
+    0.07-0.30x.
 * CPU, a kernel as large as its stride and undilated (``_gemm.tiles``: ViT's patch
   embeddings, ConvNeXt's 4x4 stem and 2x2 downsampling layers), not depthwise: ``"gemm"``
   for every pass. Its windows tile the input, so its patch matrix is the input reshaped
@@ -506,7 +518,28 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   at 56x56, batch 1, 2.35 / 3.01, where ``auto_sweep.py --random 60 --seed 43`` read
   1.41-1.43x; 64->64 in 4 groups at 32x32, batch 8, 2.44 / 3.53; padded 1, 8.74 / 2.85).
   With 32 groups the taps stayed faster (8.85 / 5.25), as did a depthwise layer's (26.4
-  / 0.53).
+  / 0.53). There XLA computes the weight gradient with its roles swapped (the output
+  gradient slides over the input, the batch contracted), so its gradients can be fast
+  too, where the grouped rule's im2col copies ``kh*kw`` times an output longer than the
+  input (``auto_sweep.py --random 40 --seed 58 --odd`` in bfloat16: 576->8 5x5 in 8
+  groups at 5x5 padded 4, batch 64, forward+backward 6.89x ``"xla"``'s). Measured pass by
+  pass on 37 such layers (``plan_passes.py passes``, 5 rounds, Zen 5 EPYC, float32 and
+  bfloat16; ms ``"xla"`` / ``"gemm"``):
+  - the input gradient, XLA's up to 16x16 input pixels (``GROUPED_DX_PIXELS``): 576->8 5x5
+    padded 4 at 5x5, batch 64, 2.11 / 49.72; 576->64 8.18 / 106.13; 256->16 5x5 at 8x8,
+    batch 16, 1.10 / 10.92; 512->32 3x3 at 14x14, batch 8, 2.38 / 4.79; 32->32 5x5 at
+    16x16 2.45 / 4.07; lost by 1.1-1.5x on four (128->128 in 4 groups at 8x8 3.43 /
+    2.70, 576->576 in 8 groups at 5x5 30.11 / 19.57). Larger images lost: 128->128 in 4
+    groups at 56x56, batch 4, 39.39 / 21.42; 64->128 5x5 padded 4 at 64x64 155.57 / 29.87;
+    256->256 at 28x28 8.19 / 5.85;
+  - the weight gradient, XLA's for groups of ``GROUPED_WIDE`` channels and up to
+    ``FEW_GROUP_OUTPUTS`` outputs on images up to 5x5 (``GROUPED_DW_PIXELS``), where
+    im2col's product is a matrix of a few columns: 576->8 2.75 / 44.60, padded 3 2.25 /
+    27.95, 3x3 2.12 / 13.23; 576->64 34.16 / 54.49 (bfloat16 34.12 / 53.70, with
+    im2col's weight gradient 1.39x all-``"xla"``); 512->8 3x3 1.31 / 8.42, batch 8 0.68 /
+    1.07; 1024->16 at 3x3 2.12 / 6.65; 512->32 in 4 groups at 4x4 2.22 / 1.96. Narrower
+    groups lost (1.13 / 0.73 at 16 a group, 1.24 / 0.77 at 32), as did larger images
+    (512->64 at 8x8 30.29 / 13.49, 512->32 at 14x14 31.12 / 3.71).
   ``auto``'s bound (at most 1.10x ``"xla"``'s time) held without this rule; the rule is
   there because a layer of flax, equinox or plain ``lax`` pays the same 10-120x.
 * Memory: a lowering whose temporaries (a padded copy of the input for ``"matmul"`` and
@@ -612,6 +645,10 @@ MANY_GROUPS = 16  # grouped layers of fewer groups and channels a group keep XLA
 GROUPED_WIDE = 64  # ... and with fewer groups, groups narrower than this on YNNPACK ...
 GROUPED_WORK = 2**16  # ... in calls of fewer images x output pixels x channels a group
 GROUPED_WORK_HALF = 96 * 1024  # ... (half precision)
+GROUPED_DX_PIXELS = 16 * 16  # few groups, an output longer than an input up to this
+# many pixels: XLA's input gradient ...
+GROUPED_DW_PIXELS = 5 * 5  # ... up to this many, and wide groups of up to ...
+FEW_GROUP_OUTPUTS = 8  # ... this many outputs: XLA's weight gradient (see the notes)
 WIDENING = 2  # a grouped layer of thin groups widening them more than this: see the notes
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
@@ -665,7 +702,8 @@ def _past_the_image(
 
     Grouped layers keep their plans, but for few groups of more than one channel an
     output larger than the input, whose forward pass XLA runs fast there (on Eigen):
-    ``"xla"``'s.
+    ``"xla"``'s, and its input gradient on small images, and the weight gradient of wide
+    groups of few outputs on tiny ones.
     """
     cg, kh, kw = weight_shape[1:]
     h, w = input_shape[2:]
@@ -677,8 +715,15 @@ def _past_the_image(
     input_grad = known and (kh > mh or kw > mw)
     weight_grad = known and (mh > h or mw > w)
     if groups > 1:
-        few = groups < MANY_GROUPS and cg > 1
-        return plan._replace(forward="xla") if weight_grad and few else plan
+        if not weight_grad or groups >= MANY_GROUPS or cg == 1:
+            return plan
+        pixels = h * w  # XLA's gradients are fast on small images here (see the notes)
+        few_out = cg >= GROUPED_WIDE and weight_shape[0] // groups <= FEW_GROUP_OUTPUTS
+        return Plan(
+            "xla",
+            "xla" if pixels <= GROUPED_DX_PIXELS else plan.input_grad,
+            "xla" if pixels <= GROUPED_DW_PIXELS and few_out else plan.weight_grad,
+        )
     n, o = input_shape[0], weight_shape[0]
     patches = kh * kw > 1 and _gemm.tiles((kh, kw), params)
     if not (forward or input_grad or weight_grad) or patches:
@@ -807,7 +852,8 @@ def _rules(
         windows = params.stride == (1, 1) and kh * kw > 1  # each tap copies a window
         fast_xla = ynn_grad and windows and not long
         few_groups = groups < MANY_GROUPS and (cg < MANY_GROUPS or fast_xla)
-        as_taps = mh * mw >= GROUPED_PIXELS and not few_groups
+        # wide groups: XLA's grouped forward pass is slow on small images too
+        as_taps = (mh * mw >= GROUPED_PIXELS or cg >= GROUPED_WIDE) and not few_groups
         # each tap's matmul would contract a few channels into many: im2col's contracts the
         # taps too (its half-precision patches lost; a 1x1 kernel has none)
         thin = cg < MIN_CHANNELS and o // groups > WIDENING * cg
