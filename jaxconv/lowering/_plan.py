@@ -53,8 +53,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   gradient as one reduction over taps as well: 0.12-0.15x, compiling in 1.74-1.81x
   flax's time (three runs) against 1.77-2.19x with the loop over taps.
 * CPU, grouped (more than one input channel per group): both gradients use ``"gemm"``,
-  the forward pass ``"matmul"`` from 28x28 output pixels on (wide groups: at any size),
-  else ``"xla"``; a padding beyond half the kernel: below. XLA's CPU weight gradient of
+  the forward pass ``"matmul"`` from 28x28 output pixels on, else ``"xla"``; smaller
+  images ``"dots"`` (below); a padding beyond half the kernel: below. XLA's CPU weight gradient of
   a grouped convolution is a slow loop: 240-3550 ms where its forward pass took 4-61 ms
   (ResNeXt 3x3 at 32 groups, RegNet's 4 groups, 48 groups of 2; batch
   4-32); ``"gemm"`` took 3.5-33 ms. Forward+backward with this plan, time /
@@ -107,17 +107,27 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     3x3), 1.04x (64->160), and ``"matmul"`` 1.22-1.67x at batch 1. Unwidened thin groups
     keep the taps (64->64 7x7 at 56x56 in 32 groups, batch 8: 0.54x, ``"gemm"`` 0.58x;
     128->128 at 4 a group, 3x3 to 7x7, batch 1-2, 0.51-0.82x).
-  - Wide groups (``GROUPED_WIDE`` channels a group and more) take the taps' forward pass
-    below 28x28 output pixels too: XLA's grouped forward pass ran 2.1-4.3x ``"matmul"``'s
-    time there (ms ``"xla"`` / ``"matmul"``, Zen 5 EPYC, float32; bfloat16 alike): RegNet's
-    112 a group, batch 8, 1232->1232 in 11 groups at 14x14 111.3 / 36.1, 3024->3024 in
-    27 groups at 7x7 71.8 / 25.0; 256->256 in 4 groups at 8x8, batch 32, 11.4 / 3.2;
-    512->512 in 4 groups at 4x4 11.5 / 4.2; 576->8 5x5 in 8 groups at 5x5, batch 64, 47.5
-    / 5.8. Forward+backward, time / all-``"xla"``'s (7 interleaved runs, ``"matmul"``'s
-    forward pass against ``"xla"``'s): 0.05-0.12x against 0.07-0.18x at 14x14 and below,
-    0.21x against 0.24x at 4x4, 0.11x against 0.21x for a 1x1 layer (512->512 in 4
-    groups at 7x7), 0.09x against 0.15x strided to 14x14; bfloat16 0.05-0.27x against
-    0.07-0.30x.
+  - Below 28x28 output pixels, unstrided and undilated (strided too for groups of
+    ``GROUPED_WIDE`` channels and ``WIDE_DOTS_OUTPUTS`` outputs), in float32 or in
+    bfloat16 on bfloat16 dot instructions (``_dots_run``): ``"dots"`` for every pass,
+    each one matmul batched over the groups; few narrow groups keep XLA's forward pass
+    (the rule above). Pass by pass (ms, Zen 5 EPYC, 7 interleaved rounds, float32;
+    bfloat16 alike), forward ``"xla"`` / ``"dots"``, input and weight gradients
+    ``"gemm"`` / ``"dots"``: ResNeXt's 512->512 in 32 groups at 14x14, batch 8, 10.76 /
+    3.24, 16.19 / 1.99, 10.10 / 4.00; 1024->1024 at 7x7 6.19 / 2.24, 7.59 / 1.49, 7.81 /
+    2.09; 128->128 in 4 groups at 8x8, batch 32, 3.24 / 1.04, 1.72 / 0.82, 2.27 / 1.07;
+    96->96 in 48 groups of 2 at 14x14 7.15 / 2.88, 1.49 / 0.98, 3.85 / 1.02. Strided
+    narrow groups stay: the weight gradient lost (256->256 in 32 groups to 14x14 1.23 /
+    1.52, bfloat16 1.44 / 2.08; 160->160 in 10 groups 1.62 / 1.91), as did a bfloat16
+    forward pass (2.52 / 3.31). Forward+backward, time / the plan before (the taps'
+    or XLA's forward pass, im2col's gradients), 16 layers (8 ResNeXt- and RegNet-like,
+    4 of them strided or wide, 7x7 to 16x16, batch 1-32): 0.25-0.90x in float32 and one
+    1.06x (240->240 1x1 in 3 groups at 14x14, 1.17 / 1.24 ms), 0.25-0.86x in bfloat16.
+    Forward alone: 0.29-1.06x, but 1.12x against the taps' forward pass on 3024->3024 in
+    27 groups at 7x7 (0.40x XLA's), and in bfloat16 1.41x XLA's on 256->256 in 32 groups
+    of 8 at 7x7 (0.93 / 1.31 ms; timed alone, 0.92 / 0.79; RegNetX's 368->368 in 46
+    groups of 8 at 7x7 0.84x). XLA's forward with the dots' gradients (32 groups of 8,
+    14x14) ran 1.23x the plan before: the passes' layouts differ, so all or none.
 * CPU, a kernel as large as its stride and undilated (``_gemm.tiles``: ViT's patch
   embeddings, ConvNeXt's 4x4 stem and 2x2 downsampling layers), not depthwise: ``"gemm"``
   for every pass. Its windows tile the input, so its patch matrix is the input reshaped
@@ -511,7 +521,9 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     against 0.029 and 0.031).
   A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
   at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
-  a grouped layer keeps its plan (32 groups of 16 at 2x2: XLA's forward pass 0.63 ms),
+  a grouped layer keeps its plan (32 groups of 16 at 2x2, batch 32: ``"dots"``' forward
+  pass 0.58 ms against XLA's 0.85, forward+backward 1.70 against 3.32 with im2col's
+  gradients),
   but for its forward pass where the output is longer than the input and the groups
   are fewer than 16 and wider than one channel: XLA runs that forward pass on Eigen, and
   fast (ms ``"xla"`` / ``"matmul"``, the grouped rule's, padded 2: 192->96 in 4 groups
@@ -649,6 +661,7 @@ GROUPED_DX_PIXELS = 16 * 16  # few groups, an output longer than an input up to 
 # many pixels: XLA's input gradient ...
 GROUPED_DW_PIXELS = 5 * 5  # ... up to this many, and wide groups of up to ...
 FEW_GROUP_OUTPUTS = 8  # ... this many outputs: XLA's weight gradient (see the notes)
+WIDE_DOTS_OUTPUTS = 8  # wide groups of this many outputs and more on small images: "dots"
 WIDENING = 2  # a grouped layer of thin groups widening them more than this: see the notes
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
@@ -703,7 +716,8 @@ def _past_the_image(
     Grouped layers keep their plans, but for few groups of more than one channel an
     output larger than the input, whose forward pass XLA runs fast there (on Eigen):
     ``"xla"``'s, and its input gradient on small images, and the weight gradient of wide
-    groups of few outputs on tiny ones.
+    groups of few outputs on tiny ones; with more groups, XLA's forward pass for the
+    small images' ``"dots"`` (1.00 / 1.58 ms, 128->128 in 16 groups at 3x3 padded 2).
     """
     cg, kh, kw = weight_shape[1:]
     h, w = input_shape[2:]
@@ -715,14 +729,16 @@ def _past_the_image(
     input_grad = known and (kh > mh or kw > mw)
     weight_grad = known and (mh > h or mw > w)
     if groups > 1:
-        if not weight_grad or groups >= MANY_GROUPS or cg == 1:
+        if not weight_grad or cg == 1:
             return plan
+        if groups >= MANY_GROUPS:  # small images' "dots" forward pass lost here
+            return plan._replace(forward="xla") if plan.forward == "dots" else plan
         pixels = h * w  # XLA's gradients are fast on small images here (see the notes)
         few_out = cg >= GROUPED_WIDE and weight_shape[0] // groups <= FEW_GROUP_OUTPUTS
-        return Plan(
+        return Plan(  # else im2col's gradients, as measured
             "xla",
-            "xla" if pixels <= GROUPED_DX_PIXELS else plan.input_grad,
-            "xla" if pixels <= GROUPED_DW_PIXELS and few_out else plan.weight_grad,
+            "xla" if pixels <= GROUPED_DX_PIXELS else "gemm",
+            "xla" if pixels <= GROUPED_DW_PIXELS and few_out else "gemm",
         )
     n, o = input_shape[0], weight_shape[0]
     patches = kh * kw > 1 and _gemm.tiles((kh, kw), params)
@@ -747,16 +763,22 @@ def _past_the_image(
     )
 
 
+def _dots_run(params: ConvParams, dtype) -> bool:
+    """Whether ``"dots"`` runs a call of this dtype as fast as measured: float32, or
+    bfloat16 on this CPU's bfloat16 dot instructions (``_dots.bf16_dots``), the result
+    in the input's dtype."""
+    if params.preferred_element_type is not None:
+        return False
+    if jnp.dtype(dtype) == jnp.float32:
+        return True
+    return jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16) and _dots.bf16_dots()
+
+
 def _bf16_dots(params: ConvParams, groups: int, dtype, platform: str) -> bool:
     """Whether ``"dots"`` may run a dense bfloat16 call on this CPU's bfloat16 dot
     instructions (``_dots.bf16_dots``), its result in bfloat16."""
-    return (
-        platform == "cpu"
-        and groups == 1
-        and jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16)
-        and params.preferred_element_type is None
-        and _dots.bf16_dots()
-    )
+    half = jnp.dtype(dtype) == jnp.dtype(jnp.bfloat16)
+    return platform == "cpu" and groups == 1 and half and _dots_run(params, dtype)
 
 
 def _with_dots(
@@ -852,8 +874,14 @@ def _rules(
         windows = params.stride == (1, 1) and kh * kw > 1  # each tap copies a window
         fast_xla = ynn_grad and windows and not long
         few_groups = groups < MANY_GROUPS and (cg < MANY_GROUPS or fast_xla)
-        # wide groups: XLA's grouped forward pass is slow on small images too
-        as_taps = (mh * mw >= GROUPED_PIXELS or cg >= GROUPED_WIDE) and not few_groups
+        as_taps = mh * mw >= GROUPED_PIXELS and not few_groups
+        # small images, unstrided or wide groups of several outputs: one batched dot a
+        # pass (few groups: XLA's forward pass)
+        wide = cg >= GROUPED_WIDE and o // groups >= WIDE_DOTS_OUTPUTS
+        unstrided = params.stride == (1, 1) or wide
+        if mh * mw < GROUPED_PIXELS and unstrided and params.dilation == (1, 1):
+            if _dots_run(params, dtype):
+                return Plan("xla" if few_groups else "dots", "dots", "dots")
         # each tap's matmul would contract a few channels into many: im2col's contracts the
         # taps too (its half-precision patches lost; a 1x1 kernel has none)
         thin = cg < MIN_CHANNELS and o // groups > WIDENING * cg
