@@ -17,7 +17,7 @@ from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
 from jaxconv.cli import bench
 from jaxconv.cli.bench._timing import equations
-from jaxconv.lowering import Plan, _cpu, _dots, _eigen, lowerings
+from jaxconv.lowering import Plan, _cpu, _dots, _eigen, _plan, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv, per_image
 from jaxconv.testing import strategies as S
@@ -758,7 +758,6 @@ def test_one_input_channel_without_groups_is_not_depthwise(platform, without_ynn
     "x_shape,w_shape,stride,groups,forward",
     [
         ((4, 128, 28, 28), (128, 4, 3, 3), 1, 32, "matmul"),  # ResNeXt
-        ((8, 64, 56, 56), (64, 16, 3, 3), 1, 4, "matmul"),  # RegNet
         ((8, 240, 28, 28), (240, 80, 1, 1), 1, 3, "matmul"),  # ShuffleNet's grouped 1x1
         ((4, 256, 28, 28), (256, 8, 3, 3), 2, 32, "xla"),  # 14x14 out: the taps did not pay
         ((16, 96, 28, 28), (96, 2, 3, 3), 1, 48, "matmul"),  # 2 a group, many groups
@@ -794,16 +793,26 @@ def test_grouped_layers_take_im2col_gradients_on_a_cpu(x_shape, w_shape, stride,
         ((8, 1024, 14, 14), (1024, 64, 3, 3), dict(stride=2), ("dots",) * 3),
         ((1, 240, 15, 15), (14, 120, 7, 7), dict(stride=2), ("xla", "gemm", "gemm")),
         ((1, 240, 15, 15), (16, 120, 7, 7), dict(stride=2), ("dots",) * 3),
-        # dilated, or 28x28 output pixels: the rules above
+        # dilated, or many groups of few channels from 28x28 output pixels: the rules above
         ((8, 256, 14, 14), (256, 8, 3, 3), dict(dilation=2), ("xla", "gemm", "gemm")),
-        ((8, 64, 28, 28), (64, 16, 3, 3), dict(), ("matmul", "gemm", "gemm")),
-        ((16, 64, 27, 27), (64, 16, 3, 3), dict(), ("dots",) * 3),
+        ((8, 256, 28, 28), (256, 8, 3, 3), dict(), ("matmul", "gemm", "gemm")),
+        ((8, 256, 27, 27), (256, 8, 3, 3), dict(), ("dots",) * 3),
+        ((8, 128, 56, 56), (128, 4, 3, 3), dict(), ("matmul", "gemm", "gemm")),
+        # larger images: fewer than 16 groups of 16 channels and more, unstrided, not 1x1
+        ((4, 64, 56, 56), (64, 16, 3, 3), dict(), ("dots",) * 3),  # RegNet
+        ((8, 224, 56, 56), (224, 112, 3, 3), dict(), ("dots",) * 3),
+        ((1, 40, 35, 35), (72, 20, 5, 5), dict(), ("dots",) * 3),  # a short call
+        ((8, 60, 56, 56), (64, 15, 3, 3), dict(), ("xla", "gemm", "gemm")),
+        ((4, 256, 56, 56), (256, 16, 3, 3), dict(), ("matmul", "gemm", "gemm")),  # 16 groups
+        ((8, 240, 28, 28), (240, 80, 1, 1), dict(), ("matmul", "gemm", "gemm")),
+        ((2, 160, 112, 112), (256, 20, 3, 3), dict(stride=2), ("matmul", "gemm", "gemm")),
     ],
 )
 def test_grouped_layers_on_small_images_take_dots(x_shape, w_shape, kw, expected, monkeypatch):
-    """Below 28x28 output pixels a grouped layer's passes are each one matmul batched over
-    the groups (``"dots"``: 0.25-0.90x the im2col plan's time forward+backward), in
-    float32 and in bfloat16 with bfloat16 dot instructions; elsewhere the rules above."""
+    """Below 28x28 output pixels, and for few groups of 16 channels and more at any size,
+    a grouped layer's passes are each one matmul batched over the groups (``"dots"``:
+    0.15-0.95x the im2col plan's time forward+backward), in float32 and in bfloat16 with
+    bfloat16 dot instructions; elsewhere the rules above."""
     groups = x_shape[1] // w_shape[1]
     kw = dict(kw, padding=w_shape[-1] // 2 * kw.get("dilation", 1), groups=groups)
     plan = jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw)
@@ -839,8 +848,10 @@ def test_few_narrow_groups_keep_xlas_forward_pass_in_short_calls(
     on YNNPACK beat the taps of a kernel larger than 1x1 unless the call had enough
     images x output pixels x channels a group (64 K in float32, 96 K in half precision);
     where XLA's convolutions stay off YNNPACK (and in float64) the taps keep the forward
-    pass."""
+    pass. (Where ``"dots"`` runs, it takes these layers:
+    ``test_grouped_layers_on_small_images_take_dots``.)"""
     kw = dict(padding=w_shape[-1] // 2, stride=stride, groups=groups, platform="cpu")
+    monkeypatch.setattr(_plan, "_dots_run", lambda params, dtype: False)  # (see below)
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     for dtype, forward in (("float32", single), ("bfloat16", half), ("float64", "matmul")):
         plan = jaxconv.choose_plan(x_shape, w_shape, dtype=dtype, **kw)
@@ -1019,7 +1030,7 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 512, 2, 2), (512, 16, 3, 3), dict(padding=1, groups=32), ("dots",) * 3),
         # grouped, an output longer than the input: XLA's forward pass for few groups
         ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=2, groups=4), ("xla", "gemm", "gemm")),
-        ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=1, groups=4), ("matmul", "gemm", "gemm")),
+        ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=1, groups=4), ("dots",) * 3),
         ((4, 128, 28, 28), (128, 4, 3, 3), dict(padding=2, groups=32), ("matmul", "gemm", "gemm")),
         ((64, 128, 3, 3), (128, 8, 3, 3), dict(padding=2, groups=16), ("xla", "dots", "dots")),
         # ... and its input gradient on images up to 16x16

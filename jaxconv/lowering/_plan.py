@@ -54,8 +54,9 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   flax's time (three runs) against 1.77-2.19x with the loop over taps.
 * CPU, grouped (more than one input channel per group): both gradients use ``"gemm"``,
   the forward pass ``"matmul"`` from 28x28 output pixels on, else ``"xla"``; smaller
-  images ``"dots"`` (below); a padding beyond half the kernel: below. XLA's CPU weight gradient of
-  a grouped convolution is a slow loop: 240-3550 ms where its forward pass took 4-61 ms
+  images and few groups of 16 channels or more ``"dots"`` (below); a padding beyond half
+  the kernel: below. XLA's CPU weight gradient of a grouped convolution is a slow loop:
+  240-3550 ms where its forward pass took 4-61 ms
   (ResNeXt 3x3 at 32 groups, RegNet's 4 groups, 48 groups of 2; batch
   4-32); ``"gemm"`` took 3.5-33 ms. Forward+backward with this plan, time /
   all-``"xla"``'s (``benchmarks/plan_passes.py plans grouped``, six layers): 0.016-0.14x
@@ -128,6 +129,20 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     of 8 at 7x7 (0.93 / 1.31 ms; timed alone, 0.92 / 0.79; RegNetX's 368->368 in 46
     groups of 8 at 7x7 0.84x). XLA's forward with the dots' gradients (32 groups of 8,
     14x14) ran 1.23x the plan before: the passes' layouts differ, so all or none.
+  - At any size, fewer than 16 groups of at least ``MIN_CHANNELS`` channels, unstrided
+    and undilated, a kernel larger than 1x1: ``"dots"`` for every pass too, XLA's
+    forward pass included where the few-groups rule kept it. Forward, ms ``"xla"`` /
+    ``"matmul"`` / ``"dots"`` (11 rounds, float32): RegNet's 64->64 in 4 groups at
+    56x56, batch 4, 7.89 / 4.38 / 2.08; 224->224 in 2 groups 320.94 / 101.66 / 87.42;
+    448->448 in 4 groups at 28x28 178.39 / 50.92 / 45.90; 64->128 5x5 in 4 groups at
+    56x56 58.32 / 22.35 / 21.29 (bfloat16 16.86 ``"matmul"`` / 18.92); 40->72 5x5 in 2
+    groups at 35x35, batch 1, 2.25 / 3.37 / 0.82; 32->48 7x7 1.81 / 2.98 / 0.59 in
+    bfloat16; 0.16-0.50x XLA's over 12 such layers in both dtypes. Forward+backward,
+    time / the plan before (``"matmul"``'s or XLA's forward pass, im2col's gradients):
+    0.17-0.95x in float32, 0.15-0.83x in bfloat16, over 9 of them. Many groups of few
+    channels stay (32 groups of 8 at 28x28 1.49x, 48 groups of 2 1.15x), as do strided
+    layers (160->256 in 8 groups stride 2 at 112x112 1.09x) and 1x1 kernels (240->240 in 3
+    groups at 28x28 1.07x).
 * CPU, a kernel as large as its stride and undilated (``_gemm.tiles``: ViT's patch
   embeddings, ConvNeXt's 4x4 stem and 2x2 downsampling layers), not depthwise: ``"gemm"``
   for every pass. Its windows tile the input, so its patch matrix is the input reshaped
@@ -875,13 +890,16 @@ def _rules(
         fast_xla = ynn_grad and windows and not long
         few_groups = groups < MANY_GROUPS and (cg < MANY_GROUPS or fast_xla)
         as_taps = mh * mw >= GROUPED_PIXELS and not few_groups
-        # small images, unstrided or wide groups of several outputs: one batched dot a
-        # pass (few groups: XLA's forward pass)
+        # one batched dot a pass: on small images, unstrided or wide groups of several
+        # outputs (few narrow groups: XLA's forward pass); on larger ones, unstrided few
+        # groups of MIN_CHANNELS and more with a kernel larger than 1x1 (see the notes)
         wide = cg >= GROUPED_WIDE and o // groups >= WIDE_DOTS_OUTPUTS
-        unstrided = params.stride == (1, 1) or wide
-        if mh * mw < GROUPED_PIXELS and unstrided and params.dilation == (1, 1):
-            if _dots_run(params, dtype):
-                return Plan("xla" if few_groups else "dots", "dots", "dots")
+        unstrided = params.stride == (1, 1)
+        few_wide = groups < MANY_GROUPS and cg >= MIN_CHANNELS and kh * kw > 1 and unstrided
+        small = mh * mw < GROUPED_PIXELS and (unstrided or wide)
+        if (small or few_wide) and params.dilation == (1, 1) and _dots_run(params, dtype):
+            few_narrow = groups < MANY_GROUPS and cg < MIN_CHANNELS
+            return Plan("xla" if few_narrow else "dots", "dots", "dots")
         # each tap's matmul would contract a few channels into many: im2col's contracts the
         # taps too (its half-precision patches lost; a 1x1 kernel has none)
         thin = cg < MIN_CHANNELS and o // groups > WIDENING * cg
