@@ -242,7 +242,6 @@ BF16_DOT_PLANS = [
     ((2, 128, 112, 112), (128, 128, 3, 3), dict(padding=1, stride=2), None),  # not measured
     ((32, 256, 8, 8), (256, 256, 5, 5), dict(padding=2), None),  # 5x5: not measured
     ((32, 256, 8, 8), (256, 256, 3, 3), dict(padding=2, dilation=2), None),  # dilated
-    ((32, 256, 8, 8), (256, 64, 3, 3), dict(padding=1, groups=4), None),  # grouped
 ]
 
 

@@ -1003,7 +1003,11 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         # padded 3x3 on 2x2 and 1x1 images (VGG's last block on 32x32 images): forward
         # and input gradient on the patches, the weight gradient as the rules have it
         ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
-        ((8, 512, 1, 1), (512, 512, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
+        ((16, 512, 2, 2), (512, 512, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
+        # ... below 64 images x output pixels, the weight gradient with them
+        ((15, 512, 2, 2), (512, 512, 3, 3), dict(padding=1), ("gemm",) * 3),
+        ((8, 512, 1, 1), (512, 512, 3, 3), dict(padding=1), ("gemm",) * 3),
+        ((1, 512, 2, 2), (192, 512, 7, 7), dict(padding=3), ("gemm",) * 3),
         ((32, 128, 4, 4), (128, 128, 5, 5), dict(padding=2), ("gemm", "gemm", "xla")),
         # an output smaller than the kernel, strided or unpadded: both gradients
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("xla", "gemm", "gemm")),
@@ -1017,7 +1021,7 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         # fewer than 2**17 multiply-adds: dispatch, XLA's own as fast (73,728 and 9,216)
         ((32, 16, 1, 1), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3),
         ((1, 16, 2, 2), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3),
-        ((4, 32, 2, 2), (32, 32, 3, 3), dict(padding=1), ("dots", "gemm", "xla")),  # 147,456
+        ((4, 32, 2, 2), (32, 32, 3, 3), dict(padding=1), ("dots", "gemm", "gemm")),  # 147,456
         # padding beyond half the kernel, an output larger than the input: the weight
         # gradient as taps
         ((16, 256, 8, 8), (256, 256, 3, 3), dict(padding=2), ("xla", "xla", "matmul")),
@@ -1088,7 +1092,7 @@ def test_a_window_longer_than_its_image_leaves_xlas_cpu_convolution(x_shape, w_s
             (512, 512, 3, 3),
             dict(padding=1),
             ("dots", "dots", "xla"),
-            ("gemm", "gemm", "xla"),
+            ("gemm", "gemm", "gemm"),  # (below 64 images x output pixels)
         ),
         (
             (2, 32, 112, 112),

@@ -534,6 +534,17 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     call is dispatch and XLA's own stays (16->16 at 2x2, batch 1: 0.007 ms against
     ``"dots"``' 0.036 and im2col's 0.063; at 1x1, batch 32, 73,728 of them, float32 0.021
     against 0.029 and 0.031).
+  Below ``PAST_GEMM_ROWS`` images x output pixels (float32), a padded layer's weight
+  gradient moves with its input gradient to ``"gemm"``: there the weights outweigh the
+  images, and XLA's weight gradient, laid out for its own kernels, costs a transposed
+  copy beside im2col's passes. Forward+backward, time / all-``"xla"``'s (11 interleaved
+  runs) with ``"gemm"``'s weight gradient / XLA's: 512->192 7x7 at 2x2, batch 1, 0.68x
+  / 0.75x (``auto_sweep.py --random 40 --seed 63`` read 1.31-1.37x; timed through
+  ``conv2d``, 11.0 / 22.6 ms), batch 8 0.44x / 0.56x; 256->256 7x7 at 4x4, batch 1,
+  0.16x / 0.22x; 512->512 3x3 at 1x1, batch 8, 0.44x / 0.52x, at 2x2, batch 2, 0.13x /
+  0.16x; 256->128 5x5 at 3x3, batch 1, 0.22x / 0.29x. At batch 32 XLA's stayed ahead:
+  512->512 at 2x2 0.02x both, 512->192 7x7 0.42x / 0.36x, 128->128 5x5 at 4x4 0.12x /
+  0.09x. Narrower layers were not measured.
   A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
   at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
   a grouped layer keeps its plan (32 groups of 16 at 2x2, batch 32: ``"dots"``' forward
@@ -682,6 +693,8 @@ DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measur
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
+PAST_GEMM_ROWS = 64  # ... its padded weight gradient moves with the input gradient below
+# this many images x output pixels (float32's im2col)
 NARROW_TAPS = 32  # ... float32's forward pass to "dots" up to this many channels in or out
 DOTS_MIN_ROWS = 128  # "dots" (bfloat16 dot instructions): from this many images x output pixels ...
 DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: below)
@@ -721,7 +734,7 @@ def _past_the_image(
     * the forward pass slides the kernel over the input: ``"gemm"``;
     * the input gradient slides it over the output gradient: ``"gemm"``, and a strided or
       unpadded layer's weight gradient with it (a padded, unstrided one's, which XLA
-      does well, stays);
+      does well, stays, but below ``PAST_GEMM_ROWS`` images x output pixels);
     * the weight gradient slides the output gradient over the input (an output larger
       than the input: padding beyond half the kernel): ``"matmul"``;
     * in bfloat16 with bfloat16 dot instructions, every such pass: ``"dots"``; in float32,
@@ -767,10 +780,13 @@ def _past_the_image(
         narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
         taps = Plan("dots" if narrow else "gemm", "gemm", "matmul")
     same = params.stride == (1, 1) and params.padded
+    # a few images x output pixels: the weights outweigh the images, and XLA's weight
+    # gradient, laid out for its own kernels, cost a transposed copy (see the notes)
+    few_rows = _checks.is_static(n) and n * mh * mw < PAST_GEMM_ROWS and taps.input_grad == "gemm"
     if weight_grad:
         dw = taps.weight_grad
     else:
-        dw = taps.input_grad if input_grad and not same else plan.weight_grad
+        dw = taps.input_grad if input_grad and (not same or few_rows) else plan.weight_grad
     return Plan(
         taps.forward if forward else plan.forward,
         taps.input_grad if input_grad else plan.input_grad,
