@@ -808,7 +808,9 @@ def test_grouped_layers_take_im2col_gradients_on_a_cpu(x_shape, w_shape, stride,
         ((2, 160, 112, 112), (256, 20, 3, 3), dict(stride=2), ("matmul", "gemm", "gemm")),
     ],
 )
-def test_grouped_layers_on_small_images_take_dots(x_shape, w_shape, kw, expected, monkeypatch):
+def test_grouped_layers_take_dots_where_it_was_measured(
+    x_shape, w_shape, kw, expected, monkeypatch
+):
     """Below 28x28 output pixels, and for few groups of 16 channels and more at any size,
     a grouped layer's passes are each one matmul batched over the groups (``"dots"``:
     0.15-0.95x the im2col plan's time forward+backward), in float32 and in bfloat16 with
@@ -849,7 +851,7 @@ def test_few_narrow_groups_keep_xlas_forward_pass_in_short_calls(
     images x output pixels x channels a group (64 K in float32, 96 K in half precision);
     where XLA's convolutions stay off YNNPACK (and in float64) the taps keep the forward
     pass. (Where ``"dots"`` runs, it takes these layers:
-    ``test_grouped_layers_on_small_images_take_dots``.)"""
+    ``test_grouped_layers_take_dots_where_it_was_measured``.)"""
     kw = dict(padding=w_shape[-1] // 2, stride=stride, groups=groups, platform="cpu")
     monkeypatch.setattr(_plan, "_dots_run", lambda params, dtype: False)  # (see below)
     monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
