@@ -910,9 +910,8 @@ def _rules(
         # outputs (few narrow groups: XLA's forward pass); on larger ones, unstrided few
         # groups of MIN_CHANNELS and more with a kernel larger than 1x1 (see the notes)
         wide = cg >= GROUPED_WIDE and o // groups >= WIDE_DOTS_OUTPUTS
-        unstrided = params.stride == (1, 1)
-        few_wide = groups < MANY_GROUPS and cg >= MIN_CHANNELS and kh * kw > 1 and unstrided
-        small = mh * mw < GROUPED_PIXELS and (unstrided or wide)
+        few_wide = groups < MANY_GROUPS and cg >= MIN_CHANNELS and windows
+        small = mh * mw < GROUPED_PIXELS and (params.stride == (1, 1) or wide)
         if (small or few_wide) and params.dilation == (1, 1) and _dots_run(params, dtype):
             few_narrow = groups < MANY_GROUPS and cg < MIN_CHANNELS
             return Plan("xla" if few_narrow else "dots", "dots", "dots")
