@@ -158,6 +158,26 @@ GROUPS = {
         ((4, 64, 64, 64), (128, 32, 5, 5), 1, 4, 1, 2),
         ((8, 512, 14, 14), (32, 128, 3, 3), 1, 2, 1, 4),
     ],
+    # ... and layers of the random draws that set the bounds of the rule where "dots"
+    # runs (2026-12-07, fifth session): few outputs, narrow and wide groups, 3x3 to 7x7
+    "grouped_past": [
+        ((64, 16, 2, 2), (24, 2, 5, 5), 1, 4, 1, 8),
+        ((64, 24, 3, 3), (128, 3, 3, 3), 1, 2, 1, 8),
+        ((8, 512, 4, 4), (16, 64, 7, 7), 1, 4, 1, 8),
+        ((16, 256, 8, 8), (4, 64, 3, 3), 1, 2, 1, 4),
+        ((4, 256, 7, 7), (256, 32, 7, 7), 1, 5, 1, 8),
+        ((16, 96, 7, 7), (24, 32, 7, 7), 1, 6, 1, 3),
+        ((32, 128, 3, 3), (128, 32, 5, 5), 1, 3, 1, 4),
+        ((8, 32, 12, 12), (64, 4, 7, 7), 1, 4, 1, 8),
+        ((16, 12, 14, 14), (128, 3, 7, 7), 1, 6, 1, 4),
+        ((64, 12, 7, 7), (24, 4, 7, 7), 1, 6, 1, 3),
+        ((64, 256, 3, 3), (16, 64, 5, 5), 1, 4, 1, 4),
+        ((64, 512, 3, 3), (32, 64, 3, 3), 1, 2, 1, 8),
+        ((16, 512, 4, 4), (32, 64, 3, 3), 1, 2, 1, 8),
+        ((32, 256, 4, 4), (64, 64, 5, 5), 1, 4, 1, 4),
+        ((4, 256, 2, 2), (64, 32, 7, 7), 1, 6, 1, 8),
+        ((32, 96, 2, 2), (6, 32, 7, 7), 1, 4, 1, 3),
+    ],
     # small images (below MIN_PIXELS): the weight gradient of narrow and wide layers
     "small": [
         ((32, 128, 16, 16), (128, 128, 3, 3), 1, 1, 1, 1),
@@ -281,7 +301,13 @@ ALTERNATIVES = {
     "dilated": [(None, None, "xla"), (None, None, "gemm")],
     "grouped": [("gemm", "gemm", "gemm"), ("matmul", "gemm", "gemm"), ("xla", "gemm", "gemm")],
     "grouped_small": [("xla", "gemm", "gemm"), ("matmul", "gemm", "gemm")],
-    "grouped_full": [("xla", "gemm", "gemm"), ("matmul", "gemm", "gemm")],
+    "grouped_full": [("xla", "xla", "xla"), ("xla", "xla", "dots"), ("dots", "dots", "dots")],
+    "grouped_past": [
+        ("xla", "xla", "xla"),
+        ("xla", "xla", "dots"),
+        ("dots", "dots", "dots"),
+        ("xla", "xla", "gemm"),
+    ],
     "small": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "xla")],
     "short": [("xla", "xla", None)],
     "thin": [("xla", "xla", None), (None, None, "xla"), (None, None, "matmul")],

@@ -1059,30 +1059,36 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),
         ((32, 256, 4, 4), (256, 256, 3, 3), dict(padding=2, dilation=2), ("xla",) * 3),
         ((32, 512, 2, 2), (512, 16, 3, 3), dict(padding=1, groups=32), ("dots",) * 3),
-        # grouped, an output longer than the input: XLA's forward pass for few groups
-        ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=2, groups=4), ("xla", "gemm", "gemm")),
+        # grouped, an output longer than the input, few groups of several channels:
+        # "dots" for every pass with a 3x3 kernel or on images larger than 16x16 ...
+        ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=2, groups=4), ("dots",) * 3),
         ((1, 192, 56, 56), (96, 48, 3, 3), dict(padding=1, groups=4), ("dots",) * 3),
+        ((32, 128, 8, 8), (128, 32, 3, 3), dict(padding=2, groups=4), ("dots",) * 3),
+        ((16, 32, 17, 17), (32, 8, 5, 5), dict(padding=4, groups=4), ("dots",) * 3),
+        # ... else XLA's forward pass and input gradient, "dots"' weight gradient ...
+        ((16, 32, 16, 16), (32, 8, 5, 5), dict(padding=4, groups=4), ("xla", "xla", "dots")),
+        ((32, 256, 4, 4), (64, 64, 5, 5), dict(padding=4, groups=4), ("xla", "xla", "dots")),
+        ((16, 512, 6, 6), (128, 64, 3, 3), dict(padding=2, groups=8), ("xla", "xla", "dots")),
+        ((16, 512, 17, 17), (128, 64, 3, 3), dict(padding=2, groups=8), ("dots",) * 3),
+        ((64, 16, 5, 5), (24, 2, 5, 5), dict(padding=4, groups=8), ("xla", "xla", "dots")),
+        ((64, 40, 4, 4), (24, 5, 5, 5), dict(padding=4, groups=8), ("xla", "xla", "dots")),
+        # ... and XLA's for every pass for groups of up to 2 outputs, of up to 4 channels
+        # on images up to 4x4, or of 64 channels and up to 8 outputs on images up to 5x5
+        # (XLA's weight gradient swaps the roles there)
+        ((64, 576, 5, 5), (64, 72, 5, 5), dict(padding=4, groups=8), ("xla",) * 3),
+        ((64, 512, 3, 3), (32, 64, 3, 3), dict(padding=2, groups=8), ("xla",) * 3),
+        ((64, 504, 3, 3), (32, 63, 3, 3), dict(padding=2, groups=8), ("dots",) * 3),
+        ((64, 512, 3, 3), (72, 64, 3, 3), dict(padding=2, groups=8), ("xla", "xla", "dots")),
+        ((64, 512, 6, 6), (32, 64, 3, 3), dict(padding=2, groups=8), ("xla", "xla", "dots")),
+        ((64, 512, 5, 5), (8, 64, 3, 3), dict(padding=2, groups=8), ("xla",) * 3),
+        ((64, 1024, 3, 3), (16, 128, 3, 3), dict(padding=2, groups=8), ("xla",) * 3),
+        ((64, 256, 3, 3), (24, 32, 3, 3), dict(padding=2, groups=8), ("dots",) * 3),
+        ((64, 256, 3, 3), (16, 32, 3, 3), dict(padding=2, groups=8), ("xla",) * 3),
+        ((64, 16, 4, 4), (24, 2, 5, 5), dict(padding=4, groups=8), ("xla",) * 3),
+        ((64, 32, 4, 4), (24, 4, 5, 5), dict(padding=4, groups=8), ("xla",) * 3),
+        # many groups: XLA's forward pass for the small images' "dots"
         ((4, 128, 28, 28), (128, 4, 3, 3), dict(padding=2, groups=32), ("matmul", "gemm", "gemm")),
         ((64, 128, 3, 3), (128, 8, 3, 3), dict(padding=2, groups=16), ("xla", "dots", "dots")),
-        # ... and its input gradient on images up to 16x16
-        ((16, 32, 16, 16), (32, 8, 5, 5), dict(padding=4, groups=4), ("xla", "xla", "gemm")),
-        ((16, 32, 17, 17), (32, 8, 5, 5), dict(padding=4, groups=4), ("xla", "gemm", "gemm")),
-        # ... and its weight gradient for wide groups of few outputs on images up to 5x5
-        ((64, 512, 5, 5), (8, 64, 3, 3), dict(padding=2, groups=8), ("xla",) * 3),
-        ((64, 504, 5, 5), (8, 63, 3, 3), dict(padding=2, groups=8), ("xla", "xla", "gemm")),
-        ((32, 512, 6, 6), (8, 64, 3, 3), dict(padding=2, groups=8), ("xla", "xla", "gemm")),
-        (
-            (64, 576, 5, 5),
-            (64, 72, 5, 5),
-            dict(padding=4, groups=8, dtype="bfloat16"),
-            ("xla",) * 3,
-        ),
-        (
-            (64, 576, 5, 5),
-            (72, 72, 5, 5),
-            dict(padding=4, groups=8, dtype="bfloat16"),
-            ("xla", "xla", "gemm"),
-        ),
         ((4, 96, 56, 56), (96, 1, 3, 3), dict(padding=2, groups=96), ("matmul",) * 3),
         ((8, 8, 32, 32), (8, 1, 3, 3), dict(padding=2, groups=8), ("matmul",) * 3),
     ],
@@ -1094,6 +1100,34 @@ def test_a_window_longer_than_its_image_leaves_xlas_cpu_convolution(x_shape, w_s
     assert jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw) == expected
     if w_shape[1] > 1:  # (a depthwise layer has a GPU rule of its own)
         assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, padding, expected",
+    [
+        ((16, 32, 16, 16), (32, 8, 5, 5), 4, ("xla", "xla", "gemm")),  # input gradient: 16x16
+        ((16, 32, 17, 17), (32, 8, 5, 5), 4, ("xla", "gemm", "gemm")),
+        ((64, 512, 5, 5), (24, 64, 3, 3), 2, ("xla",) * 3),  # wide groups, few outputs, 5x5
+        ((64, 504, 5, 5), (24, 63, 3, 3), 2, ("xla", "xla", "gemm")),
+        ((32, 512, 6, 6), (24, 64, 3, 3), 2, ("xla", "xla", "gemm")),
+        ((16, 576, 5, 5), (72, 72, 5, 5), 4, ("xla", "xla", "gemm")),
+        ((64, 512, 5, 5), (16, 64, 3, 3), 2, ("xla",) * 3),  # 2 outputs a group
+        ((64, 16, 4, 4), (24, 2, 5, 5), 4, ("xla",) * 3),  # 2 channels a group at 4x4
+        ((64, 16, 5, 5), (24, 2, 5, 5), 4, ("xla", "xla", "gemm")),
+    ],
+)
+def test_grouped_output_longer_than_its_input_without_dots(
+    x_shape, w_shape, padding, expected, monkeypatch
+):
+    """Where ``"dots"`` does not run, few groups of several channels whose output is longer
+    than the input take XLA's forward pass, its input gradient on images up to 16x16, its
+    weight gradient for wide groups of few outputs on images up to 5x5 and else im2col's;
+    groups of up to 2 outputs, or of up to 4 channels on images up to 4x4, keep XLA's for
+    every pass as where it runs (``_plan._past_the_image``)."""
+    monkeypatch.setattr(_plan, "_dots_run", lambda params, dtype: False)
+    groups = x_shape[1] // w_shape[1]
+    plan = jaxconv.choose_plan(x_shape, w_shape, padding=padding, groups=groups, platform="cpu")
+    assert plan == expected
 
 
 @pytest.mark.parametrize(

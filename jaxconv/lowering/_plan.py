@@ -578,8 +578,38 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     1.07; 1024->16 at 3x3 2.12 / 6.65; 512->32 in 4 groups at 4x4 2.22 / 1.96. Narrower
     groups lost (1.13 / 0.73 at 16 a group, 1.24 / 0.77 at 32), as did larger images
     (512->64 at 8x8 30.29 / 13.49, 512->32 at 14x14 31.12 / 3.71).
-  ``auto``'s bound (at most 1.10x ``"xla"``'s time) held without this rule; the rule is
-  there because a layer of flax, equinox or plain ``lax`` pays the same 10-120x.
+  Those two rules now hold only where ``"dots"`` does not run (float64; bfloat16 without
+  bfloat16 dot instructions), but for XLA's weight gradient, which every dtype keeps
+  where it swaps the roles (below). Where ``"dots"`` runs, random draws of such layers
+  found im2col's weight gradient losing widely (``plan_passes.py`` on random grouped
+  layers padded beyond half the kernel: 2-8 groups of 2-64 channels and 1-32 outputs,
+  3x3-7x7 kernels, 2x2-14x14 images, batch 1-64; 22 layers a draw, 7 rounds, Zen 5 EPYC;
+  forward+backward / all-``"xla"``): XLA's forward pass and input gradient with im2col's
+  weight gradient read 0.17-10.33x, over 1.10x on 76 of 151 (layer, dtype) pairs.
+  ``"dots"``' weight gradient was the fastest pass on most (576->576 in 8 groups 5x5 at
+  5x5: 3.59 ms against XLA's 31.75 and im2col's 18.45); its input gradient was slow for
+  kernels from 5x5 on wide groups (96->24 in 3 groups 7x7 padded 6 at 7x7: 23.37 ms
+  against XLA's 1.20), its weight gradient for groups of one or two outputs (576->8 5x5
+  at 5x5: 43.53 ms against XLA's 2.62), and its forward pass and input gradient for wide
+  groups of few outputs in large batches (512->32 in 8 groups at 3x3, batch 64: every
+  pass ``"dots"`` 2.20x, XLA's forward pass and input gradient 1.01x). So:
+  - ``"xla"`` for every pass for groups of up to 2 outputs (``PAST_FEW_OUTPUTS``), of up
+    to 4 channels on images up to 4x4 (``PAST_NARROW_GROUP``, ``PAST_TINY_PIXELS``; 16->24
+    in 8 groups 5x5 at 2x2, batch 64: XLA's weight gradient 0.14 ms, ``"dots"``' 0.28,
+    im2col's 0.98), and of ``GROUPED_WIDE`` channels and up to ``FEW_GROUP_OUTPUTS``
+    outputs on images up to 5x5, where XLA swaps the roles;
+  - with ``"dots"``: every pass on images larger than 16x16 and, for groups narrower than
+    ``GROUPED_WIDE``, with a 3x3 kernel (``DOTS_MAX_TAPS``); else XLA's forward pass and
+    input gradient with ``"dots"``' weight gradient.
+  Over five draws (two used to set the bounds, three not) and ``plans grouped_full``,
+  float32 and bfloat16, 151 pairs: ``auto`` 0.06-1.31x, over 1.10x on one layer (256->64
+  in 8 groups 7x7 padded 6 at 2x2, batch 4, 1.2 ms: 1.31x, 1.11x in bfloat16). Every pass
+  ``"xla"`` where taken; ``"dots"`` everywhere 0.06-0.64x where taken; XLA's forward pass
+  and input gradient with ``"dots"``' weight gradient 0.09-1.31x where taken, against
+  every pass ``"dots"`` 0.06-2.48x there. ``auto``'s bound (at most 1.10x ``"xla"``'s
+  time) held without these rules on the fixed sweep; they are there because a layer of
+  flax, equinox or plain ``lax`` pays the same 10-120x, and random layers found
+  im2col's losses.
 * Memory: a lowering whose temporaries (a padded copy of the input for ``"matmul"`` and
   ``"gemm"``) would exceed twice the operands and result, and 16 MiB, is replaced by
   ``"xla"``. Measured: depthwise 3x3 at dilation 18, ``"same"``, (8, 256, 33, 33):
@@ -687,6 +717,12 @@ GROUPED_DX_PIXELS = 16 * 16  # few groups, an output longer than an input up to 
 # many pixels: XLA's input gradient ...
 GROUPED_DW_PIXELS = 5 * 5  # ... up to this many, and wide groups of up to ...
 FEW_GROUP_OUTPUTS = 8  # ... this many outputs: XLA's weight gradient (see the notes)
+PAST_FEW_OUTPUTS = 2  # ... groups of up to this many outputs: every pass XLA's, as ...
+PAST_NARROW_GROUP = 4  # ... for groups of up to this many channels on images of up to ...
+PAST_TINY_PIXELS = 4 * 4  # ... this many pixels; with "dots", kernels of up to ...
+DOTS_MAX_TAPS = 3 * 3  # ... this many taps (narrower groups than GROUPED_WIDE), or images
+# larger than GROUPED_DX_PIXELS: "dots" for every pass; else XLA's forward pass and input
+# gradient, "dots"' weight gradient
 WIDE_DOTS_OUTPUTS = 8  # wide groups of this many outputs and more on small images: "dots"
 WIDENING = 2  # a grouped layer of thin groups widening them more than this: see the notes
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
@@ -742,10 +778,14 @@ def _past_the_image(
     * fewer than ``PAST_MIN_MACS`` multiply-adds, or a patch embedding: the plan as it was.
 
     Grouped layers keep their plans, but for few groups of more than one channel an
-    output larger than the input, whose forward pass XLA runs fast there (on Eigen):
-    ``"xla"``'s, and its input gradient on small images, and the weight gradient of wide
-    groups of few outputs on tiny ones; with more groups, XLA's forward pass for the
-    small images' ``"dots"`` (1.00 / 1.58 ms, 128->128 in 16 groups at 3x3 padded 2).
+    output larger than the input: ``"xla"`` for groups of one or two outputs, of a few
+    channels on tiny images, or of many channels and few outputs on small ones; else,
+    where ``"dots"`` runs, ``"dots"`` on images larger than 16x16 and for 3x3 kernels of
+    narrower groups, XLA's forward pass and input gradient with ``"dots"``' weight
+    gradient for the rest; where it does not, XLA's forward pass (fast there, on Eigen),
+    its input gradient on small images, else im2col's. With more groups, XLA's forward
+    pass for the small images' ``"dots"`` (1.00 / 1.58 ms, 128->128 in 16 groups at 3x3
+    padded 2).
     """
     cg, kh, kw = weight_shape[1:]
     h, w = input_shape[2:]
@@ -762,12 +802,18 @@ def _past_the_image(
         if groups >= MANY_GROUPS:  # small images' "dots" forward pass lost here
             return plan._replace(forward="xla") if plan.forward == "dots" else plan
         pixels = h * w  # XLA's gradients are fast on small images here (see the notes)
-        few_out = cg >= GROUPED_WIDE and weight_shape[0] // groups <= FEW_GROUP_OUTPUTS
-        return Plan(  # else im2col's gradients, as measured
-            "xla",
-            "xla" if pixels <= GROUPED_DX_PIXELS else "gemm",
-            "xla" if pixels <= GROUPED_DW_PIXELS and few_out else "gemm",
-        )
+        outputs = weight_shape[0] // groups
+        few_out = cg >= GROUPED_WIDE and outputs <= FEW_GROUP_OUTPUTS
+        tiny_narrow = cg <= PAST_NARROW_GROUP and pixels <= PAST_TINY_PIXELS
+        swapped = few_out and pixels <= GROUPED_DW_PIXELS
+        if outputs <= PAST_FEW_OUTPUTS or tiny_narrow or swapped:
+            return Plan("xla", "xla", "xla")  # XLA's weight gradient, its roles swapped
+        large = pixels > GROUPED_DX_PIXELS
+        if _dots_run(params, dtype):
+            if large or (kh * kw <= DOTS_MAX_TAPS and cg < GROUPED_WIDE):
+                return Plan("dots", "dots", "dots")
+            return Plan("xla", "xla", "dots")
+        return Plan("xla", "gemm" if large else "xla", "gemm")  # im2col's, as measured
     n, o = input_shape[0], weight_shape[0]
     patches = kh * kw > 1 and _gemm.tiles((kh, kw), params)
     if not (forward or input_grad or weight_grad) or patches:
