@@ -1050,11 +1050,12 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((1, 16, 2, 2), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3),
         ((4, 32, 2, 2), (32, 32, 3, 3), dict(padding=1), ("dots", "gemm", "gemm")),  # 147,456
         # padding beyond half the kernel, an output larger than the input: the weight
-        # gradient as taps
-        ((16, 256, 8, 8), (256, 256, 3, 3), dict(padding=2), ("xla", "xla", "matmul")),
-        ((8, 128, 16, 16), (128, 128, 5, 5), dict(padding=(4, 0)), ("xla", "xla", "matmul")),
+        # gradient as "dots" (float32; as taps where "dots" does not run)
+        ((16, 256, 8, 8), (256, 256, 3, 3), dict(padding=2), ("xla", "xla", "dots")),
+        ((8, 128, 16, 16), (128, 128, 5, 5), dict(padding=(4, 0)), ("xla", "xla", "dots")),
         ((8, 64, 32, 32), (64, 64, 3, 3), dict(padding=2, stride=2), ("xla",) * 3),  # 17x17
-        ((32, 32, 2, 2), (16, 32, 3, 3), dict(padding=2), ("dots", "xla", "matmul")),
+        ((32, 32, 2, 2), (16, 32, 3, 3), dict(padding=2), ("dots", "xla", "dots")),
+        ((8, 32, 8, 8), (8, 32, 5, 5), dict(padding=4, dtype="float64"), ("xla", "xla", "matmul")),
         # the kernel fits: the rules' plans
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),
         ((32, 256, 4, 4), (256, 256, 3, 3), dict(padding=2, dilation=2), ("xla",) * 3),

@@ -475,7 +475,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   weight gradient an output gradient longer than the input (padding beyond half the
   kernel). YNNPACK declines such a convolution (XLA's ``ynn_support.cc``: a kernel or an
   output larger than the input), and what XLA runs instead is slow. ``"gemm"`` for the
-  first two, ``"matmul"`` for the third (bfloat16 and narrow layers: ``"dots"``, below).
+  first two, ``"dots"`` for the third (``"matmul"`` where ``"dots"`` does not run;
+  bfloat16 and narrow layers: ``"dots"`` for the first two too, below).
   Measured
   (``plan_passes.py passes``, 3 interleaved rounds, Zen 5 EPYC, float32, ms ``"xla"`` /
   ``"gemm"``, forward and input gradient, batch 32 unless named):
@@ -512,7 +513,14 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     batch 16, 431.4 / 11.0 / 6.0; 64->64 at 8x8, batch 32, 39.6 / 2.0 / 2.0; 16->32 at
     64x64, batch 4, 31.5 / 3.5 / 3.8. Forward+backward with ``"matmul"``'s (``plans``, 5
     rounds): 0.03-0.09x, 0.19x on the 16->32 layer (``"gemm"``'s 0.15x); bfloat16
-    0.06-0.16x, and 0.02x / 0.05x where ``"dots"`` takes every pass.
+    0.06-0.16x, and 0.02x / 0.05x where ``"dots"`` takes every pass. ``"dots"``' weight
+    gradient (float32) since: ``auto_sweep.py --random 40 --seed 70`` found ``"matmul"``'s
+    at 2.18x all-``"xla"`` on 96->8 5x5 padded 4 at 8x8, batch 1 (0.2 ms). Over 16 such
+    layers (the eight above, and 8-128 outputs from 32-256 channels, 3x3 and 5x5, at 8x8
+    and 14x14, batch 1-8; ``plans``, 7 rounds, Zen 5 EPYC), forward+backward with
+    ``"dots"``' weight gradient 0.05-1.05x, with ``"matmul"``'s 0.05-1.84x (no layer
+    slower on ``"dots"``; the 96->8 layer 1.05x against 1.84x, 128->128 5x5 at 8x8, batch
+    1, 0.98x against 1.30x, 32->32 at 28x28 0.07x against 0.13x).
   - which taps (``auto_sweep.py --random 40 --seed 48 --dtype bfloat16`` found 32->16
     3x3 padded 2 at 2x2, batch 32, at 6.4x XLA's forward pass on ``"gemm"``): bfloat16
     im2col is slow on narrow layers (forward, batch 32, ms ``"xla"`` / ``"gemm"`` /
@@ -772,7 +780,8 @@ def _past_the_image(
       unpadded layer's weight gradient with it (a padded, unstrided one's, which XLA
       does well, stays, but below ``PAST_GEMM_ROWS`` images x output pixels);
     * the weight gradient slides the output gradient over the input (an output larger
-      than the input: padding beyond half the kernel): ``"matmul"``;
+      than the input: padding beyond half the kernel): ``"dots"`` (float32; ``"matmul"``
+      where ``"dots"`` does not run);
     * in bfloat16 with bfloat16 dot instructions, every such pass: ``"dots"``; in float32,
       the forward pass of a layer of up to ``NARROW_TAPS`` channels in or out too;
     * fewer than ``PAST_MIN_MACS`` multiply-adds, or a patch embedding: the plan as it was.
@@ -824,7 +833,8 @@ def _past_the_image(
         taps = Plan("dots", "dots", "dots")
     else:
         narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
-        taps = Plan("dots" if narrow else "gemm", "gemm", "matmul")
+        over_padded = "dots" if _dots_run(params, dtype) else "matmul"  # float32's
+        taps = Plan("dots" if narrow else "gemm", "gemm", over_padded)
     same = params.stride == (1, 1) and params.padded
     # a few images x output pixels: the weights outweigh the images, and XLA's weight
     # gradient, laid out for its own kernels, cost a transposed copy (see the notes)
