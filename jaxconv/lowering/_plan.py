@@ -517,7 +517,7 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     gradient (float32) since: ``auto_sweep.py --random 40 --seed 70`` found ``"matmul"``'s
     at 2.18x all-``"xla"`` on 96->8 5x5 padded 4 at 8x8, batch 1 (0.2 ms). Over 16 such
     layers (the eight above, and 8-128 outputs from 32-256 channels, 3x3 and 5x5, at 8x8
-    and 14x14, batch 1-8; ``plans``, 7 rounds, Zen 5 EPYC), forward+backward with
+    and 14x14, batch 1-8; ``plans over_padded``, 7 rounds, Zen 5 EPYC), forward+backward with
     ``"dots"``' weight gradient 0.05-1.05x, with ``"matmul"``'s 0.05-1.84x (no layer
     slower on ``"dots"``; the 96->8 layer 1.05x against 1.84x, 128->128 5x5 at 8x8, batch
     1, 0.98x against 1.30x, 32->32 at 28x28 0.07x against 0.13x).
