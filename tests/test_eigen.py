@@ -180,6 +180,9 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         ((2, 100, 68, 68), (100, 100, 5, 5), {"padding": 0}, ("eigen", "xla", "matmul")),
         ((2, 48, 64, 64), (96, 48, 7, 7), {}, ("eigen", "eigen", "matmul")),  # 8 K rows, 7x7
         ((1, 256, 28, 28), (256, 256, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 484
+        # unpadded to fewer than 6x6 output pixels: XLA's forward pass (1.2-1.5x)
+        ((32, 128, 7, 7), (256, 128, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 5x5
+        ((32, 128, 8, 8), (256, 128, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),  # 6x6
         # from 5x5, up to 96x96 output pixels (where 3x3 goes to 401 K a image, 112x112)
         ((2, 32, 112, 112), (24, 32, 7, 7), {}, ("xla", "xla", "xla")),
         ((2, 32, 112, 112), (24, 32, 5, 5), {}, ("xla", "xla", "xla")),

@@ -355,7 +355,18 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   24->8 7x7) though their input gradients won (0.62-0.77x). Unpadded forward passes
   keep ``"eigen"`` at any size from 2^24 multiply-adds on (``MIN_MACS``): 256->256 7x7 at
   28x28 batch 1 (484 rows) 0.65-0.73x, but 24->256 3x3 from 4x4 to 2x2 pixels, batch 8
-  (1.8 M multiply-adds, 0.2 ms), 1.26x (``auto_sweep.py --random 60 --seed 2``).
+  (1.8 M multiply-adds, 0.2 ms), 1.26x (``auto_sweep.py --random 60 --seed 2``), and
+  from 6x6 output pixels on (``UNPADDED_MIN_PIXELS``): ``auto_sweep.py --random 40 --seed
+  70`` found 48->256 3x3 at dilation 2 from 8x8 to 4x4, batch 16 (28 M multiply-adds), at
+  1.19-1.25x XLA's forward pass. Forward, ms ``"xla"`` / ``"eigen"`` (``plan_passes.py
+  passes unpadded``, 9 rounds, Zen 5 EPYC, float32), output 4x4 or 5x5: 48->256 to 4x4, batch 16,
+  0.42 / 0.51 (dilated) and 0.42 / 0.55; 128->256, batch 32, 1.01 / 1.36; 256->256,
+  batch 8, 0.92 / 1.12; 64->128 to 5x5, batch 16, 0.35 / 0.54; level on three (64->64 5x5
+  to 5x5, 96->96 to 2x2, 48->256 dilated at batch 32); 64->128 to 4x4, batch 64, 0.88 /
+  0.77; bfloat16 64->64 5x5 to 5x5 0.49 / 0.64. From 6x6 ``"eigen"`` won on all six
+  measured (48->256 to 6x6 0.88 / 0.61, 64->128 to 8x8 dilated 0.92 / 0.78, 64->128 to
+  10x10 1.39 / 0.91, 96->96 to 12x12 dilated 0.97 / 0.80, 128->128 5x5 to 6x6 3.52 /
+  3.00, 32->64 to 26x26 dilated 0.75 / 0.51).
 * CPU, 3x3 and smaller, at most 16 channels in and out: ``"xla"``'s weight gradient,
   which XLA runs on Eigen (YNNPACK declines such layers): ``"gemm"``'s was 1.3x in
   bfloat16 (16->16 at 32x32, batch 64, forward+backward) and 2.4x in float32 (16->16
@@ -736,6 +747,7 @@ WIDENING = 2  # a grouped layer of thin groups widening them more than this: see
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
+UNPADDED_MIN_PIXELS = 6 * 6  # ... on at least this many output pixels
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
 PAST_GEMM_ROWS = 64  # ... its padded weight gradient moves with the input gradient below
 # this many images x output pixels (float32's im2col)
@@ -1040,8 +1052,9 @@ def _steered(
     stride 1) and Eigen was measured faster, else ``"xla"`` (see the module notes):
 
     * an unpadded convolution of up to 256 channels, whose forward pass YNNPACK ran
-      1.1-4.4x slower, at any size from ``MIN_MACS`` multiply-adds on (smaller calls are
-      dispatch: 24->256 3x3 to 2x2 pixels, batch 8, 1.26x);
+      1.1-4.4x slower, from ``MIN_MACS`` multiply-adds on (smaller calls are dispatch:
+      24->256 3x3 to 2x2 pixels, batch 8, 1.26x) and 6x6 output pixels (smaller outputs
+      lost: 128->256 3x3 to 4x4, batch 32, 1.35x);
     * a narrow layer on small enough images, in a call of at least ``MIN_ROWS`` rows
       (shorter calls ran 1.3-1.9x slower) and, for the forward pass, at least 16 output
       channels (8 outputs: 1.10-3.8x slower).
@@ -1053,6 +1066,7 @@ def _steered(
     long = rows is not None and rows >= MIN_ROWS
     narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels, taps)
     unpadded = not params.padded and max(cg, o) <= UNPADDED_CHANNELS
+    unpadded = unpadded and pixels >= UNPADDED_MIN_PIXELS
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
