@@ -209,6 +209,24 @@ GROUPS = {
         ((4, 16, 64, 64), (32, 16, 3, 3), 1, 2, 1, 1),
         ((32, 16, 4, 4), (16, 16, 3, 3), 1, 2, 1, 1),
     ],
+    # float32, up to 32 channels in or out, a window longer than the image: "dots" for
+    # every pass or im2col's gradients (2026-12-07, fifth session)
+    "narrow_past": [
+        ((32, 16, 5, 5), (120, 16, 5, 5), 1, 0, 1, 1),  # LeNet 5x5 to 1x1
+        ((32, 32, 2, 2), (16, 32, 3, 3), 1, 1, 1, 1),
+        ((32, 16, 2, 2), (16, 16, 3, 3), 1, 1, 1, 1),
+        ((32, 16, 4, 4), (16, 16, 5, 5), 1, 2, 1, 1),
+        ((32, 64, 2, 2), (16, 64, 3, 3), 1, 1, 1, 1),
+        ((8, 32, 4, 4), (32, 32, 5, 5), 1, 2, 1, 1),
+        ((4, 32, 2, 2), (32, 32, 3, 3), 1, 1, 1, 1),
+        ((2, 200, 5, 5), (24, 200, 7, 1), 1, (3, 0), 1, 1),
+        ((8, 200, 5, 5), (24, 200, 7, 1), 1, (3, 0), 1, 1),
+        ((2, 64, 3, 3), (16, 64, 5, 5), 1, 2, 1, 1),
+        ((16, 24, 3, 3), (48, 24, 5, 5), 1, 2, 1, 1),
+        ((32, 8, 6, 6), (32, 8, 7, 7), 1, 3, 1, 1),
+        ((8, 256, 5, 5), (32, 256, 5, 5), 1, 0, 1, 1),
+        ((64, 32, 3, 3), (32, 32, 3, 3), 2, 1, 1, 1),
+    ],
     # small images (below MIN_PIXELS): the weight gradient of narrow and wide layers
     "small": [
         ((32, 128, 16, 16), (128, 128, 3, 3), 1, 1, 1, 1),
@@ -340,6 +358,7 @@ ALTERNATIVES = {
         ("xla", "xla", "gemm"),
     ],
     "over_padded": [(None, None, "matmul"), (None, None, "dots"), (None, None, "gemm")],
+    "narrow_past": [("xla", "xla", "xla"), ("dots", "dots", "dots"), ("dots", "gemm", None)],
     "small": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "xla")],
     "short": [("xla", "xla", None)],
     "thin": [("xla", "xla", None), (None, None, "xla"), (None, None, "matmul")],

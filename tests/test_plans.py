@@ -1040,21 +1040,24 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("xla", "gemm", "gemm")),
         ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "gemm", "gemm")),  # LeNet's 5x5 to 1x1
         ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1, stride=2), ("gemm",) * 3),
-        # narrow: the forward pass as "dots" (float32 im2col 1.4x XLA's at 16 channels)
-        ((32, 16, 2, 2), (16, 16, 3, 3), dict(padding=1), ("dots", "gemm", "xla")),
-        ((32, 32, 4, 4), (32, 32, 5, 5), dict(padding=2), ("dots", "gemm", "xla")),
-        ((32, 64, 2, 2), (16, 64, 3, 3), dict(padding=1), ("dots", "gemm", "xla")),
+        # narrow: "dots" (float32 im2col's forward pass 1.4x XLA's at 16 channels), and
+        # its gradients with it
+        ((32, 16, 2, 2), (16, 16, 3, 3), dict(padding=1), ("dots",) * 3),
+        ((32, 32, 4, 4), (32, 32, 5, 5), dict(padding=2), ("dots",) * 3),
+        ((32, 64, 2, 2), (16, 64, 3, 3), dict(padding=1), ("dots",) * 3),
+        ((32, 64, 2, 2), (33, 64, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
+        ((2, 200, 5, 5), (24, 200, 7, 1), dict(padding=(3, 0)), ("dots",) * 3),
         ((32, 64, 2, 2), (64, 64, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
         # fewer than 2**17 multiply-adds: dispatch, XLA's own as fast (73,728 and 9,216)
         ((32, 16, 1, 1), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3),
         ((1, 16, 2, 2), (16, 16, 3, 3), dict(padding=1), ("xla",) * 3),
-        ((4, 32, 2, 2), (32, 32, 3, 3), dict(padding=1), ("dots", "gemm", "gemm")),  # 147,456
+        ((4, 32, 2, 2), (32, 32, 3, 3), dict(padding=1), ("dots",) * 3),  # 147,456
         # padding beyond half the kernel, an output larger than the input: the weight
         # gradient as "dots" (float32; as taps where "dots" does not run)
         ((16, 256, 8, 8), (256, 256, 3, 3), dict(padding=2), ("xla", "xla", "dots")),
         ((8, 128, 16, 16), (128, 128, 5, 5), dict(padding=(4, 0)), ("xla", "xla", "dots")),
         ((8, 64, 32, 32), (64, 64, 3, 3), dict(padding=2, stride=2), ("xla",) * 3),  # 17x17
-        ((32, 32, 2, 2), (16, 32, 3, 3), dict(padding=2), ("dots", "xla", "dots")),
+        ((32, 32, 2, 2), (16, 32, 3, 3), dict(padding=2), ("dots",) * 3),
         ((8, 32, 8, 8), (8, 32, 5, 5), dict(padding=4, dtype="float64"), ("xla", "xla", "matmul")),
         # the kernel fits: the rules' plans
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),

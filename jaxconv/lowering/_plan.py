@@ -549,7 +549,18 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     32 channels in or out (10 layers: 0.04-1.11 against 0.04-1.47 ms); from 64
     im2col is as fast or faster (128->128 at 2x2 0.41 against 0.49), so it keeps the
     forward pass of wider layers, and the gradients (float32 ``"dots"`` lost some:
-    LeNet's weight gradient 0.15 against 0.10). Below ``PAST_MIN_MACS`` multiply-adds a
+    LeNet's weight gradient 0.15 against 0.10). Those narrow layers' gradients followed
+    ``"dots"``' forward pass since (``auto_sweep.py --random 40 --seed 79 --odd``:
+    200->24 7x1 ``"same"`` at 5x5, batch 2, with im2col's gradients 1.54-2.25x
+    all-``"xla"``, 0.4 ms): over 11 float32 layers whose kernel is longer than the input
+    (8-200 channels in, 16-48 out, 3x3 to 7x7 and 7x1, 2x2 to 6x6 images, batch 2-32;
+    ``plan_passes.py plans narrow_past``, 11 rounds), every pass ``"dots"`` read
+    0.11-0.75x against 0.09-2.25x with im2col's gradients (seed 79's layer 0.62x against
+    2.25x, batch 8 0.75x against 1.64x; 64->16 5x5 at 3x3, batch 2, 0.32x against 1.23x;
+    slower on two by 0.02-0.04: 32->32 5x5 at 4x4, batch 8, 0.11x against 0.09x; 24->48
+    5x5 at 3x3 0.28x against 0.24x). Where only the input gradient's window is too long
+    (LeNet's 5x5 to 1x1) im2col's stays: every pass ``"dots"`` 0.41x against 0.42x, and
+    256->32 5x5 to 1x1 1.26x against 0.80x. Below ``PAST_MIN_MACS`` multiply-adds a
     call is dispatch and XLA's own stays (16->16 at 2x2, batch 1: 0.007 ms against
     ``"dots"``' 0.036 and im2col's 0.063; at 1x1, batch 32, 73,728 of them, float32 0.021
     against 0.029 and 0.031).
@@ -795,7 +806,8 @@ def _past_the_image(
       than the input: padding beyond half the kernel): ``"dots"`` (float32; ``"matmul"``
       where ``"dots"`` does not run);
     * in bfloat16 with bfloat16 dot instructions, every such pass: ``"dots"``; in float32,
-      the forward pass of a layer of up to ``NARROW_TAPS`` channels in or out too;
+      a layer of up to ``NARROW_TAPS`` channels in or out whose kernel is longer than the
+      input: ``"dots"`` for every pass;
     * fewer than ``PAST_MIN_MACS`` multiply-adds, or a patch embedding: the plan as it was.
 
     Grouped layers keep their plans, but for few groups of more than one channel an
@@ -845,6 +857,8 @@ def _past_the_image(
         taps = Plan("dots", "dots", "dots")
     else:
         narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
+        if narrow and forward:  # "dots"' forward pass: its gradients too (see the notes)
+            return Plan("dots", "dots", "dots")
         over_padded = "dots" if _dots_run(params, dtype) else "matmul"  # float32's
         taps = Plan("dots" if narrow else "gemm", "gemm", over_padded)
     same = params.stride == (1, 1) and params.padded
