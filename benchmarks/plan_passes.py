@@ -227,6 +227,20 @@ GROUPS = {
         ((8, 256, 5, 5), (32, 256, 5, 5), 1, 0, 1, 1),
         ((64, 32, 3, 3), (32, 32, 3, 3), 2, 1, 1, 1),
     ],
+    # bfloat16, few channels on 2x2 images, a kernel longer than the image: XLA's forward
+    # pass or "dots"' (2026-12-07, fifth session; run with --dtype bfloat16)
+    "few_past": [
+        ((32, 16, 2, 2), (192, 16, 7, 7), 1, 3, 1, 1),
+        ((32, 16, 2, 2), (64, 16, 7, 7), 1, 3, 1, 1),
+        ((32, 16, 2, 2), (192, 16, 5, 5), 1, 2, 1, 1),
+        ((8, 16, 2, 2), (192, 16, 7, 7), 1, 3, 1, 1),
+        ((32, 16, 2, 2), (16, 16, 3, 3), 1, 1, 1, 1),
+        ((32, 16, 2, 2), (128, 16, 3, 3), 1, 1, 1, 1),
+        ((32, 8, 2, 2), (128, 8, 5, 5), 1, 2, 1, 1),
+        ((32, 16, 1, 1), (256, 16, 3, 3), 1, 1, 1, 1),
+        ((32, 16, 3, 3), (192, 16, 7, 7), 1, 3, 1, 1),
+        ((32, 24, 2, 2), (192, 24, 7, 7), 1, 3, 1, 1),
+    ],
     # small images (below MIN_PIXELS): the weight gradient of narrow and wide layers
     "small": [
         ((32, 128, 16, 16), (128, 128, 3, 3), 1, 1, 1, 1),
@@ -359,6 +373,7 @@ ALTERNATIVES = {
     ],
     "over_padded": [(None, None, "matmul"), (None, None, "dots"), (None, None, "gemm")],
     "narrow_past": [("xla", "xla", "xla"), ("dots", "dots", "dots"), ("dots", "gemm", None)],
+    "few_past": [("xla", "xla", "xla"), ("dots", "dots", "dots"), ("xla", "dots", None)],
     "small": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "xla")],
     "short": [("xla", "xla", None)],
     "thin": [("xla", "xla", None), (None, None, "xla"), (None, None, "matmul")],

@@ -1152,6 +1152,35 @@ def test_grouped_output_longer_than_its_input_without_dots(
             ("gemm", "gemm", "xla"),
         ),
         ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "dots", "dots"), ("xla", "gemm", "gemm")),
+        # XLA's forward pass of up to 16 channels on 2x2 images with 5x5 kernels or larger
+        (
+            (32, 16, 2, 2),
+            (192, 16, 7, 7),
+            dict(padding=3),
+            ("xla", "dots", "xla"),
+            ("gemm", "gemm", "xla"),
+        ),
+        (
+            (32, 16, 2, 2),
+            (192, 16, 5, 5),
+            dict(padding=2),
+            ("xla", "dots", "xla"),
+            ("gemm", "gemm", "xla"),
+        ),
+        (
+            (32, 17, 2, 2),
+            (192, 17, 7, 7),
+            dict(padding=3),
+            ("dots", "dots", "xla"),
+            ("gemm", "gemm", "xla"),
+        ),
+        (
+            (32, 16, 3, 3),
+            (192, 16, 7, 7),
+            dict(padding=3),
+            ("dots", "dots", "xla"),
+            ("gemm", "gemm", "xla"),
+        ),
         (
             (2, 512, 2, 2),
             (512, 512, 3, 3),

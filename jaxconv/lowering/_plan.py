@@ -544,7 +544,17 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     them (0.06-0.79 against 0.09-1.01) and the 7 over-padded ones (against the taps':
     0.09 / 0.09, 1.39 / 5.25 at 32x32, 1.21 / 4.62 at 112x112, 4.33 / 8.91 at 5x5).
     So with bfloat16 dot instructions every such pass is ``"dots"``, at any batch and
-    image size. In float32 im2col read 1.0-1.5x XLA's forward pass at 16 channels
+    image size, but one: ``auto_sweep.py --random 40 --seed 88 --dtype bfloat16`` found
+    16->192 7x7 ``"same"`` at 2x2, batch 32, its ``"dots"`` forward pass 1.77-2.08x
+    XLA's. XLA's forward pass of 16 input channels or fewer on 2x2 images with 5x5 and
+    7x7 kernels ran fast (forward, ms ``"xla"`` / ``"dots"``: 0.24 / 0.37, 16->64 7x7
+    0.07 / 0.19, 16->192 5x5 0.18 / 0.22, batch 8 0.17 / 0.25, 8->128 5x5 0.08 / 0.10),
+    not with 3x3 kernels (16->16 0.07 / 0.06, 16->128 0.09 / 0.07), at 3x3 images (2.33 /
+    0.62) or with 24 channels (0.71 / 0.74). There (``PAST_FEW_CHANNELS``,
+    ``PAST_FEW_PIXELS``) XLA keeps the forward pass: forward+backward / all-``"xla"``
+    (``plan_passes.py plans few_past``, 11 rounds) 0.52-0.90x on those five, against
+    0.59-1.14x with ``"dots"``'.
+    In float32 im2col read 1.0-1.5x XLA's forward pass at 16 channels
     (0.08-0.10 against 0.06-0.07 ms at 2x2), and ``"dots"`` was faster than im2col up to
     32 channels in or out (10 layers: 0.04-1.11 against 0.04-1.47 ms); from 64
     im2col is as fast or faster (128->128 at 2x2 0.41 against 0.49), so it keeps the
@@ -760,6 +770,8 @@ EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Ei
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
 UNPADDED_MIN_PIXELS = 6 * 6  # ... on at least this many output pixels
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
+PAST_FEW_CHANNELS = 16  # ... in bfloat16, up to this many input channels on images of ...
+PAST_FEW_PIXELS = 2 * 2  # ... up to this many pixels, a 5x5 kernel or larger: XLA's forward
 PAST_GEMM_ROWS = 64  # ... its padded weight gradient moves with the input gradient below
 # this many images x output pixels (float32's im2col)
 NARROW_TAPS = 32  # ... float32's forward pass to "dots" up to this many channels in or out
@@ -805,7 +817,9 @@ def _past_the_image(
     * the weight gradient slides the output gradient over the input (an output larger
       than the input: padding beyond half the kernel): ``"dots"`` (float32; ``"matmul"``
       where ``"dots"`` does not run);
-    * in bfloat16 with bfloat16 dot instructions, every such pass: ``"dots"``; in float32,
+    * in bfloat16 with bfloat16 dot instructions, every such pass: ``"dots"`` (but the
+      forward pass of up to 16 input channels on a 2x2 image with a 5x5 kernel or
+      larger, which XLA runs fast); in float32,
       a layer of up to ``NARROW_TAPS`` channels in or out whose kernel is longer than the
       input: ``"dots"`` for every pass;
     * fewer than ``PAST_MIN_MACS`` multiply-adds, or a patch embedding: the plan as it was.
@@ -854,7 +868,9 @@ def _past_the_image(
     if _checks.is_static(n, mh, mw) and n * o * mh * mw * cg * kh * kw < PAST_MIN_MACS:
         return plan  # dispatch, where XLA's own is as fast
     if _bf16_dots(params, groups, dtype, platform):
-        taps = Plan("dots", "dots", "dots")
+        # XLA's forward pass of few channels on a 2x2 image stays fast (see the notes)
+        few = cg <= PAST_FEW_CHANNELS and h * w <= PAST_FEW_PIXELS and kh * kw >= LARGE_TAPS
+        taps = Plan("xla" if few else "dots", "dots", "dots")
     else:
         narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
         if narrow and forward:  # "dots"' forward pass: its gradients too (see the notes)
