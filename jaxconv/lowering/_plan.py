@@ -876,7 +876,7 @@ def _past_the_image(
         if narrow and forward:  # "dots"' forward pass: its gradients too (see the notes)
             return Plan("dots", "dots", "dots")
         over_padded = "dots" if _dots_run(params, dtype) else "matmul"  # float32's
-        taps = Plan("dots" if narrow else "gemm", "gemm", over_padded)
+        taps = Plan("gemm", "gemm", over_padded)  # (a narrow forward pass returned above)
     same = params.stride == (1, 1) and params.padded
     # a few images x output pixels: the weights outweigh the images, and XLA's weight
     # gradient, laid out for its own kernels, cost a transposed copy (see the notes)
@@ -1095,8 +1095,9 @@ def _steered(
         return "xla", "xla"
     long = rows is not None and rows >= MIN_ROWS
     narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels, taps)
-    unpadded = not params.padded and max(cg, o) <= UNPADDED_CHANNELS
-    unpadded = unpadded and pixels >= UNPADDED_MIN_PIXELS
+    unpadded = (
+        not params.padded and max(cg, o) <= UNPADDED_CHANNELS and pixels >= UNPADDED_MIN_PIXELS
+    )
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
