@@ -2,13 +2,19 @@
 
   python benchmarks/plan_passes.py passes GROUP [--reps 7] [--dtype float32 ...]
   python benchmarks/plan_passes.py plans GROUP [--reps 11] [--dtype float32 ...]
+  python benchmarks/plan_passes.py chains GROUP [--reps 11] [--dtype float32 ...]
 
 ``passes``: each pass (forward, input gradient, weight gradient) of every built-in
 lowering, jitted alone, timed in interleaved rounds (each round in the opposite order to
 the last); prints ms and ``auto``'s plan. ``plans``: forward+backward (gradients of a
 quadratic loss for input and weight) of whole plans, ``auto``'s and the alternatives
-named per group, as ratios to all-``"xla"``'s. A rule in ``jaxconv/lowering/_plan.py``
-cites the group it came from; ``benchmarks/auto_sweep.py`` checks the result.
+named per group, as ratios to all-``"xla"``'s. ``chains``: the same between other
+layers, as in a network: ``CHAIN`` layers in a row with a ReLU after each (the layer,
+then ``CHAIN - 1`` of its output channels in and out), the alternatives applied to every
+layer's plan; XLA runs independent passes at once there (one layer's weight gradient
+beside the next one's input gradient), which a layer alone cannot show. A rule in
+``jaxconv/lowering/_plan.py`` cites the group it came from; ``benchmarks/auto_sweep.py``
+checks the result.
 """
 
 from __future__ import annotations
@@ -310,6 +316,18 @@ GROUPS = {
         ((2, 48, 64, 64), (96, 48, 7, 7), 1, 3, 1, 1),
         ((4, 100, 68, 68), (100, 100, 5, 5), 1, 0, 1, 1),
     ],
+    # Eigen's blocked weight gradient (``_eigen.blocked_pays``) against XLA's, in ``chains``
+    # (2026-12-07, sixth session): float32 on the Zen 5 EPYC, the plan's weight gradient
+    "blocked": [
+        ((n, c, hw, hw), (o, c, 3, 3), 1, 1, 1, 1)
+        for c, o in ((32, 32), (64, 64), (48, 48), (32, 64), (64, 32), (16, 32), (24, 24))
+        for hw, n in ((32, 32), (32, 8), (32, 64), (48, 11), (64, 6), (48, 4), (40, 16), (56, 4))
+    ]
+    + [((n, 32, 32, 32), (32, 32, 3, 3), 1, 1, 1, 1) for n in (7, 10, 12, 13, 20, 24, 28, 30, 48)]
+    + [
+        ((n, c, 32, 32), (c, c, 3, 3), 1, 1, 1, 1)
+        for n, c in ((12, 64), (24, 64), (20, 64), (9, 64), (32, 40), (8, 40), (32, 56), (16, 56))
+    ],
     # ResNet-18's distinct layers in `jaxconv bench --model resnet18` (batch 32)
     "resnet18": [
         ((32, 3, 32, 32), (64, 3, 3, 3), 1, 1, 1, 1),
@@ -380,6 +398,7 @@ ALTERNATIVES = {
     "pairs": [("xla", "gemm", "gemm"), ("gemm", "gemm", "gemm")],
     "strided": [(None, None, "xla"), (None, None, "gemm"), (None, None, "matmul")],
     "large": [(None, None, "gemm"), (None, None, "matmul")],
+    "blocked": [(None, None, "eigen"), (None, None, "xla")],
     "resnet18": [
         (None, None, "xla"),
         (None, None, "gemm"),
@@ -464,9 +483,55 @@ def plans(group: str, reps: int, dtypes) -> None:
             )
 
 
+CHAIN = 4  # layers in a row in ``chains``
+
+
+def chains(group: str, reps: int, dtypes) -> None:
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        for layer in GROUPS[group]:
+            x_shape, w_shape, stride, padding, dilation, groups = layer
+            kw = dict(stride=stride, padding=padding, dilation=dilation)
+            o = w_shape[0]
+            x, w = _operands(layer, dtype, rng)
+            y_shape = jax.eval_shape(functools.partial(jaxconv.conv2d, groups=groups, **kw), x, w)
+            inner = (y_shape.shape, (o, o // groups, *w_shape[2:]), *layer[2:])
+            layers = [layer] + [inner] * (CHAIN - 1)
+            weights = [w] + [_operands(inner, dtype, rng)[1] for _ in layers[1:]]
+            calls = [(conv_params("chains", s[0][2:], s[1][2:], **kw), s[0], s[1]) for s in layers]
+            autos = [
+                jaxconv.choose_plan(s, ws, groups=groups, dtype=dtype, **kw) for _, s, ws in calls
+            ]
+            candidates = {"xla": [Plan("xla", "xla", "xla")] * CHAIN, "auto": autos}
+            for alt in ALTERNATIVES[group]:
+                plans_ = [
+                    Plan(*(a if p is None else p for p, a in zip(alt, auto))) for auto in autos
+                ]
+                if plans_ not in candidates.values():  # auto's own: timed once
+                    candidates["/".join(p or "=" for p in alt)] = plans_
+            fns = {}
+            for name, plans_ in candidates.items():
+                fs = [planned_fn(c[0], groups, p) for c, p in zip(calls, plans_)]
+
+                def loss(x, ws, fs=fs):
+                    for f, w_ in zip(fs, ws):
+                        x = jax.nn.relu(f(x, w_))
+                    return 0.5 * jnp.sum(x.astype(jnp.float32) ** 2)
+
+                fns[name] = functools.partial(jax.jit(jax.grad(loss, (0, 1))), x, weights)
+            ms = _interleaved(fns, reps)
+            cells = "  ".join(f"{k} {ms[k] / ms['xla']:.2f}x" for k in list(candidates)[1:])
+            plan = "/".join(autos[0]) + ("" if autos[1] == autos[0] else f", {'/'.join(autos[1])}")
+            print(
+                f"{dtype} {CHAIN} x {x_shape} x {w_shape} s{stride} g{groups} (auto {plan}): "
+                f"xla {ms['xla']:.1f} ms | {cells}",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("passes", "plans"))
+    parser.add_argument("what", choices=("passes", "plans", "chains"))
     parser.add_argument("group", choices=sorted(GROUPS))
     parser.add_argument("--reps", type=int, default=None, help="default 7 (passes), 11 (plans)")
     parser.add_argument("--dtype", nargs="+", default=["float32"])
@@ -475,8 +540,10 @@ def main() -> None:
     if args.what == "passes":
         for dtype in args.dtype:
             passes(args.group, args.reps or 7, dtype)
-    else:
+    elif args.what == "plans":
         plans(args.group, args.reps or 11, args.dtype)
+    else:
+        chains(args.group, args.reps or 11, args.dtype)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 
 import jaxconv
 from jaxconv.cli import bench
-from jaxconv.lowering import Plan, _dots, _eigen
+from jaxconv.lowering import Plan, _cpu, _dots, _eigen
 from tests.helpers import ON_GPU, assert_close, hlo_ops
 
 F32 = 2e-5  # float32 against float32 lax: different kernels, different sums
@@ -225,3 +225,46 @@ def test_eigen_rule_follows_its_measurements(x_shape, w_shape, kw, plan, monkeyp
     kw = {"padding": "same", **kw}
     got = jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw)
     assert got == plan
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,dtype,amd",
+    [  # 4 layers in a row, forward+backward, XLA's weight gradient / the blocks' on the
+        # Zen 5 EPYC (``plan_passes.py chains blocked``)
+        ((32, 64, 32, 32), (64, 64, 3, 3), "float32", "xla"),  # ResNet-18's: 0.87x
+        ((8, 32, 32, 32), (32, 32, 3, 3), "float32", "xla"),  # 0.89x
+        ((6, 32, 64, 64), (32, 32, 3, 3), "float32", "xla"),  # 0.82x
+        ((16, 48, 40, 40), (48, 48, 3, 3), "float32", "xla"),  # 0.85x
+        ((4, 16, 48, 48), (32, 16, 3, 3), "float32", "xla"),  # 0.67x
+        ((11, 32, 48, 48), (32, 32, 3, 3), "float32", "eigen"),  # odd: 1.34x
+        ((7, 32, 32, 32), (32, 32, 3, 3), "float32", "eigen"),  # 1.32x
+        ((32, 24, 32, 32), (24, 24, 3, 3), "float32", "eigen"),  # 24 channels: 1.22x
+        ((64, 32, 32, 32), (64, 32, 3, 3), "float32", "eigen"),  # 64 images: 1.07x
+    ],
+)
+def test_amds_blocks_give_way_to_xlas_weight_gradient_between_layers(
+    x_shape, w_shape, dtype, amd, monkeypatch
+):
+    """On AMD's CPUs, a float32 layer within Eigen's blocks (``_eigen.blocked_pays``) of
+    an even batch of up to 32 images and channels multiples of 16 takes XLA's weight
+    gradient, which runs beside the next layer's input gradient (``_plan._overlapped``);
+    the Xeons' rules, and half precision (not measured there), keep the blocks."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    for vendor, expected in ((False, "eigen"), (True, amd)):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
+        assert plan.forward == plan.input_grad == "eigen", plan  # Eigen's either way
+        assert plan.weight_grad == expected, (vendor, plan)
+
+
+def test_half_precision_keeps_eigens_blocks_on_amd(monkeypatch):
+    """bfloat16 was not measured between layers: a layer whose plan takes the blocks
+    (here where its passes stay off ``"dots"``) keeps them on either vendor."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
+    for vendor in (False, True):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        plan = jaxconv.choose_plan(
+            (32, 16, 32, 32), (32, 16, 3, 3), padding=1, platform="cpu", dtype="bfloat16"
+        )
+        assert plan == ("eigen", "eigen", "eigen"), (vendor, plan)

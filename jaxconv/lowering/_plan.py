@@ -318,12 +318,15 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   gradient use ``"eigen"``, XLA's convolution shaped so that XLA runs it on Eigen;
   the weight gradient too where both channel counts are at most 64 (in at most 16 blocks
   of 16 images x 16 output channels, from 4 images and 16 output channels on, at most
-  128 K channels x output pixels an image: ``_eigen.blocked_pays``); the rules below
-  keep the rest. On the EPYC the blocks' weight gradient took 1.3-3x YNNPACK's from
-  131 K on (32->32 at 64x64 and 80x80, 64->64 at 48x48 to 80x80; the plans at 80x80
-  1.30x and 1.51x forward+backward, with ``"gemm"``'s weight gradient 0.84-0.92x; 64->64
-  at 56x56 batch 8 1.09-1.12x, with ``"gemm"``'s 0.79x), level at 65 K (ResNet-18's
-  64->64 at 32x32: 25 against 27 ms). An unpadded
+  128 K channels x output pixels an image: ``_eigen.blocked_pays``; on AMD's CPUs,
+  float32 batches of an even number of images up to 32 and channels multiples of 16
+  keep XLA's, which a network runs beside the next layer's input gradient:
+  ``_overlapped``); the rules below keep the rest. On the EPYC the blocks' weight
+  gradient took 1.3-3x YNNPACK's from 131 K on (32->32 at 64x64 and 80x80, 64->64 at
+  48x48 to 80x80; the plans at 80x80 1.30x and 1.51x forward+backward, with
+  ``"gemm"``'s weight gradient 0.84-0.92x; 64->64 at 56x56 batch 8 1.09-1.12x, with
+  ``"gemm"``'s 0.79x), level at 65 K (ResNet-18's 64->64 at 32x32: 25 against 27 ms).
+  An unpadded
   forward pass of up to 256 channels uses ``"eigen"`` at any size: YNNPACK ran unpadded
   convolutions 1.1-4.4x slower than Eigen did. Measured on a
   Sapphire-Rapids-class Xeon (2 cores; ``benchmarks/eigen_passes.py``, time / ``"xla"``'s
@@ -769,6 +772,8 @@ DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measur
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
 UNPADDED_MIN_PIXELS = 6 * 6  # ... on at least this many output pixels
+CHAIN_IMAGES = 32  # AMD, float32: up to this many images, an even count, and ...
+CHAIN_CHANNELS = 16  # ... channels in and out multiples of this: XLA's weight gradient
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
 PAST_FEW_CHANNELS = 16  # ... in bfloat16, up to this many input channels on images of ...
 PAST_FEW_PIXELS = 2 * 2  # ... up to this many pixels, a 5x5 kernel or larger: XLA's forward
@@ -1067,7 +1072,7 @@ def _rules(
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
     if forward == "eigen" and blocked:
-        return Plan(forward, input_grad, "eigen")
+        return Plan(forward, input_grad, "xla" if _overlapped(n, cg, o, itemsize) else "eigen")
     large = padded and ynn_grad and _few_on_large_images(cg, o, mh * mw, half)
     return Plan(forward, input_grad, "xla" if thin or large or short_thirty_two else "gemm")
 
@@ -1101,6 +1106,34 @@ def _steered(
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
+
+
+def _overlapped(n: int, cg: int, o: int, itemsize: int) -> bool:
+    """Whether, between other layers, XLA's weight gradient beats Eigen's blocked one
+    (``_eigen.blocked_pays``) on a float32 layer of ``n`` images, ``cg`` input and ``o``
+    output channels: on AMD's CPUs, up to ``CHAIN_IMAGES`` images, an even count, and
+    channels in and out multiples of ``CHAIN_CHANNELS``.
+
+    Why. YNNPACK runs a convolution of 64 output channels on one core (jaxlib 0.10.2;
+    it splits the work by output channels only: 64->64 3x3 at 32x32, batch 32, 11.3 ms
+    whether the process has one core or two; 128->128 at 16x16 5.4 ms on two, 10.4 on
+    one), so its weight gradient runs beside the next layer's input gradient, where
+    Eigen's blocks take both cores. Alone, the blocks won (forward+backward 0.60-0.87x
+    all-``"xla"``'s against 0.73-1.06x with XLA's weight gradient; ``plan_passes.py
+    plans``). Between layers (``plan_passes.py chains blocked``: 4 layers in a row,
+    forward+backward, 11 rounds, the Zen 5 EPYC), XLA's weight gradient took 0.68-1.10x
+    the blocks' time (median 0.90x) on the 37 layers this rule moves (ResNet-18's 64->64
+    at 32x32, batch 32: 0.90x); of those it leaves, odd batches 1.39-2.07x (7, 11 and 13
+    images; 9 read 0.88x), 24 and 56 channels 0.81-1.24x and 1.05-1.06x, 48 and 64
+    images 0.89-1.01x. In the ResNet-18 step (same-process A/Bs, time / flax.nnx's,
+    blocks / XLA's): 0.865x / 0.855x, 0.883x / 0.862x and 0.897x / 0.862x channels-first,
+    0.888x / 0.876x channels-last, compiling 12 kernels fewer. Half precision and Intel's
+    CPUs (where the blocks ran 0.33-0.73x XLA's weight gradient alone) keep the
+    blocks: not measured in chains."""
+    if itemsize != 4 or not _cpu.amd():
+        return False
+    aligned = cg % CHAIN_CHANNELS == 0 and o % CHAIN_CHANNELS == 0
+    return n % 2 == 0 and n <= CHAIN_IMAGES and aligned
 
 
 def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
