@@ -10,9 +10,10 @@ the last); prints ms and ``auto``'s plan. ``plans``: forward+backward (gradients
 quadratic loss for input and weight) of whole plans, ``auto``'s and the alternatives
 named per group, as ratios to all-``"xla"``'s. ``chains``: the same between other
 layers, as in a network: ``CHAIN`` layers in a row with a ReLU after each (the layer,
-then ``CHAIN - 1`` of its output channels in and out), the alternatives applied to every
-layer's plan; XLA runs independent passes at once there (one layer's weight gradient
-beside the next one's input gradient), which a layer alone cannot show. A rule in
+then ``CHAIN - 1`` unstrided ones of its output channels in and out), the alternatives
+applied to the layers of the first one's stride and plan; XLA runs independent passes
+at once there (one layer's weight gradient beside the next one's input gradient), which
+a layer alone cannot show. A rule in
 ``jaxconv/lowering/_plan.py`` cites the group it came from; ``benchmarks/auto_sweep.py``
 checks the result.
 """
@@ -328,6 +329,21 @@ GROUPS = {
         ((n, c, 32, 32), (c, c, 3, 3), 1, 1, 1, 1)
         for n, c in ((12, 64), (24, 64), (20, 64), (9, 64), (32, 40), (8, 40), (32, 56), (16, 56))
     ],
+    # downsampling 3x3 layers (stride 2, channels doubled) and the unstrided ones after
+    # them, in ``chains`` (2026-12-07, sixth session)
+    "downsampling": [
+        ((n, c, hw, hw), (2 * c, c, 3, 3), 2, 1, 1, 1)
+        for n, c, hw in (
+            (32, 64, 32),
+            (16, 64, 32),
+            (64, 64, 32),
+            (8, 64, 56),
+            (32, 32, 32),
+            (32, 128, 16),
+            (8, 128, 28),
+            (32, 256, 8),
+        )
+    ],
     # ResNet-18's distinct layers in `jaxconv bench --model resnet18` (batch 32)
     "resnet18": [
         ((32, 3, 32, 32), (64, 3, 3, 3), 1, 1, 1, 1),
@@ -399,6 +415,7 @@ ALTERNATIVES = {
     "strided": [(None, None, "xla"), (None, None, "gemm"), (None, None, "matmul")],
     "large": [(None, None, "gemm"), (None, None, "matmul")],
     "blocked": [(None, None, "eigen"), (None, None, "xla")],
+    "downsampling": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "dots")],
     "resnet18": [
         (None, None, "xla"),
         (None, None, "gemm"),
@@ -486,6 +503,11 @@ def plans(group: str, reps: int, dtypes) -> None:
 CHAIN = 4  # layers in a row in ``chains``
 
 
+def _call(layer) -> dict:
+    """A group's layer's stride, padding and dilation, as keywords."""
+    return dict(zip(("stride", "padding", "dilation"), layer[2:5]))
+
+
 def chains(group: str, reps: int, dtypes) -> None:
     rng = np.random.default_rng(0)
     for dtype in dtypes:
@@ -495,17 +517,25 @@ def chains(group: str, reps: int, dtypes) -> None:
             o = w_shape[0]
             x, w = _operands(layer, dtype, rng)
             y_shape = jax.eval_shape(functools.partial(jaxconv.conv2d, groups=groups, **kw), x, w)
-            inner = (y_shape.shape, (o, o // groups, *w_shape[2:]), *layer[2:])
+            # the layers after it: its outputs in and out, unstrided
+            inner = (y_shape.shape, (o, o // groups, *w_shape[2:]), 1, padding, dilation, groups)
             layers = [layer] + [inner] * (CHAIN - 1)
             weights = [w] + [_operands(inner, dtype, rng)[1] for _ in layers[1:]]
-            calls = [(conv_params("chains", s[0][2:], s[1][2:], **kw), s[0], s[1]) for s in layers]
-            autos = [
-                jaxconv.choose_plan(s, ws, groups=groups, dtype=dtype, **kw) for _, s, ws in calls
+            calls = [
+                (conv_params("chains", s[0][2:], s[1][2:], **_call(s)), s[0], s[1], s[2])
+                for s in layers
             ]
+            autos = [
+                jaxconv.choose_plan(s[0], s[1], groups=groups, dtype=dtype, **_call(s))
+                for s in layers
+            ]
+            # an alternative moves the layers of the first one's stride and plan
+            moved = [c[3] == stride and a == autos[0] for c, a in zip(calls, autos)]
             candidates = {"xla": [Plan("xla", "xla", "xla")] * CHAIN, "auto": autos}
             for alt in ALTERNATIVES[group]:
                 plans_ = [
-                    Plan(*(a if p is None else p for p, a in zip(alt, auto))) for auto in autos
+                    Plan(*(a if p is None else p for p, a in zip(alt, auto))) if m else auto
+                    for auto, m in zip(autos, moved)
                 ]
                 if plans_ not in candidates.values():  # auto's own: timed once
                     candidates["/".join(p or "=" for p in alt)] = plans_

@@ -1118,9 +1118,10 @@ def _overlapped(n: int, cg: int, o: int, itemsize: int) -> bool:
     it splits the work by output channels only: 64->64 3x3 at 32x32, batch 32, 11.3 ms
     whether the process has one core or two; 128->128 at 16x16 5.4 ms on two, 10.4 on
     one), so its weight gradient runs beside the next layer's input gradient, where
-    Eigen's blocks take both cores. Alone, the blocks won (forward+backward 0.60-0.87x
-    all-``"xla"``'s against 0.73-1.06x with XLA's weight gradient; ``plan_passes.py
-    plans``). Between layers (``plan_passes.py chains blocked``: 4 layers in a row,
+    Eigen's blocks take both cores. Alone, the blocks won: with XLA's weight gradient
+    the 38 layers this rule moves took 0.85-1.31x the blocks' time forward+backward
+    (median 1.13x), 0.77-1.00x all-``"xla"``'s (``plan_passes.py plans blocked``, 9
+    rounds). Between layers (``plan_passes.py chains blocked``: 4 layers in a row,
     forward+backward, 11 rounds, the Zen 5 EPYC), XLA's weight gradient took 0.68-1.10x
     the blocks' time (median 0.90x) on the 37 layers this rule moves (ResNet-18's 64->64
     at 32x32, batch 32: 0.90x); of those it leaves, odd batches 1.39-2.07x (7, 11 and 13
