@@ -468,95 +468,98 @@ def passes(group: str, reps: int, dtype: str) -> None:
             print(f"  {p:4s}" + "".join(f"  {i} {ms[p, i]:8.2f}" for i in IMPLS), flush=True)
 
 
-def plans(group: str, reps: int, dtypes) -> None:
-    rng = np.random.default_rng(0)
-    for dtype in dtypes:
-        for layer in GROUPS[group]:
-            x_shape, w_shape, stride, padding, dilation, groups = layer
-            kw = dict(stride=stride, padding=padding, dilation=dilation)
-            auto = jaxconv.choose_plan(x_shape, w_shape, groups=groups, dtype=dtype, **kw)
-            params = conv_params("plans", x_shape[2:], w_shape[2:], **kw)
-            candidates = [Plan("xla", "xla", "xla"), auto] + [
-                Plan(*(a if p is None else p for p, a in zip(alt, auto)))
-                for alt in ALTERNATIVES[group]
-            ]
-            candidates = list(dict.fromkeys(candidates))
-            x, w = _operands(layer, dtype, rng)
-            fns = {}
-            for plan in candidates:
-                f = planned_fn(params, groups, plan)
-                loss = lambda x, w, f=f: 0.5 * jnp.sum(f(x, w).astype(jnp.float32) ** 2)
-                fns[plan] = functools.partial(jax.jit(jax.grad(loss, (0, 1))), x, w)
-            ms = _interleaved(fns, reps)
-            base = ms[candidates[0]]
-            cells = "  ".join(
-                f"{'/'.join(p)}{' (auto)' if p == auto else ''} {ms[p] / base:.2f}x"
-                for p in candidates[1:]
-            )
-            print(
-                f"{dtype} {x_shape} x {w_shape} s{stride} d{dilation} g{groups}: "
-                f"xla {base:.1f} ms | {cells}",
-                flush=True,
-            )
-
-
-CHAIN = 4  # layers in a row in ``chains``
-
-
 def _call(layer) -> dict:
     """A group's layer's stride, padding and dilation, as keywords."""
     return dict(zip(("stride", "padding", "dilation"), layer[2:5]))
 
 
-def chains(group: str, reps: int, dtypes) -> None:
-    rng = np.random.default_rng(0)
+def _layers(group: str, dtypes):
+    """``(dtype, layer, its keywords)`` for every layer of ``group`` in every dtype."""
     for dtype in dtypes:
         for layer in GROUPS[group]:
-            x_shape, w_shape, stride, padding, dilation, groups = layer
-            kw = dict(stride=stride, padding=padding, dilation=dilation)
-            o = w_shape[0]
-            x, w = _operands(layer, dtype, rng)
-            y_shape = jax.eval_shape(functools.partial(jaxconv.conv2d, groups=groups, **kw), x, w)
-            # the layers after it: its outputs in and out, unstrided
-            inner = (y_shape.shape, (o, o // groups, *w_shape[2:]), 1, padding, dilation, groups)
-            layers = [layer] + [inner] * (CHAIN - 1)
-            weights = [w] + [_operands(inner, dtype, rng)[1] for _ in layers[1:]]
-            calls = [
-                (conv_params("chains", s[0][2:], s[1][2:], **_call(s)), s[0], s[1], s[2])
-                for s in layers
-            ]
-            autos = [
-                jaxconv.choose_plan(s[0], s[1], groups=groups, dtype=dtype, **_call(s))
-                for s in layers
-            ]
-            # an alternative moves the layers of the first one's stride and plan
-            moved = [c[3] == stride and a == autos[0] for c, a in zip(calls, autos)]
-            candidates = {"xla": [Plan("xla", "xla", "xla")] * CHAIN, "auto": autos}
-            for alt in ALTERNATIVES[group]:
-                plans_ = [
-                    Plan(*(a if p is None else p for p, a in zip(alt, auto))) if m else auto
-                    for auto, m in zip(autos, moved)
-                ]
-                if plans_ not in candidates.values():  # auto's own: timed once
-                    candidates["/".join(p or "=" for p in alt)] = plans_
-            fns = {}
-            for name, plans_ in candidates.items():
-                fs = [planned_fn(c[0], groups, p) for c, p in zip(calls, plans_)]
+            yield dtype, layer, _call(layer)
 
-                def loss(x, ws, fs=fs):
-                    for f, w_ in zip(fs, ws):
-                        x = jax.nn.relu(f(x, w_))
-                    return 0.5 * jnp.sum(x.astype(jnp.float32) ** 2)
 
-                fns[name] = functools.partial(jax.jit(jax.grad(loss, (0, 1))), x, weights)
-            ms = _interleaved(fns, reps)
-            cells = "  ".join(f"{k} {ms[k] / ms['xla']:.2f}x" for k in list(candidates)[1:])
-            plan = "/".join(autos[0]) + ("" if autos[1] == autos[0] else f", {'/'.join(autos[1])}")
-            print(
-                f"{dtype} {CHAIN} x {x_shape} x {w_shape} s{stride} g{groups} (auto {plan}): "
-                f"xla {ms['xla']:.1f} ms | {cells}",
-                flush=True,
-            )
+def _moved(alt, plan: Plan) -> Plan:
+    """``plan`` with an alternative's named passes (``None``: the plan's own)."""
+    return Plan(*(own if p is None else p for p, own in zip(alt, plan)))
+
+
+def plans(group: str, reps: int, dtypes) -> None:
+    rng = np.random.default_rng(0)
+    for dtype, layer, kw in _layers(group, dtypes):
+        x_shape, w_shape, stride, _, dilation, groups = layer
+        auto = jaxconv.choose_plan(x_shape, w_shape, groups=groups, dtype=dtype, **kw)
+        params = conv_params("plans", x_shape[2:], w_shape[2:], **kw)
+        candidates = [Plan("xla", "xla", "xla"), auto] + [
+            _moved(alt, auto) for alt in ALTERNATIVES[group]
+        ]
+        candidates = list(dict.fromkeys(candidates))
+        x, w = _operands(layer, dtype, rng)
+        fns = {}
+        for plan in candidates:
+            f = planned_fn(params, groups, plan)
+            loss = lambda x, w, f=f: 0.5 * jnp.sum(f(x, w).astype(jnp.float32) ** 2)
+            fns[plan] = functools.partial(jax.jit(jax.grad(loss, (0, 1))), x, w)
+        ms = _interleaved(fns, reps)
+        base = ms[candidates[0]]
+        cells = "  ".join(
+            f"{'/'.join(p)}{' (auto)' if p == auto else ''} {ms[p] / base:.2f}x"
+            for p in candidates[1:]
+        )
+        print(
+            f"{dtype} {x_shape} x {w_shape} s{stride} d{dilation} g{groups}: "
+            f"xla {base:.1f} ms | {cells}",
+            flush=True,
+        )
+
+
+CHAIN = 4  # layers in a row in ``chains``
+
+
+def chains(group: str, reps: int, dtypes) -> None:
+    rng = np.random.default_rng(0)
+    for dtype, layer, kw in _layers(group, dtypes):
+        x_shape, w_shape, stride, padding, dilation, groups = layer
+        o = w_shape[0]
+        x, w = _operands(layer, dtype, rng)
+        y_shape = jax.eval_shape(functools.partial(jaxconv.conv2d, groups=groups, **kw), x, w)
+        # the layers after it: its outputs in and out, unstrided
+        inner = (y_shape.shape, (o, o // groups, *w_shape[2:]), 1, padding, dilation, groups)
+        layers = [layer] + [inner] * (CHAIN - 1)
+        weights = [w] + [_operands(inner, dtype, rng)[1] for _ in layers[1:]]
+        calls = [
+            (conv_params("chains", s[0][2:], s[1][2:], **_call(s)), s[0], s[1], s[2])
+            for s in layers
+        ]
+        autos = [
+            jaxconv.choose_plan(s[0], s[1], groups=groups, dtype=dtype, **_call(s)) for s in layers
+        ]
+        # an alternative moves the layers of the first one's stride and plan
+        moved = [c[3] == stride and a == autos[0] for c, a in zip(calls, autos)]
+        candidates = {"xla": [Plan("xla", "xla", "xla")] * CHAIN, "auto": autos}
+        for alt in ALTERNATIVES[group]:
+            plans_ = [_moved(alt, auto) if m else auto for auto, m in zip(autos, moved)]
+            if plans_ not in candidates.values():  # auto's own: timed once
+                candidates["/".join(p or "=" for p in alt)] = plans_
+        fns = {}
+        for name, plans_ in candidates.items():
+            fs = [planned_fn(c[0], groups, p) for c, p in zip(calls, plans_)]
+
+            def loss(x, ws, fs=fs):
+                for f, w_ in zip(fs, ws):
+                    x = jax.nn.relu(f(x, w_))
+                return 0.5 * jnp.sum(x.astype(jnp.float32) ** 2)
+
+            fns[name] = functools.partial(jax.jit(jax.grad(loss, (0, 1))), x, weights)
+        ms = _interleaved(fns, reps)
+        cells = "  ".join(f"{k} {ms[k] / ms['xla']:.2f}x" for k in list(candidates)[1:])
+        plan = "/".join(autos[0]) + ("" if autos[1] == autos[0] else f", {'/'.join(autos[1])}")
+        print(
+            f"{dtype} {CHAIN} x {x_shape} x {w_shape} s{stride} g{groups} (auto {plan}): "
+            f"xla {ms['xla']:.1f} ms | {cells}",
+            flush=True,
+        )
 
 
 def main() -> None:
