@@ -326,9 +326,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   48x48 to 80x80; the plans at 80x80 1.30x and 1.51x forward+backward, with
   ``"gemm"``'s weight gradient 0.84-0.92x; 64->64 at 56x56 batch 8 1.09-1.12x, with
   ``"gemm"``'s 0.79x), level at 65 K (ResNet-18's 64->64 at 32x32: 25 against 27 ms).
-  An unpadded
-  forward pass of up to 256 channels uses ``"eigen"`` at any size: YNNPACK ran unpadded
-  convolutions 1.1-4.4x slower than Eigen did. Measured on a
+  An unpadded forward pass of up to 256 channels uses ``"eigen"`` at any size: YNNPACK
+  ran unpadded convolutions 1.1-4.4x slower than Eigen did. Measured on a
   Sapphire-Rapids-class Xeon (2 cores; ``benchmarks/eigen_passes.py``, time / ``"xla"``'s
   in the same run, forward / input gradient): 64->64 3x3 at 32x32, batch 32,
   0.77x / 0.62x; at 56x56, batch 8, 0.70x / 0.64x; 32->32 3x3 at 32x32 and 64x64
@@ -1072,7 +1071,7 @@ def _rules(
     if not _eigen.ynn_takes(cg, o):  # XLA's own runs on Eigen, and faster
         return Plan(forward, input_grad, "xla")
     if forward == "eigen" and blocked:
-        return Plan(forward, input_grad, "xla" if _overlapped(n, cg, o, itemsize) else "eigen")
+        return Plan(forward, input_grad, "xla" if _overlapped(n, cg, o, dtype) else "eigen")
     large = padded and ynn_grad and _few_on_large_images(cg, o, mh * mw, half)
     return Plan(forward, input_grad, "xla" if thin or large or short_thirty_two else "gemm")
 
@@ -1108,7 +1107,7 @@ def _steered(
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
 
 
-def _overlapped(n: int, cg: int, o: int, itemsize: int) -> bool:
+def _overlapped(n: int, cg: int, o: int, dtype) -> bool:
     """Whether, between other layers, XLA's weight gradient beats Eigen's blocked one
     (``_eigen.blocked_pays``) on a float32 layer of ``n`` images, ``cg`` input and ``o``
     output channels: on AMD's CPUs, up to ``CHAIN_IMAGES`` images, an even count, and
@@ -1124,14 +1123,14 @@ def _overlapped(n: int, cg: int, o: int, itemsize: int) -> bool:
     rounds). Between layers (``plan_passes.py chains blocked``: 4 layers in a row,
     forward+backward, 11 rounds, the Zen 5 EPYC), XLA's weight gradient took 0.68-1.10x
     the blocks' time (median 0.90x) on the 37 layers this rule moves (ResNet-18's 64->64
-    at 32x32, batch 32: 0.90x); of those it leaves, odd batches 1.39-2.07x (7, 11 and 13
-    images; 9 read 0.88x), 24 and 56 channels 0.81-1.24x and 1.05-1.06x, 48 and 64
-    images 0.89-1.01x. In the ResNet-18 step (same-process A/Bs, time / flax.nnx's,
-    blocks / XLA's): 0.865x / 0.855x, 0.883x / 0.862x and 0.897x / 0.862x channels-first,
-    0.888x / 0.876x channels-last, compiling 12 kernels fewer. Half precision and Intel's
-    CPUs (where the blocks ran 0.33-0.73x XLA's weight gradient alone) keep the
-    blocks: not measured in chains."""
-    if itemsize != 4 or not _cpu.amd():
+    at 32x32, batch 32: 0.87x and 0.90x in two runs); of those it leaves, odd batches
+    1.39-2.07x (7, 11 and 13 images; 9 read 0.88x), 24 and 56 channels 0.81-1.24x and
+    1.05-1.06x, 48 and 64 images 0.89-1.01x. In the ResNet-18 step (same-process A/Bs,
+    time / flax.nnx's, blocks / XLA's): 0.865x / 0.855x, 0.883x / 0.862x and 0.897x /
+    0.862x channels-first, 0.888x / 0.876x channels-last, compiling 12 kernels fewer.
+    Half precision and Intel's CPUs (where the blocks ran 0.33-0.73x XLA's weight
+    gradient alone) keep the blocks: not measured in chains."""
+    if jnp.dtype(dtype) != jnp.float32 or not _cpu.amd():
         return False
     aligned = cg % CHAIN_CHANNELS == 0 and o % CHAIN_CHANNELS == 0
     return n % 2 == 0 and n <= CHAIN_IMAGES and aligned
