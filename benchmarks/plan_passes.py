@@ -517,43 +517,62 @@ def plans(group: str, reps: int, dtypes) -> None:
 CHAIN = 4  # layers in a row in ``chains``
 
 
+def chain(layer, alternatives, dtype) -> tuple[list, dict[str, list[Plan]]]:
+    """``layer``'s chain (``CHAIN`` layers: it, then unstrided ones of its output channels
+    in and out) and the plans of each candidate by name: all-``"xla"``, ``auto``'s, and
+    each alternative applied to the layers of the first one's stride and plan (one that
+    changes nothing is left out)."""
+    x_shape, w_shape, stride, padding, dilation, groups = layer
+    o = w_shape[0]
+    y = jax.eval_shape(
+        functools.partial(jaxconv.conv2d, groups=groups, **_call(layer)),
+        jax.ShapeDtypeStruct(x_shape, dtype),
+        jax.ShapeDtypeStruct(w_shape, dtype),
+    )
+    inner = (y.shape, (o, o // groups, *w_shape[2:]), 1, padding, dilation, groups)
+    layers = [layer] + [inner] * (CHAIN - 1)
+    autos = [
+        jaxconv.choose_plan(s[0], s[1], groups=groups, dtype=dtype, **_call(s)) for s in layers
+    ]
+    moved = [s[2] == stride and a == autos[0] for s, a in zip(layers, autos)]
+    candidates = {"xla": [Plan("xla", "xla", "xla")] * CHAIN, "auto": autos}
+    for alt in alternatives:
+        plans_ = [_moved(alt, auto) if m else auto for auto, m in zip(autos, moved)]
+        if plans_ not in candidates.values():  # auto's own: timed once
+            candidates["/".join(p or "=" for p in alt)] = plans_
+    return layers, candidates
+
+
+def chain_loss(layers, plans_):
+    """``(x, weights) -> loss``: the chain's layers on these plans, a ReLU after each,
+    half the sum of squares of the last one's output."""
+    fs = [
+        planned_fn(conv_params("chains", s[0][2:], s[1][2:], **_call(s)), s[5], p)
+        for s, p in zip(layers, plans_)
+    ]
+
+    def loss(x, weights):
+        for f, w in zip(fs, weights):
+            x = jax.nn.relu(f(x, w))
+        return 0.5 * jnp.sum(x.astype(jnp.float32) ** 2)
+
+    return loss
+
+
 def chains(group: str, reps: int, dtypes) -> None:
     rng = np.random.default_rng(0)
-    for dtype, layer, kw in _layers(group, dtypes):
-        x_shape, w_shape, stride, padding, dilation, groups = layer
-        o = w_shape[0]
-        x, w = _operands(layer, dtype, rng)
-        y_shape = jax.eval_shape(functools.partial(jaxconv.conv2d, groups=groups, **kw), x, w)
-        # the layers after it: its outputs in and out, unstrided
-        inner = (y_shape.shape, (o, o // groups, *w_shape[2:]), 1, padding, dilation, groups)
-        layers = [layer] + [inner] * (CHAIN - 1)
-        weights = [w] + [_operands(inner, dtype, rng)[1] for _ in layers[1:]]
-        calls = [
-            (conv_params("chains", s[0][2:], s[1][2:], **_call(s)), s[0], s[1], s[2])
-            for s in layers
-        ]
-        autos = [
-            jaxconv.choose_plan(s[0], s[1], groups=groups, dtype=dtype, **_call(s)) for s in layers
-        ]
-        # an alternative moves the layers of the first one's stride and plan
-        moved = [c[3] == stride and a == autos[0] for c, a in zip(calls, autos)]
-        candidates = {"xla": [Plan("xla", "xla", "xla")] * CHAIN, "auto": autos}
-        for alt in ALTERNATIVES[group]:
-            plans_ = [_moved(alt, auto) if m else auto for auto, m in zip(autos, moved)]
-            if plans_ not in candidates.values():  # auto's own: timed once
-                candidates["/".join(p or "=" for p in alt)] = plans_
-        fns = {}
-        for name, plans_ in candidates.items():
-            fs = [planned_fn(c[0], groups, p) for c, p in zip(calls, plans_)]
-
-            def loss(x, ws, fs=fs):
-                for f, w_ in zip(fs, ws):
-                    x = jax.nn.relu(f(x, w_))
-                return 0.5 * jnp.sum(x.astype(jnp.float32) ** 2)
-
-            fns[name] = functools.partial(jax.jit(jax.grad(loss, (0, 1))), x, weights)
+    for dtype, layer, _ in _layers(group, dtypes):
+        x_shape, w_shape, stride, _, _, groups = layer
+        layers, candidates = chain(layer, ALTERNATIVES[group], dtype)
+        x = _operands(layer, dtype, rng)[0]
+        weights = [_operands(s, dtype, rng)[1] for s in layers]
+        fns = {
+            name: functools.partial(jax.jit(jax.grad(chain_loss(layers, p), (0, 1))), x, weights)
+            for name, p in candidates.items()
+        }
         ms = _interleaved(fns, reps)
         cells = "  ".join(f"{k} {ms[k] / ms['xla']:.2f}x" for k in list(candidates)[1:])
+        autos = candidates["auto"]
         plan = "/".join(autos[0]) + ("" if autos[1] == autos[0] else f", {'/'.join(autos[1])}")
         print(
             f"{dtype} {CHAIN} x {x_shape} x {w_shape} s{stride} g{groups} (auto {plan}): "

@@ -1211,3 +1211,62 @@ def test_a_window_longer_than_its_image_takes_dots_in_bfloat16(
     assert choose(dtype="bfloat16") == with_dots
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
     assert choose(dtype="bfloat16") == without
+
+
+def _plan_passes():
+    """``benchmarks/plan_passes.py`` as a module (the benchmarks are not a package)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "plan_passes.py"
+    spec = importlib.util.spec_from_file_location("plan_passes", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "layer,moved",
+    [  # strided: the alternative moves the first layer only; unstrided: all four
+        (((2, 16, 8, 8), (32, 16, 3, 3), 2, 1, 1, 1), [True, False, False, False]),
+        (((2, 32, 8, 8), (32, 32, 3, 3), 1, 1, 1, 1), [True, True, True, True]),
+    ],
+)
+def test_plan_passes_chains_time_the_layers_they_name(layer, moved):
+    """``plan_passes.py chains`` (the measurements behind ``_plan._overlapped``): the
+    chain is the layer and unstrided ones of its outputs, an alternative moves the
+    layers of the first one's kind, and every candidate computes the same stack of
+    convolutions and ReLUs; an alternative that moves nothing is not timed again."""
+    pp = _plan_passes()
+    layers, candidates = pp.chain(layer, [(None, None, "gemm"), (None, None, None)], "float32")
+    assert list(candidates) == ["xla", "auto", "=/=/gemm"]  # "=/=/=" is auto's own
+    assert len(layers) == pp.CHAIN and layers[0] == layer
+    n, o, side = layer[0][0], layer[1][0], 8 // layer[2]
+    assert set(layers[1:]) == {((n, o, side, side), (o, o, 3, 3), 1, 1, 1, 1)}
+    autos, gemm = candidates["auto"], candidates["=/=/gemm"]
+    assert [g != a for g, a in zip(gemm, autos)] == moved
+    assert all(g.weight_grad == "gemm" for g, m in zip(gemm, moved) if m)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal(layer[0]), jnp.float32)
+    weights = [jnp.asarray(rng.standard_normal(s[1]) / 8, jnp.float32) for s in layers]
+
+    def reference(x, weights):
+        for s, w in zip(layers, weights):
+            y = lax.conv_general_dilated(
+                x,
+                w,
+                (s[2],) * 2,
+                [(s[3], s[3])] * 2,
+                rhs_dilation=(s[4],) * 2,
+                feature_group_count=s[5],
+                precision=lax.Precision.HIGHEST,
+            )
+            x = jax.nn.relu(y)
+        return 0.5 * jnp.sum(x**2)
+
+    want = jax.grad(reference, (0, 1))(x, weights)
+    for plans in candidates.values():
+        got = jax.grad(pp.chain_loss(layers, plans), (0, 1))(x, weights)
+        assert_close(got[0], want[0], RTOL["float32"])
+        for g, w in zip(got[1], want[1]):
+            assert_close(g, w, RTOL["float32"])
