@@ -1113,23 +1113,23 @@ def _overlapped(n: int, cg: int, o: int, dtype) -> bool:
     output channels: on AMD's CPUs, up to ``CHAIN_IMAGES`` images, an even count, and
     channels in and out multiples of ``CHAIN_CHANNELS``.
 
-    Why. YNNPACK runs a convolution of 64 output channels on one core (jaxlib 0.10.2;
-    it splits the work by output channels only: 64->64 3x3 at 32x32, batch 32, 11.3 ms
+    Why. YNNPACK runs a convolution of 64 output channels on one core (jaxlib 0.10.2; it
+    splits the work by output channels only: 64->64 3x3 at 32x32, batch 32, 11.3 ms
     whether the process has one core or two; 128->128 at 16x16 5.4 ms on two, 10.4 on
-    one), so its weight gradient runs beside the next layer's input gradient, where
-    Eigen's blocks take both cores. Alone, the blocks won: with XLA's weight gradient
-    the 38 layers this rule moves took 0.85-1.31x the blocks' time forward+backward
-    (median 1.13x), 0.77-1.00x all-``"xla"``'s (``plan_passes.py plans blocked``, 9
-    rounds). Between layers (``plan_passes.py chains blocked``: 4 layers in a row,
-    forward+backward, 11 rounds, the Zen 5 EPYC), XLA's weight gradient took 0.68-1.10x
-    the blocks' time (median 0.90x) on the 37 layers this rule moves (ResNet-18's 64->64
-    at 32x32, batch 32: 0.87x and 0.90x in two runs); of those it leaves, odd batches
-    1.39-2.07x (7, 11 and 13 images; 9 read 0.88x), 24 and 56 channels 0.81-1.24x and
-    1.05-1.06x, 48 and 64 images 0.89-1.01x. In the ResNet-18 step (same-process A/Bs,
-    time / flax.nnx's, blocks / XLA's): 0.865x / 0.855x, 0.883x / 0.862x and 0.897x /
-    0.862x channels-first, 0.888x / 0.876x channels-last, compiling 12 kernels fewer.
-    Half precision and Intel's CPUs (where the blocks ran 0.33-0.73x XLA's weight
-    gradient alone) keep the blocks: not measured in chains."""
+    one; ``benchmarks/ynn_cores.py``), so its weight gradient runs beside the next
+    layer's input gradient, where Eigen's blocks take both cores. Alone, the blocks won:
+    with XLA's weight gradient the 38 layers this rule moves took 0.85-1.31x the blocks'
+    time forward+backward (median 1.13x), 0.77-1.00x all-``"xla"``'s (``plan_passes.py
+    plans blocked``, 9 rounds). Between layers (``plan_passes.py chains blocked``: 4
+    layers in a row, forward+backward, 11 rounds, the Zen 5 EPYC), XLA's weight gradient
+    took 0.68-1.10x the blocks' time (median 0.90x) on the 37 layers this rule moves
+    (ResNet-18's 64->64 at 32x32, batch 32: 0.87x and 0.90x in two runs); of those it
+    leaves, odd batches 1.39-2.07x (7, 11 and 13 images; 9 read 0.88x), 24 and 56
+    channels 0.81-1.24x and 1.05-1.06x, 48 and 64 images 0.89-1.01x. In the ResNet-18
+    step (same-process A/Bs, time / flax.nnx's, blocks / XLA's): 0.865x / 0.855x, 0.883x
+    / 0.862x and 0.897x / 0.862x channels-first, 0.888x / 0.876x channels-last,
+    compiling 12 kernels fewer. Half precision and Intel's CPUs (where the blocks ran
+    0.33-0.73x XLA's weight gradient alone) keep the blocks: not measured in chains."""
     if jnp.dtype(dtype) != jnp.float32 or not _cpu.amd():
         return False
     aligned = cg % CHAIN_CHANNELS == 0 and o % CHAIN_CHANNELS == 0
