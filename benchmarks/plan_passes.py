@@ -329,6 +329,13 @@ GROUPS = {
         ((n, c, 32, 32), (c, c, 3, 3), 1, 1, 1, 1)
         for n, c in ((12, 64), (24, 64), (20, 64), (9, 64), (32, 40), (8, 40), (32, 56), (16, 56))
     ],
+    # narrow layers on small images (the "small" rule's ``"matmul"`` weight gradient) alone
+    # and in ``chains``, float32 on the Zen 5 EPYC (2026-12-07, sixth session)
+    "narrow_small": [
+        ((n, c, side, side), (o, c, 3, 3), 1, 1, 1, 1)
+        for c, o in ((24, 24), (32, 32), (48, 48), (64, 64), (96, 96), (32, 64), (16, 32))
+        for side, n in ((16, 64), (16, 32), (8, 128), (24, 16), (28, 8))
+    ],
     # downsampling 3x3 layers (stride 2, channels doubled) and the unstrided ones after
     # them, in ``chains`` (2026-12-07, sixth session)
     "downsampling": [
@@ -416,6 +423,7 @@ ALTERNATIVES = {
     "large": [(None, None, "gemm"), (None, None, "matmul")],
     "blocked": [(None, None, "eigen"), (None, None, "xla")],
     "downsampling": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "dots")],
+    "narrow_small": [(None, None, "matmul"), (None, None, "xla"), (None, None, "gemm")],
     "resnet18": [
         (None, None, "xla"),
         (None, None, "gemm"),

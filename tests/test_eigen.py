@@ -268,3 +268,32 @@ def test_half_precision_keeps_eigens_blocks_on_amd(monkeypatch):
             (32, 16, 32, 32), (32, 16, 3, 3), padding=1, platform="cpu", dtype="bfloat16"
         )
         assert plan == ("eigen", "eigen", "eigen"), (vendor, plan)
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape",
+    [  # alone / four in a row, time / all-"xla"'s, "matmul"'s then XLA's weight gradient
+        ((32, 64, 16, 16), (64, 64, 3, 3)),  # 0.78x / 0.89x and 0.82x / 0.74x
+        ((8, 32, 28, 28), (32, 32, 3, 3)),  # 1.44x / 0.92x and 1.50x / 0.83x
+        ((128, 48, 8, 8), (48, 48, 3, 3)),  # 1.25x / 0.94x and 1.08x / 0.78x
+        ((16, 24, 24, 24), (24, 24, 3, 3)),  # 0.96x / 0.94x and 1.32x / 0.82x
+    ],
+)
+def test_amds_float32_keeps_xlas_weight_gradient_on_small_images(x_shape, w_shape, monkeypatch):
+    """Narrow layers on images below 32x32 take ``"matmul"``'s weight gradient on the
+    Xeons; on AMD's CPUs float32 keeps XLA's (``plan_passes.py plans|chains
+    narrow_small``), and bfloat16 is left as the rules had it."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    for vendor, expected in ((False, "matmul"), (True, "xla")):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
+        assert plan.weight_grad == expected, (vendor, plan)
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)  # the rule, not "dots"
+    half = []
+    for vendor in (False, True):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        half.append(
+            jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype="bfloat16")
+        )
+    assert half[0] == half[1]
+    assert (half[0].weight_grad == "matmul") == (max(w_shape[:2]) >= 64)  # _plan.SMALL_HALF

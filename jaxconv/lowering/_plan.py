@@ -664,7 +664,8 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   channels, 17 to 96 channels in or out, stride 1, at least 6144 images x output
   pixels, not ``thin`` (64->8 at 28x28 read 1.18x), in half precision at least 64
   channels in or out (32->32 at 16x16 batch 64 read 1.09x and 1.16x in bfloat16
-  forward+backward, in two sessions' sweeps): ``"matmul"``'s weight gradient
+  forward+backward, in two sessions' sweeps), not float32 on AMD's CPUs (below):
+  ``"matmul"``'s weight gradient
   (``benchmarks/plan_passes.py plans small``;
   forward+backward, time / all-``"xla"``'s, 11 interleaved runs, the forward pass and
   input gradient as ``auto`` has them, ``"matmul"`` / ``"gemm"``, float32 then
@@ -682,7 +683,15 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   Wider layers lost too: 256->256 at 8x8 1.09-1.11x / 1.53-1.58x, at 14x14 1.15-1.27x /
   1.91-2.02x, 512->512 at 4x4 1.11-1.12x / 1.67-1.71x, 192->192 at 17x17 1.10-1.12x /
   1.99-2.06x, 128->256 stride 2 1.04-1.09x / 1.12x; and layers of 16 channels, which XLA
-  runs on Eigen (16->16 at 16x16 batch 128: 1.28-1.50x / 1.21-1.42x). In the ResNet-18
+  runs on Eigen (16->16 at 16x16 batch 128: 1.28-1.50x / 1.21-1.42x). On the Zen 5
+  EPYC, float32, 35 layers the rule gave ``"matmul"`` (16-96 channels, 8x8 to 28x28,
+  batch 8-128; forward pass and input gradient ``"eigen"``'s; 7 rounds): alone, with
+  ``"matmul"``'s weight gradient 0.70-1.61x all-``"xla"``'s (9 layers over 1.10x), with
+  XLA's 0.75-1.40x (median 0.90x; over 1.10x only 16->32 at 8x8 batch 128, whose
+  Eigen passes lose there), XLA's / ``"matmul"``'s 0.64-1.25x (median 0.92x); four in a
+  row (``plan_passes.py chains``), ``"matmul"``'s 0.80-1.55x, XLA's 0.63-1.00x,
+  faster on all 35 (XLA's weight gradient runs on one core beside the next layer's
+  input gradient: ``_overlapped``). So AMD's CPUs keep XLA's in float32. In the ResNet-18
   step (``bench --model resnet18``, one run each): ``"matmul"`` for its four layers here
   0.83x flax.nnx's time in both layouts, compile 1.44x flax's (one run later 0.86-0.87x,
   1.45-1.48x); ``"gemm"`` 0.82x but compile 1.56-1.63x (56 more kernels); without the
@@ -1046,7 +1055,10 @@ def _rules(
         wide = _eigen.ynn_takes(cg, o) and not thin and (not half or max(cg, o) >= SMALL_HALF)
         narrow = MIN_CHANNELS <= cg and wide and max(cg, o) <= SMALL_CHANNELS
         taps = params.stride == (1, 1) and kh * kw < LARGE_TAPS  # matmul's unstrided taps
-        return Plan(forward, input_grad, "matmul" if batch and narrow and taps else "xla")
+        # AMD's float32: XLA's, which runs beside the next layer's pass (see the notes)
+        amd = _cpu.amd() and jnp.dtype(dtype) == jnp.float32
+        patches = batch and narrow and taps and not amd
+        return Plan(forward, input_grad, "matmul" if patches else "xla")
     if cg < MIN_CHANNELS:
         if half:
             return Plan("xla", "xla", "xla")
