@@ -68,7 +68,7 @@ PAD1 = ((1, 1), (1, 1))
         ((32, 256, 8, 8), (256, 256, 3, 3), P(padding=PAD1), 1, "float32", True),
         ((32, 256, 8, 8), (512, 256, 3, 3), P(padding=PAD1), 1, "float32", True),
         ((32, 512, 2, 2), (512, 512, 3, 3), P(padding=PAD1), 1, "float32", True),
-        ((8, 512, 7, 7), (512, 512, 3, 3), P(padding=((0, 0), (0, 0))), 1, "float32", True),
+        ((32, 256, 8, 8), (256, 256, 3, 3), P(padding=((0, 2), (2, 0))), 1, "float32", True),
         # narrower (128 channels: 0.99x, 64: 1.03x, measured), strided (46-71x slower),
         # dilated, grouped, half precision: XLA's own arrangement
         ((32, 128, 16, 16), (128, 128, 3, 3), P(padding=PAD1), 1, "float32", False),
@@ -83,7 +83,14 @@ PAD1 = ((1, 1), (1, 1))
         ((32, 256, 2, 2), (256, 256, 3, 3), P(padding=((2, 0), (1, 1))), 1, "float32", False),
         # ... or padded by the kernel or more (XLA read garbage in one such call)
         ((32, 256, 8, 8), (256, 256, 3, 3), P(padding=((0, 0), (3, 2))), 1, "float32", False),
-        ((32, 256, 8, 8), (256, 256, 3, 3), P(padding=((2, 2), (0, 1))), 1, "float32", True),
+        ((32, 256, 8, 8), (256, 256, 3, 3), P(padding=((2, 2), (1, 1))), 1, "float32", True),
+        # ... or by less than the kernel's length less one along an axis (unpadded: an
+        # output shorter than the input), where XLA ran the swapped form 50-100x slower
+        ((8, 512, 7, 7), (512, 512, 3, 3), P(padding=((0, 0), (0, 0))), 1, "float32", False),
+        ((32, 256, 8, 8), (256, 256, 3, 3), P(padding=((1, 1), (0, 0))), 1, "float32", False),
+        ((2, 256, 18, 18), (256, 256, 3, 3), P(padding=((0, 1), (1, 1))), 1, "float32", False),
+        ((2, 256, 18, 18), (256, 256, 5, 5), P(padding=((1, 1), (1, 1))), 1, "float32", False),
+        ((2, 256, 18, 18), (256, 256, 5, 5), P(padding=((2, 2), (2, 2))), 1, "float32", True),
     ],
 )
 def test_the_weight_gradient_swaps_roles_where_measured(

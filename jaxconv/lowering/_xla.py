@@ -128,8 +128,10 @@ def swaps_roles(x_shape, w_shape, params: ConvParams, groups: int, dtype) -> boo
     groups, stride or dilation, of at least ``SWAP_MIN_CHANNELS`` channels in and out,
     at static sizes, padded on each side by less than the kernel and by at least the
     kernel's excess over the input, so that neither swapped convolution's padding is
-    negative. (Padded by more, some calls read garbage from XLA's CPU backend: 1x1
-    channel, 2x4 input, 2x2 kernel, padded ((2, 0), (1, 1)), values up to 1e22.)"""
+    negative, and along each axis by at least the kernel's length less one in all (an
+    output as long as the input or longer). (Padded by more, some calls read garbage
+    from XLA's CPU backend: 1x1 channel, 2x4 input, 2x2 kernel, padded ((2, 0), (1, 1)),
+    values up to 1e22.)"""
     if jax.default_backend() != "cpu" or groups != 1 or jnp.dtype(dtype) != jnp.float32:
         return False
     if params.stride != (1, 1) or params.dilation != (1, 1) or not is_static(*x_shape, *w_shape):
@@ -138,7 +140,10 @@ def swaps_roles(x_shape, w_shape, params: ConvParams, groups: int, dtype) -> boo
     within = all(
         k - n <= pad < k for n, k, pads in zip(size, kernel, params.padding) for pad in pads
     )
-    return min(w_shape[:2]) >= SWAP_MIN_CHANNELS and within
+    # an output shorter than the input along an axis: the swapped convolution ran 50-100x
+    # slower than XLA's own (see swapped_term)
+    covered = all(sum(pads) >= k - 1 for k, pads in zip(kernel, params.padding))
+    return min(w_shape[:2]) >= SWAP_MIN_CHANNELS and within and covered
 
 
 def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
@@ -166,6 +171,18 @@ def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
     from 512 channels, 0.870x / 0.891x, 0.859x / 0.873x and 0.892x / 0.897x. Strided,
     the output gradient dilated, XLA ran it 46-71x slower (256->512 stride 2 at 8x8: 272
     against 5.9 ms): not swapped.
+
+    Where an axis is padded by less than the kernel's length less one (an output shorter
+    than the input: unpadded layers), XLA ran the swapped convolution 50-100x slower than
+    its own (ms swapped / XLA's, the weight gradient alone, 3x3 unless named): 256->256
+    at 18x18, batch 2, unpadded 150.3 / 2.6, padded (0, 1) 158.2 / 2.7, (0, 1) and (1, 1)
+    191.7 / 3.3; 5x5 padded 1 413.6 / 4.7; 512->512 at 9x9, batch 4, unpadded 314.8 / 6.3;
+    at 7x7, batch 8, 341.1 / 6.4; 256->256 at 8x8, batch 32, unpadded 492.7 / 7.1, padded
+    (1, 1) and (0, 0) 586.8 / 7.9. Those keep XLA's arrangement (it read ((2, 2), (0, 1))
+    at 6.4 / 731.5, where XLA's own is slow: not swapped, as lax). Padded by the kernel's
+    length less one or more it held: (1, 1) 2.9 / 2.9, (0, 2) 2.8 / 2.9, (2, 2) 4.0 /
+    202.1; 5x5 (2, 2) 5.6 / 5.5 (2026-12-07, sixth session; earlier sessions had
+    measured "same" padding only).
 
     As a forward pass (forward-mode derivatives) it slides the input over the padded,
     reversed weights: correct, and not the fast way there.
