@@ -16,6 +16,9 @@ ViT's and ConvNeXt's patch embeddings, added with the rule they measured). For e
 round in the opposite order to the last); prints medians, ratios to ``"xla"`` of the
 same run, the layers over 1.10x and the worst ratio of each mode. Where ``auto``'s plan
 is all ``"xla"`` the two are one program, and their ratio shows the machine's noise.
+``lax.conv_general_dilated``'s own program is timed too, and ``"xla"`` over 1.10x its
+time is reported: ``"xla"`` is not lax's program (its fences, its swapped weight
+gradient, which once ran 50-100x slower on unpadded layers that ``auto`` shared).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 import jaxconv
 from jaxconv.cli.bench._timing import compile_entry, time_interleaved
@@ -125,7 +129,7 @@ LAYERS = {
     "narrow 5x5 32->32 4": ((32, 32, 4, 4), (32, 32, 5, 5), 1, 2, 1, 1),
     "small 3x3 16->32 2 b16": ((16, 16, 2, 2), (32, 16, 3, 3), 1, 1, 1, 1),
 }
-IMPLS = ("xla", "auto")
+IMPLS = ("xla", "auto", "lax")  # "lax": lax.conv_general_dilated itself
 LIMIT = 1.10
 SLOW_REPS = 3  # rounds for a layer whose slowest call exceeds --max-call
 
@@ -139,6 +143,15 @@ def _entries(x_shape, w_shape, stride, padding, dilation, groups, dtype):
         for impl in IMPLS:
 
             def apply(w, x, impl=impl):
+                if impl == "lax":
+                    return lax.conv_general_dilated(
+                        x,
+                        w,
+                        (stride,) * 2,
+                        [(padding, padding)] * 2,
+                        rhs_dilation=(dilation,) * 2,
+                        feature_group_count=groups,
+                    )
                 return jaxconv.conv2d(
                     x,
                     w,
@@ -277,7 +290,13 @@ def main() -> None:
             worst[mode] = max(worst[mode], (ratio, name))
             if ratio > LIMIT:
                 over.append(f"{name} {mode} {ratio:.2f}x" + (" (one program)" if one else ""))
-            cells.append(f"{mode} xla {med[mode, 'xla'] * 1e3:7.1f} ms auto {ratio:.2f}x")
+            # "xla" itself against lax's own program (its fences and swapped weight gradient)
+            own = med[mode, "xla"] / med[mode, "lax"]
+            if own > LIMIT:
+                over.append(f"{name} {mode} xla / lax {own:.2f}x")
+            cells.append(
+                f"{mode} xla {med[mode, 'xla'] * 1e3:7.1f} ms auto {ratio:.2f}x lax {1 / own:.2f}x"
+            )
         if reps != args.reps:
             cells.append(f"({reps} rounds: a call took {slowest:.1f} s)")
         print(f"{name:34s} {'/'.join(plan):22s} " + "  ".join(cells), flush=True)
