@@ -175,6 +175,14 @@ ODD_WIDTHS = (3, 10, 24, 40, 72, 80, 112, 120, 144, 200, 240, 320, 480, 576, 672
 ODD_SIZES = (5, 9, 13, 15, 17, 19, 27, 35, 55, 73, 147)
 
 
+def _timed(entries: dict, mode: str, rounds: int) -> dict:
+    """Medians of one mode's programs alone, in turn: with the modes interleaved, a
+    forward pass timed after a forward+backward read 1.1-1.3x the same program timed
+    after a forward pass (the "one program" entries)."""
+    own = {key: run for key, run in entries.items() if key[0] == mode}
+    return time_interleaved(own, rounds, warmup=0)
+
+
 def random_layers(count: int, seed: int, odd: bool = False) -> dict:
     """``count`` layers drawn at random from the sizes of common networks, the rules
     unseen: batch 1-64, 3-512 channels, 2x2 to 112x112 images, 1x1 to 7x7 kernels (some
@@ -272,21 +280,17 @@ def main() -> None:
         # a call of seconds (XLA's CPU weight gradient of some grouped layers): fewer
         # rounds, or one layer takes many minutes
         reps = args.reps if slowest <= args.max_call else SLOW_REPS
+
         med = {}
-        # each mode's two programs alone, in turn: with the modes interleaved, a forward
-        # pass timed after a forward+backward read 1.1-1.3x the same program timed after
-        # a forward pass (the "one program" entries)
         for mode in ("fwd", "fwd+bwd"):
-            pair = {k: entries[k] for k in entries if k[0] == mode}
-            med.update(time_interleaved(pair, reps, warmup=0))
+            med.update(_timed(entries, mode, reps))
         cells = []
         for mode in ("fwd", "fwd+bwd"):
             used = plan[:1] if mode == "fwd" else plan
             one = set(used) == {"xla"}  # the same program as "xla"'s: noise
             ratio = med[mode, "auto"] / med[mode, "xla"]
             if ratio > LIMIT and not one:  # confirm on more rounds before reporting it
-                pair = {key: entries[key] for key in entries if key[0] == mode}
-                again = time_interleaved(pair, 3 * reps, warmup=0)
+                again = _timed(entries, mode, 3 * reps)
                 ratio = again[mode, "auto"] / again[mode, "xla"]
             if not one:
                 ratios[mode].append(ratio)
@@ -296,8 +300,7 @@ def main() -> None:
             # "xla" itself against lax's own program (its fences and swapped weight gradient)
             own = med[mode, "xla"] / med[mode, "lax"]
             if own > LIMIT:  # confirmed as above
-                pair = {key: entries[key] for key in entries if key[0] == mode}
-                again = time_interleaved(pair, 3 * reps, warmup=0)
+                again = _timed(entries, mode, 3 * reps)
                 own = again[mode, "xla"] / again[mode, "lax"]
             if own > LIMIT:
                 over.append(f"{name} {mode} xla / lax {own:.2f}x")

@@ -1056,8 +1056,7 @@ def _rules(
         narrow = MIN_CHANNELS <= cg and wide and max(cg, o) <= SMALL_CHANNELS
         taps = params.stride == (1, 1) and kh * kw < LARGE_TAPS  # matmul's unstrided taps
         # AMD's float32: XLA's, which runs beside the next layer's pass (see the notes)
-        amd = _cpu.amd() and jnp.dtype(dtype) == jnp.float32
-        patches = batch and narrow and taps and not amd
+        patches = batch and narrow and taps and not _beside_next_layer(dtype)
         return Plan(forward, input_grad, "matmul" if patches else "xla")
     if cg < MIN_CHANNELS:
         if half:
@@ -1142,10 +1141,16 @@ def _overlapped(n: int, cg: int, o: int, dtype) -> bool:
     / 0.862x and 0.897x / 0.862x channels-first, 0.888x / 0.876x channels-last,
     compiling 12 kernels fewer. Half precision and Intel's CPUs (where the blocks ran
     0.33-0.73x XLA's weight gradient alone) keep the blocks: not measured in chains."""
-    if jnp.dtype(dtype) != jnp.float32 or not _cpu.amd():
-        return False
     aligned = cg % CHAIN_CHANNELS == 0 and o % CHAIN_CHANNELS == 0
-    return n % 2 == 0 and n <= CHAIN_IMAGES and aligned
+    return _beside_next_layer(dtype) and n % 2 == 0 and n <= CHAIN_IMAGES and aligned
+
+
+def _beside_next_layer(dtype) -> bool:
+    """Whether a weight gradient of XLA's measured faster between layers, where YNNPACK
+    runs it on one core beside the next layer's input gradient, than the patches or
+    blocks that won alone: float32 on AMD's CPUs (``_overlapped``; the small-images rule
+    in the notes). Half precision and Intel's CPUs were not measured between layers."""
+    return jnp.dtype(dtype) == jnp.float32 and _cpu.amd()
 
 
 def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
