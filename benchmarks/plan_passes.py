@@ -336,6 +336,27 @@ GROUPS = {
         for c, o in ((24, 24), (32, 32), (48, 48), (64, 64), (96, 96), (32, 64), (16, 32))
         for side, n in ((16, 64), (16, 32), (8, 128), (24, 16), (28, 8))
     ],
+    # padded layers on images too large for Eigen, where the rules take ``"gemm"``'s
+    # weight gradient, in ``chains`` (2026-12-07, seventh session)
+    "wide_images": [
+        ((n, c, hw, hw), (o, c, 3, 3), 1, 1, 1, 1)
+        for c, o in ((48, 48), (64, 64), (96, 96), (128, 128), (64, 128), (128, 64))
+        for hw, n in ((80, 4), (96, 3), (112, 2), (128, 2), (160, 1), (224, 1))
+    ]
+    + [
+        ((n, c, hw, hw), (o, c, 3, 3), 1, 1, 1, 1)
+        for n, c, o, hw in ((4, 64, 64, 112), (8, 64, 64, 96), (2, 32, 64, 128), (2, 64, 96, 112))
+    ],
+    # ... and on images within Eigen's reach but past its blocks' (``_eigen.blocked_pays``)
+    "mid_images": [
+        ((n, c, hw, hw), (o, c, 3, 3), 1, 1, 1, 1)
+        for c, o in ((64, 64), (48, 48), (96, 96), (32, 64), (128, 64))
+        for hw, n in ((56, 8), (56, 32), (48, 11), (64, 6), (40, 32), (56, 4))
+    ]
+    + [
+        ((n, 64, hw, hw), (64, 64, 3, 3), 1, 1, 1, 1)
+        for hw, n in ((56, 16), (64, 12), (48, 24), (48, 16), (56, 20), (64, 3), (72, 8))
+    ],
     # downsampling 3x3 layers (stride 2, channels doubled) and the unstrided ones after
     # them, in ``chains`` (2026-12-07, sixth session)
     "downsampling": [
@@ -423,6 +444,8 @@ ALTERNATIVES = {
     "large": [(None, None, "gemm"), (None, None, "matmul")],
     "blocked": [(None, None, "eigen"), (None, None, "xla")],
     "downsampling": [(None, None, "matmul"), (None, None, "gemm"), (None, None, "dots")],
+    "wide_images": [(None, None, "xla"), (None, None, "dots")],
+    "mid_images": [(None, None, "xla")],
     "narrow_small": [(None, None, "matmul"), (None, None, "xla"), (None, None, "gemm")],
     "resnet18": [
         (None, None, "xla"),

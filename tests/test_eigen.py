@@ -297,3 +297,43 @@ def test_amds_float32_keeps_xlas_weight_gradient_on_small_images(x_shape, w_shap
         )
     assert half[0] == half[1]
     assert (half[0].weight_grad == "matmul") == (max(w_shape[:2]) >= 64)  # _plan.SMALL_HALF
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,amd",
+    [  # four in a row, time / all-"xla"'s, "gemm"'s weight gradient / XLA's
+        ((8, 64, 56, 56), (64, 64, 3, 3), "xla"),  # 0.78x / 0.71x
+        ((3, 64, 96, 96), (64, 64, 3, 3), "xla"),  # YNNPACK's passes: 1.15x / 1.00x
+        ((16, 64, 64, 64), (64, 64, 3, 3), "xla"),  # _plan.PAIR_ROWS images x pixels
+        ((17, 64, 64, 64), (64, 64, 3, 3), "gemm"),  # one image more
+        ((32, 64, 56, 56), (64, 64, 3, 3), "gemm"),  # 0.61x / 0.76-0.78x
+        ((8, 128, 56, 56), (64, 128, 3, 3), "gemm"),  # 128 inputs: 0.88x / 0.99x
+        ((8, 48, 56, 56), (48, 48, 3, 3), "gemm"),  # 0.66x / 0.72x
+        ((2, 64, 112, 112), (128, 64, 3, 3), "gemm"),  # 128 outputs
+    ],
+)
+def test_amds_float32_pairs_xlas_weight_gradient_with_the_next_64_channel_layer(
+    x_shape, w_shape, amd, monkeypatch
+):
+    """Padded 64->64 layers past Eigen's blocks take ``"gemm"``'s weight gradient on the
+    Xeons; on AMD's CPUs float32 keeps XLA's, on one core beside the next layer's input
+    gradient, up to ``PAIR_ROWS`` images x output pixels (``plan_passes.py chains
+    wide_images|mid_images``). Strided and unpadded layers, and bfloat16, are left as
+    the rules had them."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    for vendor, expected in ((False, "gemm"), (True, amd)):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
+        assert plan.weight_grad == expected, (vendor, plan)
+    monkeypatch.setattr(_dots, "bf16_dots", lambda: False)  # the rule, not "dots"
+    others = []
+    for vendor in (False, True):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        others.append(
+            [
+                jaxconv.choose_plan(x_shape, w_shape, padding=1, dtype="bfloat16"),
+                jaxconv.choose_plan(x_shape, w_shape, padding=1, stride=2),
+                jaxconv.choose_plan(x_shape, w_shape, padding=0),
+            ]
+        )
+    assert others[0] == others[1]

@@ -387,6 +387,10 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   bfloat16, 128->32 at 32x32 0.63-0.69x), but not of 8 or 16 (48->8 at 110x110 and
   64->16 at 56x56: ``"gemm"`` 2.4-2.5x; the plans 1.23x and 1.32x in bfloat16,
   ``plan_passes.py plans strided``).
+* CPU, AMD, float32, padded unstrided 64->64 layers of at most ``PAIR_ROWS`` images x
+  output pixels (``_paired``): ``"xla"``'s weight gradient, which runs on one core beside
+  the next layer's input gradient; alone ``"gemm"``'s won (1.44x at 112x112), between
+  layers XLA's (four in a row 0.64-0.90x all-``"xla"``'s against 0.77-1.15x).
 * CPU, exactly 32 output channels (as 16, a width YNNPACK's weight gradient runs fast),
   in a call of fewer than 16 K images x output pixels, of one image or of fewer than
   128 input channels, padded or not, any kernel size (``short_thirty_two``):
@@ -782,6 +786,8 @@ UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward 
 UNPADDED_MIN_PIXELS = 6 * 6  # ... on at least this many output pixels
 CHAIN_IMAGES = 32  # AMD, float32: up to this many images, an even count, and ...
 CHAIN_CHANNELS = 16  # ... channels in and out multiples of this: XLA's weight gradient
+PAIR_CHANNELS = 64  # AMD, float32, padded and unstrided: this many channels in and out ...
+PAIR_ROWS = 2**16  # ... up to this many images x output pixels: XLA's weight gradient
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
 PAST_FEW_CHANNELS = 16  # ... in bfloat16, up to this many input channels on images of ...
 PAST_FEW_PIXELS = 2 * 2  # ... up to this many pixels, a 5x5 kernel or larger: XLA's forward
@@ -1084,7 +1090,9 @@ def _rules(
     if forward == "eigen" and blocked:
         return Plan(forward, input_grad, "xla" if _overlapped(n, cg, o, dtype) else "eigen")
     large = padded and ynn_grad and _few_on_large_images(cg, o, mh * mw, half)
-    return Plan(forward, input_grad, "xla" if thin or large or short_thirty_two else "gemm")
+    paired = padded and params.stride == (1, 1) and _paired(cg, o, rows, dtype)
+    keep = thin or large or short_thirty_two or paired
+    return Plan(forward, input_grad, "xla" if keep else "gemm")
 
 
 def _steered(
@@ -1143,6 +1151,37 @@ def _overlapped(n: int, cg: int, o: int, dtype) -> bool:
     0.33-0.73x XLA's weight gradient alone) keep the blocks: not measured in chains."""
     aligned = cg % CHAIN_CHANNELS == 0 and o % CHAIN_CHANNELS == 0
     return _beside_next_layer(dtype) and n % 2 == 0 and n <= CHAIN_IMAGES and aligned
+
+
+def _paired(cg: int, o: int, rows: int | None, dtype) -> bool:
+    """Whether a padded, unstrided layer of ``cg`` input and ``o`` output channels and
+    ``rows`` images x output pixels keeps XLA's weight gradient over ``"gemm"``'s, between
+    layers: ``PAIR_CHANNELS`` channels in and out, up to ``PAIR_ROWS`` rows, float32 on
+    AMD's CPUs.
+
+    Why. XLA's weight gradient of up to 64 outputs runs on one core (YNNPACK, jaxlib
+    0.10.2; ``benchmarks/ynn_cores.py``), and so does the next 64-channel layer's input
+    gradient, so in a network the two share the CPU's two cores. Alone, XLA's took 1.44x
+    ``"gemm"``'s time (64->64 3x3 at 112x112, batch 2: 18.0 / 12.5 ms, 1.13 cores busy),
+    where wider inputs take longer: 128->64 2.0x and 32->64 1.85x, and 48->48 2.1x. Four
+    3x3 layers in a row, forward+backward, time / all-``"xla"``'s (``plan_passes.py chains
+    wide_images|mid_images``, 9 rounds, the Zen 5 EPYC), ``"gemm"``'s weight gradient /
+    XLA's on 64->64, images x output pixels in brackets: on YNNPACK's passes (from 80x80
+    on) 1.15x (3 at 96x96, 28 K), 1.00x (2 at 112x112), 1.01x (2 at 128x128), 1.08x (1 at
+    160x160), 0.99x (1 at 224x224, 50 K), 1.08x (4 at 112x112) and 1.08x (8 at 96x96, 74 K)
+    against XLA's 1.00; on Eigen's passes 0.78 / 0.71 (8 at 56x56), 0.77 / 0.64 (4 at
+    56x56), 0.79 / 0.70 (6 at 64x64), 0.82 / 0.68 (3 at 64x64), 0.81 / 0.73 (12 at
+    64x64, 49 K), 0.80 / 0.76 (16 at 56x56), 0.79 / 0.76 (24 at 48x48), 0.88 / 0.79 (16
+    at 48x48), 1.00 / 0.90 (8 at 72x72), 0.77 / 0.78 (20 at 56x56, 63 K), 0.77 / 0.76 (11
+    at 48x48) and 0.94 / 0.94 (4 at 80x80). From 74 K rows ``"gemm"``'s won: 0.77 / 0.85
+    (32 at 48x48), 0.78 / 0.87 (24 at 56x56), 0.70 / 0.79 (28 at 56x56), 0.61 / 0.76-0.78
+    (32 at 56x56, twice), 0.74 / 0.92 (16 at 80x80), and on YNNPACK's passes 0.78x and
+    0.64x (12 and 16 at 96x96). Other widths kept ``"gemm"``'s: 48->48 0.72-0.92x, 96->96
+    0.62-0.99x and 64->128 0.64-0.89x on YNNPACK's passes; a 128->64 layer moved alone
+    before three 64->64 ones read 0.92-1.01x against 0.85-0.90x. Half precision, the
+    Xeons, strided and unpadded layers were not measured between layers."""
+    short = rows is not None and rows <= PAIR_ROWS
+    return cg == o == PAIR_CHANNELS and short and _beside_next_layer(dtype)
 
 
 def _beside_next_layer(dtype) -> bool:
