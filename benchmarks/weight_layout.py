@@ -2,7 +2,7 @@
 stand-in that stores its kernel as flax does (HWIO) and transposes it to OIHW at the call.
 
   python benchmarks/weight_layout.py [--model resnet18] [--layout NCHW] [--reps 41]
-                                     [--compiles 2]
+                                     [--compiles 2] [--batch 32] [--side 32]
 
 Both steps and flax.nnx's (``jaxconv bench --model``'s, float32, batch 32) are compiled in
 ``--compiles`` rounds taken in turns and timed in interleaved runs; prints ms, the ratio
@@ -60,9 +60,12 @@ def main() -> None:
     ap.add_argument("--layout", default="NCHW", choices=("NCHW", "NHWC"))
     ap.add_argument("--reps", type=int, default=41)
     ap.add_argument("--compiles", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--side", type=int, default=_models.SIDE, help="the images' height and width")
     args = ap.parse_args()
+    _models.SIDE = args.side
     net = _models.MODELS[args.model]()
-    entries = _models.jax_entries(net, 32, equinox=False, autotune=False)
+    entries = _models.jax_entries(net, args.batch, equinox=False, autotune=False)
     ours = f"jaxconv.nn {args.layout}"
     apply, params = _hwio(net, args.layout)
     entries["HWIO stand-in"] = (_models.computed_in(apply, "float32"), params, *entries[ours][2:])
