@@ -390,7 +390,9 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
 * CPU, AMD, float32, padded unstrided 64->64 layers of at most ``PAIR_ROWS`` images x
   output pixels (``_paired``): ``"xla"``'s weight gradient, which runs on one core beside
   the next layer's input gradient; alone ``"gemm"``'s won (1.44x at 112x112), between
-  layers XLA's (four in a row 0.64-0.90x all-``"xla"``'s against 0.77-1.15x).
+  layers XLA's (four in a row, 0.64-1.00x all-``"xla"``'s time against ``"gemm"``'s
+  0.77-1.15x; in ResNet-18 on 56x56 inputs, batch 16, 0.853x and 0.876x flax.nnx's step
+  against 0.901x and 0.922x).
 * CPU, exactly 32 output channels (as 16, a width YNNPACK's weight gradient runs fast),
   in a call of fewer than 16 K images x output pixels, of one image or of fewer than
   128 input channels, padded or not, any kernel size (``short_thirty_two``):
@@ -1178,8 +1180,9 @@ def _paired(cg: int, o: int, rows: int | None, dtype) -> bool:
     (32 at 56x56, twice), 0.74 / 0.92 (16 at 80x80), and on YNNPACK's passes 0.78x and
     0.64x (12 and 16 at 96x96). Other widths kept ``"gemm"``'s: 48->48 0.72-0.92x, 96->96
     0.62-0.99x and 64->128 0.64-0.89x on YNNPACK's passes; a 128->64 layer moved alone
-    before three 64->64 ones read 0.92-1.01x against 0.85-0.90x. Half precision, the
-    Xeons, strided and unpadded layers were not measured between layers."""
+    before three 64->64 ones read 0.84-1.01x against the rules' 0.69-0.95x (worse on five
+    of six). Half precision (whose rules give these layers XLA's or the blocks' already),
+    the Xeons, strided and unpadded layers were not measured between layers."""
     short = rows is not None and rows <= PAIR_ROWS
     return cg == o == PAIR_CHANNELS and short and _beside_next_layer(dtype)
 
