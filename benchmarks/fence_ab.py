@@ -1,7 +1,7 @@
 """Training steps with and without the fence (``jaxconv/lowering/_fence.py``), one process.
 
   python benchmarks/fence_ab.py [--model resnet18 mobilenet convnext] [--reps 21] [--compiles 3]
-                                [--dtype bfloat16] [--batchnorm]
+                                [--dtype bfloat16] [--batchnorm] [--batch 32] [--side 32]
 
 For each network of ``jaxconv bench --model``: jaxconv.nn.Conv2d's step (NCHW and NHWC)
 compiled with the fence and with the fence lowered to nothing on the CPU as well, and
@@ -43,7 +43,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--batchnorm", action="store_true")
+    ap.add_argument("--side", type=int, default=_models.SIDE, help="the images' height and width")
     args = ap.parse_args()
+    _models.SIDE = args.side
     for model in args.model:
         net = _models.MODELS[model]()
         if args.batchnorm:
