@@ -227,6 +227,17 @@ def test_eigen_rule_follows_its_measurements(x_shape, w_shape, kw, plan, monkeyp
     assert got == plan
 
 
+def _on_each_vendor(monkeypatch, plans_of) -> list:
+    """``[plans_of() with Intel's rules, with AMD's]``: ``_cpu.amd`` patched, XLA's CPU
+    convolutions on YNNPACK (the rules' premise)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    found = []
+    for vendor in (False, True):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        found.append(plans_of())
+    return found
+
+
 @pytest.mark.parametrize(
     "x_shape,w_shape,dtype,amd",
     [  # 4 layers in a row, forward+backward, XLA's weight gradient / the blocks' on the
@@ -249,25 +260,25 @@ def test_amds_blocks_give_way_to_xlas_weight_gradient_between_layers(
     an even batch of up to 32 images and channels multiples of 16 takes XLA's weight
     gradient, which runs beside the next layer's input gradient (``_plan._overlapped``);
     the Xeons' rules, and half precision (not measured there), keep the blocks."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    for vendor, expected in ((False, "eigen"), (True, amd)):
-        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
-        plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype)
-        assert plan.forward == plan.input_grad == "eigen", plan  # Eigen's either way
-        assert plan.weight_grad == expected, (vendor, plan)
+    plans = _on_each_vendor(
+        monkeypatch,
+        lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype),
+    )
+    assert all(p.forward == p.input_grad == "eigen" for p in plans), plans  # either way
+    assert [p.weight_grad for p in plans] == ["eigen", amd], plans
 
 
 def test_half_precision_keeps_eigens_blocks_on_amd(monkeypatch):
     """bfloat16 was not measured between layers: a layer whose plan takes the blocks
     (here where its passes stay off ``"dots"``) keeps them on either vendor."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
-    for vendor in (False, True):
-        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
-        plan = jaxconv.choose_plan(
+    plans = _on_each_vendor(
+        monkeypatch,
+        lambda: jaxconv.choose_plan(
             (32, 16, 32, 32), (32, 16, 3, 3), padding=1, platform="cpu", dtype="bfloat16"
-        )
-        assert plan == ("eigen", "eigen", "eigen"), (vendor, plan)
+        ),
+    )
+    assert plans == [("eigen", "eigen", "eigen")] * 2, plans
 
 
 @pytest.mark.parametrize(
@@ -283,18 +294,15 @@ def test_amds_float32_keeps_xlas_weight_gradient_on_small_images(x_shape, w_shap
     """Narrow layers on images below 32x32 take ``"matmul"``'s weight gradient on the
     Xeons; on AMD's CPUs float32 keeps XLA's (``plan_passes.py plans|chains
     narrow_small``), and bfloat16 is left as the rules had it."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    for vendor, expected in ((False, "matmul"), (True, "xla")):
-        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
-        plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
-        assert plan.weight_grad == expected, (vendor, plan)
+    plans = _on_each_vendor(
+        monkeypatch, lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
+    )
+    assert [p.weight_grad for p in plans] == ["matmul", "xla"], plans
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)  # the rule, not "dots"
-    half = []
-    for vendor in (False, True):
-        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
-        half.append(
-            jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype="bfloat16")
-        )
+    half = _on_each_vendor(
+        monkeypatch,
+        lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype="bfloat16"),
+    )
     assert half[0] == half[1]
     assert (half[0].weight_grad == "matmul") == (max(w_shape[:2]) >= 64)  # _plan.SMALL_HALF
 
@@ -320,20 +328,17 @@ def test_amds_float32_pairs_xlas_weight_gradient_with_the_next_64_channel_layer(
     gradient, up to ``PAIR_ROWS`` images x output pixels (``plan_passes.py chains
     wide_images|mid_images``). Strided and unpadded layers, and bfloat16, are left as
     the rules had them."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    for vendor, expected in ((False, "gemm"), (True, amd)):
-        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
-        plan = jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
-        assert plan.weight_grad == expected, (vendor, plan)
+    plans = _on_each_vendor(
+        monkeypatch, lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
+    )
+    assert [p.weight_grad for p in plans] == ["gemm", amd], plans
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)  # the rule, not "dots"
-    others = []
-    for vendor in (False, True):
-        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
-        others.append(
-            [
-                jaxconv.choose_plan(x_shape, w_shape, padding=1, dtype="bfloat16"),
-                jaxconv.choose_plan(x_shape, w_shape, padding=1, stride=2),
-                jaxconv.choose_plan(x_shape, w_shape, padding=0),
-            ]
-        )
+    others = _on_each_vendor(
+        monkeypatch,
+        lambda: [
+            jaxconv.choose_plan(x_shape, w_shape, padding=1, dtype="bfloat16"),
+            jaxconv.choose_plan(x_shape, w_shape, padding=1, stride=2),
+            jaxconv.choose_plan(x_shape, w_shape, padding=0),
+        ],
+    )
     assert others[0] == others[1]
