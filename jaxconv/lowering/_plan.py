@@ -1162,7 +1162,8 @@ def _paired(cg: int, o: int, rows: int | None, dtype) -> bool:
     AMD's CPUs.
 
     Why. XLA's weight gradient of up to 64 outputs runs on one core (YNNPACK, jaxlib
-    0.10.2; ``benchmarks/ynn_cores.py``), and so does the next 64-channel layer's input
+    0.10.2; ``benchmarks/ynn_cores.py --weight-grad``: 1.02-1.10 cores busy at 48 and 64
+    outputs, 1.61-1.93 at 128), and so does the next 64-channel layer's input
     gradient, so in a network the two share the CPU's two cores. Alone, XLA's took 1.44x
     ``"gemm"``'s time (64->64 3x3 at 112x112, batch 2: 18.0 / 12.5 ms, 1.13 cores busy),
     where wider inputs take longer: 128->64 2.0x and 32->64 1.85x, and 48->48 2.1x. Four
