@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import _checks
+from . import _checks, _trim
 from ._bilinear import bilinear
 from ._checks import PADDING_MODES, ConvParams
 from ._eager import once
@@ -77,7 +77,10 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan | None):
 
 
 def nchw(x, w, b, *, params: ConvParams, groups: int, plan: Plan | None):
-    """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments."""
+    """``(N, C, H, W) -> (N, O, mh, mw)`` on checked, zero-padded-only arguments; taps
+    that only meet padding are dropped first (``_trim.py``; not for ``"reference"``)."""
+    if plan is not None:
+        w, params = _trim.trim(x.shape, w, params)
     y = planned_fn(params, groups, plan)(x, w)
     if b is not None:  # one broadcast, whose transpose is one reduction
         y = lax.add(y, lax.broadcast_in_dim(b.astype(y.dtype), y.shape, (1,)))

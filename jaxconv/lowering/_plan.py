@@ -725,7 +725,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .. import _checks, _trim
 from .._checks import ConvParams
 from .._typing import DTypeLike, Impl, Padding, Size2
 from . import _cpu, _dots, _eigen, _gemm, _tune
@@ -829,7 +829,10 @@ def _past_the_image(
     plan: Plan, input_shape, weight_shape, params: ConvParams, groups: int, dtype, platform: str
 ) -> Plan:
     """``plan`` where, on a CPU, a pass's convolution slides a window longer than the
-    image it slides over, where XLA's CPU convolution is 7-120x slower (see the notes):
+    image it slides over, where XLA's CPU convolution is 7-120x slower (see the notes).
+    The call is the trimmed one (``_trim.py``: taps that meet only padding dropped, so a
+    7x7 "same" kernel on a 2x2 image is a 3x3 one here; some of the measurements below
+    were of untrimmed calls):
 
     * the forward pass slides the kernel over the input: ``"gemm"``;
     * the input gradient slides it over the output gradient: ``"gemm"``, and a strided or
@@ -1263,7 +1266,9 @@ def resolve(
     refused only where they would be absurd (``REFUSED_MEMORY``).
     """
     platform = platform or jax.default_backend()
-    call = (tuple(input_shape), tuple(weight_shape), params, groups, dtype)
+    # the call as it runs: without the taps that only meet padding (``_trim.py``)
+    kernel, params = _trim.trimmed(tuple(input_shape)[2:], tuple(weight_shape)[2:], params)
+    call = (tuple(input_shape), (*tuple(weight_shape)[:2], *kernel), params, groups, dtype)
     auto = Plan(
         *(
             name if _within(name, AUTO_MEMORY, SMALL_BYTES, *call) else "xla"
