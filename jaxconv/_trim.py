@@ -60,7 +60,12 @@ def trimmed(
     >>> trimmed((33, 33), (3, 3), ConvParams((1, 1), ((36, 36), (36, 36)), (36, 36)))[0]
     (1, 1)
     """
-    (top, bottom), (left, right) = spans(in_size, kernel, params)
+    return _shrunk(spans(in_size, kernel, params), kernel, params)
+
+
+def _shrunk(kept, kernel: Sequence[int], params: ConvParams) -> tuple[tuple[int, int], ConvParams]:
+    """``(kernel, params)`` keeping the taps ``kept`` (:func:`spans`) of ``kernel``."""
+    (top, bottom), (left, right) = kept
     (dh, dw), ((t, b), (lft, rgt)) = params.dilation, params.padding
     padding = (
         (t - top * dh, b - (kernel[0] - bottom) * dh),
@@ -77,6 +82,6 @@ def trim(x_shape: Sequence[int], w: jax.Array, params: ConvParams) -> tuple[jax.
     kept = spans(x_shape[2:], w.shape[2:], params)
     if all(first == 0 and stop == k for (first, stop), k in zip(kept, w.shape[2:])):
         return w, params
-    _, params = trimmed(x_shape[2:], w.shape[2:], params)
+    _, params = _shrunk(kept, w.shape[2:], params)
     (top, bottom), (left, right) = kept
     return lax.slice(w, (0, 0, top, left), (*w.shape[:2], bottom, right)), params
