@@ -129,6 +129,10 @@ LAYERS = {
     "narrow 3x3 16->16 2": ((32, 16, 2, 2), (16, 16, 3, 3), 1, 1, 1, 1),
     "narrow 5x5 32->32 4": ((32, 32, 4, 4), (32, 32, 5, 5), 1, 2, 1, 1),
     "small 3x3 16->32 2 b16": ((16, 16, 2, 2), (32, 16, 3, 3), 1, 1, 1, 1),
+    # one window over the image (a classifier as a convolution; found by --random 40
+    # --seed 110): VGG's first fully connected layer, batch 2, and a strided one, batch 64
+    "vgg fc6 7x7 512->4096 valid 7": ((2, 512, 7, 7), (4096, 512, 7, 7), 1, 0, 1, 1),
+    "one window 7x7 384->32 s2 7": ((64, 384, 7, 7), (32, 384, 7, 7), 2, 0, 1, 1),
 }
 IMPLS = ("xla", "auto", "lax")  # "lax": lax.conv_general_dilated itself
 LIMIT = 1.10

@@ -274,6 +274,11 @@ def test_gemm_shared_one_by_one_contracts_the_channels_where_they_lie(stride):
         ((3, 6, 8, 8), (4, 6, 2, 2), 2, 1, 1, 1, True),  # padded
         ((2, 4, 9, 10), (6, 2, 3, 3), 3, ((1, 2), (0, 1)), 1, 2, True),  # grouped
         ((1, 5, 3, 12), (3, 5, 1, 4), (1, 4), 0, (2, 1), 1, True),  # 1x4: a kernel of 1 dilated
+        ((3, 6, 7, 7), (4, 6, 7, 7), 2, 0, 1, 1, True),  # one window: the stride is moot
+        ((2, 4, 3, 3), (5, 4, 5, 5), 3, 1, 1, 1, True),  # one window, padded
+        ((2, 4, 5, 6), (6, 2, 4, 5), 3, 0, 1, 2, True),  # one window a group
+        ((2, 4, 5, 7), (4, 4, 1, 7), 1, 0, 1, 1, False),  # one window along one axis only
+        ((4, 4, 5, 5), (4, 4, 3, 3), 1, 0, 2, 1, False),  # one dilated window: gaps
         ((2, 4, 12, 12), (4, 4, 2, 2), 2, 0, (2, 1), 1, False),  # dilated: windows with gaps
         ((2, 4, 12, 12), (4, 4, 3, 3), 2, 0, 1, 1, False),  # overlapping windows
         ((2, 4, 12, 12), (4, 4, 2, 2), 3, 0, 1, 1, False),  # gaps between windows
@@ -282,8 +287,9 @@ def test_gemm_shared_one_by_one_contracts_the_channels_where_they_lie(stride):
 def test_gemm_patches_that_tile_the_input_are_a_reshape_of_it(
     x_shape, w_shape, stride, padding, dilation, groups, tiled
 ):
-    """Where the kernel is as large as its stride and undilated, the windows tile the
-    input: gemm's patch matrix is the input reshaped, and every pass is a dot_general
+    """Where the kernel is as large as its stride and undilated, or the output is one
+    pixel of an undilated kernel, the windows tile the input: gemm's patch matrix is the
+    input reshaped, and every pass is a dot_general
     with no loop, gather or stacked window (the input gradient no pad per tap); equal to
     lax with both gradients. Other windows build patches in blocks."""
     rng = np.random.default_rng(5)
@@ -670,12 +676,17 @@ def test_one_by_one_rule_follows_its_network_measurement(x_shape, w_shape, strid
         ((4, 512, 4, 4), (1024, 512, 2, 2), 2, 1),
         ((8, 128, 28, 28), (128, 32, 2, 2), 2, 4),
         ((8, 64, 1, 1024), (64, 64, 1, 4), (1, 4), 1),
+        ((2, 512, 7, 7), (4096, 512, 7, 7), 1, 1),  # VGG's first classifier layer as a conv
+        ((64, 384, 7, 7), (32, 384, 7, 7), 2, 1),  # one window, strided
+        ((16, 128, 4, 4), (64, 32, 4, 4), 1, 4),
     ],
 )
 def test_patch_embeddings_are_one_matmul_on_a_cpu(x_shape, w_shape, stride, groups, dtype):
-    """A kernel as large as its stride (ViT, ConvNeXt) takes gemm's reshaped patches on
-    every pass of a CPU plan (_plan.py: 0.06-0.73x all-"xla"'s forward+backward, float32,
-    bfloat16 and float64); other platforms keep XLA's convolution (not measured)."""
+    """A kernel as large as its stride (ViT, ConvNeXt), or one window over the image (a
+    classifier written as a convolution), takes gemm's reshaped patches on every pass of a
+    CPU plan (_plan.py: 0.06-0.73x all-"xla"'s forward+backward for patches, 0.03-0.89x
+    for one window, float32, bfloat16 and float64); other platforms keep XLA's
+    convolution (not measured)."""
     kw = dict(stride=stride, groups=groups, dtype=dtype)
     assert jaxconv.choose_plan(x_shape, w_shape, platform="cpu", **kw) == ("gemm",) * 3
     assert jaxconv.choose_plan(x_shape, w_shape, platform="gpu", **kw) == ("xla",) * 3
@@ -1040,7 +1051,8 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 128, 4, 4), (128, 128, 5, 5), dict(padding=2), ("gemm", "gemm", "xla")),
         # an output smaller than the kernel, strided or unpadded: both gradients
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1, stride=2), ("xla", "gemm", "gemm")),
-        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "gemm", "gemm")),  # LeNet's 5x5 to 1x1
+        # one window (LeNet's 5x5 to 1x1): a patch embedding of one patch (``_gemm.tiles``)
+        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("gemm",) * 3),
         ((32, 512, 2, 2), (512, 512, 3, 3), dict(padding=1, stride=2), ("gemm",) * 3),
         # narrow: "dots" (float32 im2col's forward pass 1.4x XLA's at 16 channels), and
         # its gradients with it
@@ -1154,7 +1166,9 @@ def test_grouped_output_longer_than_its_input_without_dots(
             ("dots", "dots", "xla"),
             ("gemm", "gemm", "xla"),
         ),
-        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("xla", "dots", "dots"), ("xla", "gemm", "gemm")),
+        # one window (LeNet's 5x5 to 1x1): one matmul, 0.52x "xla" forward+backward against
+        # 0.53x for the "dots" it had (2026-12-07)
+        ((32, 16, 5, 5), (120, 16, 5, 5), dict(), ("gemm",) * 3, ("gemm",) * 3),
         # XLA's forward pass of up to 16 channels on 2x2 images with 5x5 kernels or larger
         (  # 3x3 once the taps off the 2x2 image are dropped (``_trim.py``): "dots" 0.69x
             (32, 16, 2, 2),  # lax's forward pass, 0.27x forward+backward (2026-12-07)

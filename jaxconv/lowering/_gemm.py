@@ -148,11 +148,15 @@ def one_by_one(x, w, params: ConvParams, acc):
     return jnp.transpose(y, (2, 0, 1, 3))
 
 
-def tiles(kernel, params: ConvParams) -> bool:
+def tiles(kernel, params: ConvParams, out=(None, None)) -> bool:
     """Whether the windows of ``kernel`` tile the input: along each axis the stride is the
-    kernel's size, and a kernel longer than 1 is not dilated."""
+    kernel's size, or the output (``out``, its size where known) is one pixel, and a
+    kernel longer than 1 is not dilated. (One window over the image, a classifier written
+    as a convolution, is the patch embedding of one patch.)"""
+    one = all(is_static(m) and m == 1 for m in out)
     return all(
-        s == k and (k == 1 or d == 1) for k, s, d in zip(kernel, params.stride, params.dilation)
+        (s == k or one) and (k == 1 or d == 1)
+        for k, s, d in zip(kernel, params.stride, params.dilation)
     )
 
 
@@ -174,7 +178,17 @@ def tiled(x, w, params: ConvParams, acc):
     mh, mw = params.output_size((h, wd), (kh, kw))
     (top, _), (left, _) = params.padding
     config = [(0, 0, 0)] * 3 + [(top, mh * kh - h - top, 0), (left, mw * kw - wd - left, 0)]
-    cut = pad_zeros(x, config).reshape(n, g, c, mh, kh, mw, kw)
+    cut = pad_zeros(x, config)
+    if (mh, mw) == (1, 1) and g == 1:  # one window: (O, C*kh*kw) x (N, C*kh*kw) -> (O, N)
+        y = lax.dot_general(
+            w.reshape(-1, c * kh * kw),
+            cut.reshape(n, c * kh * kw),
+            (((1,), (1,)), ((), ())),
+            precision=params.precision,
+            preferred_element_type=acc,
+        )
+        return jnp.transpose(y).reshape(n, 1, -1, 1, 1)
+    cut = cut.reshape(n, g, c, mh, kh, mw, kw)
     y = lax.dot_general(  # (G, O, C, kh, kw) x (N, G, C, mh, kh, mw, kw) -> (G, O, N, mh, mw)
         w,
         cut,
@@ -279,7 +293,9 @@ def gemm_conv(
         w_groups = w.reshape(groups, o // groups, cg)
         y = one_by_one(window.reshape(n, groups, cg, mh * mw), w_groups, params, acc)
         y = y.reshape(n, o, mh, mw)
-    elif tiles((kh, kw), params) and is_static(h, wd):  # the patches are the input, reshaped
+    elif tiles((kh, kw), params, (mh, mw)) and is_static(
+        h, wd
+    ):  # the patches are the input, reshaped
         y = tiled(xg, w.reshape(groups, o // groups, cg, kh, kw), params, acc)
         y = y.reshape(n, o, mh, mw)
     else:
