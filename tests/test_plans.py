@@ -1074,6 +1074,18 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((8, 64, 32, 32), (64, 64, 3, 3), dict(padding=2, stride=2), ("xla",) * 3),  # 17x17
         ((32, 32, 2, 2), (16, 32, 3, 3), dict(padding=2), ("dots",) * 3),
         ((8, 32, 8, 8), (8, 32, 5, 5), dict(padding=4, dtype="float64"), ("xla", "xla", "matmul")),
+        # ... but XLA's below 64 images x input pixels in float32, where it is fast
+        ((2, 256, 4, 4), (128, 256, 3, 3), dict(padding=2), ("xla",) * 3),
+        ((3, 512, 4, 4), (512, 512, 3, 3), dict(padding=2), ("xla",) * 3),
+        ((4, 256, 4, 4), (128, 256, 3, 3), dict(padding=2), ("xla", "xla", "dots")),
+        ((12, 256, 2, 2), (256, 256, 3, 3), dict(padding=2), ("gemm", "xla", "xla")),
+        ((16, 128, 2, 2), (128, 128, 3, 3), dict(padding=2), ("gemm", "xla", "dots")),
+        (
+            (2, 256, 4, 4),
+            (128, 256, 3, 3),
+            dict(padding=2, dtype="float64"),
+            ("xla", "xla", "matmul"),
+        ),
         # the kernel fits: the rules' plans
         ((32, 512, 4, 4), (512, 512, 3, 3), dict(padding=1), ("xla",) * 3),
         ((32, 256, 4, 4), (256, 256, 3, 3), dict(padding=2, dilation=2), ("xla",) * 3),

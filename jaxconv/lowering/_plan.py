@@ -606,6 +606,18 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   0.16x; 256->128 5x5 at 3x3, batch 1, 0.22x / 0.29x. At batch 32 XLA's stayed ahead:
   512->512 at 2x2 0.02x both, 512->192 7x7 0.42x / 0.36x, 128->128 5x5 at 4x4 0.12x /
   0.09x. Narrower layers were not measured.
+  Below ``PAST_FEW_INPUT_ROWS`` images x input pixels (float32), an over-padded layer's
+  weight gradient (the output longer than the input) stays XLA's, which is fast there
+  and slow from a few more images (3x3 padded 2, 256->128 at 4x4: 0.5-1.2 ms at batch
+  1-4, 5.2 at batch 5, 10.3 at batch 8; 256->128 at 8x8, batch 1, 1.8, batch 2, 10.9).
+  ``"dots"``' read 1.01-1.26x XLA's on 14 layers below it (1-12 images, 2x2 to 4x4, 32-512
+  channels, 3x3 padded 2 and 5x5 padded 4; 21 interleaved rounds, the Zen 5 EPYC, worst
+  1-3 ms calls: 512->512 at 4x4, batch 1, 1.20x; 256->256 at 3x3, batch 4, 1.18-1.31x),
+  and 0.84x on one 0.1 ms call (32->32 at 4x4, batch 2). From it ``"dots"``' stays: at
+  exactly 64 0.95-1.14x (four at 4x4, batch 4), 0.76-0.93x (three at 8x8, batch 1),
+  1.08x (128->128 at 2x2, batch 16), and 0.06-0.34x beyond. Forward+backward, time /
+  all-``"xla"``'s, ``auto`` after / before: 0.94-1.05x / 1.01-1.20x on 11 layers whose
+  plan became all-XLA, 0.14-0.62x / 0.18-0.61x on five whose forward pass is im2col's.
   A dilated kernel counts its taps, not its reach (3x3 at dilation 2 on 4x4 images and
   at dilation 4 on 8x8 ran level, YNNPACK's own check being on the kernel's shape), and
   a grouped layer keeps its plan (32 groups of 16 at 2x2, batch 32: ``"dots"``' forward
@@ -808,6 +820,8 @@ PAST_FEW_CHANNELS = 16  # ... in bfloat16, up to this many input channels on ima
 PAST_FEW_PIXELS = 2 * 2  # ... up to this many pixels, a 5x5 kernel or larger: XLA's forward
 PAST_GEMM_ROWS = 64  # ... its padded weight gradient moves with the input gradient below
 # this many images x output pixels (float32's im2col)
+PAST_FEW_INPUT_ROWS = 64  # ... an over-padded float32 one stays XLA's below this many images
+# x input pixels
 NARROW_TAPS = 32  # ... float32's forward pass to "dots" up to this many channels in or out
 DOTS_MIN_ROWS = 128  # "dots" (bfloat16 dot instructions): from this many images x output pixels ...
 DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: below)
@@ -918,8 +932,10 @@ def _past_the_image(
     # a few images x output pixels: the weights outweigh the images, and XLA's weight
     # gradient, laid out for its own kernels, cost a transposed copy (see the notes)
     few_rows = _checks.is_static(n) and n * mh * mw < PAST_GEMM_ROWS and taps.input_grad == "gemm"
-    if weight_grad:
-        dw = taps.weight_grad
+    if weight_grad:  # XLA's for few images x input pixels in float32 (see the notes)
+        single = jnp.dtype(dtype) == jnp.float32
+        few = single and _checks.is_static(n) and n * h * w < PAST_FEW_INPUT_ROWS
+        dw = "xla" if few else taps.weight_grad
     else:
         dw = taps.input_grad if input_grad and (not same or few_rows) else plan.weight_grad
     return Plan(
