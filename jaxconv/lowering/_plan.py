@@ -590,8 +590,15 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     2.25x, batch 8 0.75x against 1.64x; 64->16 5x5 at 3x3, batch 2, 0.32x against 1.23x;
     slower on two by 0.02-0.04: 32->32 5x5 at 4x4, batch 8, 0.11x against 0.09x; 24->48
     5x5 at 3x3 0.28x against 0.24x). Where only the input gradient's window is too long
-    (LeNet's 5x5 to 1x1) im2col's stays: every pass ``"dots"`` 0.41x against 0.42x, and
-    256->32 5x5 to 1x1 1.26x against 0.80x. Below ``PAST_MIN_MACS`` multiply-adds a
+    (LeNet's 5x5 to 1x1) im2col's stayed: every pass ``"dots"`` 0.41x against 0.42x, and
+    256->32 5x5 to 1x1 1.26x against 0.80x (one window: now one matmul, ``_gemm.tiles``).
+    On larger outputs it did not: ``auto_sweep.py --random 40 --seed 113`` found 384->32
+    5x1 stride 2 ``"same"`` at 8x8, batch 8, at 1.65x all-``"xla"``'s, im2col's weight
+    gradient of 32 outputs the slow pass (384->32 5x3 2.28x). There XLA's forward pass
+    and ``"dots"``' gradients read 0.22-0.96x against im2col's 0.26-2.28x (22 narrow
+    layers: 8-512 channels in, 8-256 out, 3x3 to 7x7, 5x1, 7x1, 5x3, 2x2 to 4x4 outputs,
+    batch 1-64; 21 interleaved rounds, the Zen 5 EPYC), slower on two by 0.02 and 0.06
+    (512->32 3x3 stride 2 at 4x4, 32->128 5x5 at 6x6). Below ``PAST_MIN_MACS`` multiply-adds a
     call is dispatch and XLA's own stays (16->16 at 2x2, batch 1: 0.007 ms against
     ``"dots"``' 0.036 and im2col's 0.063; at 1x1, batch 32, 73,728 of them, float32 0.021
     against 0.029 and 0.031).
@@ -867,12 +874,14 @@ def _past_the_image(
       does well, stays, but below ``PAST_GEMM_ROWS`` images x output pixels);
     * the weight gradient slides the output gradient over the input (an output larger
       than the input: padding beyond half the kernel): ``"dots"`` (float32; ``"matmul"``
-      where ``"dots"`` does not run);
+      where ``"dots"`` does not run), but XLA's below ``PAST_FEW_INPUT_ROWS`` images x
+      input pixels in float32;
     * in bfloat16 with bfloat16 dot instructions, every such pass: ``"dots"`` (but the
       forward pass of up to 16 input channels on a 2x2 image with a 5x5 kernel or
       larger, which XLA runs fast); in float32,
       a layer of up to ``NARROW_TAPS`` channels in or out whose kernel is longer than the
-      input: ``"dots"`` for every pass;
+      input: ``"dots"`` for every pass; longer than the output only: ``"dots"``'
+      gradients;
     * fewer than ``PAST_MIN_MACS`` multiply-adds, or a patch embedding: the plan as it was.
 
     Grouped layers keep their plans, but for few groups of more than one channel an
@@ -926,6 +935,8 @@ def _past_the_image(
         narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
         if narrow and forward:  # "dots"' forward pass: its gradients too (see the notes)
             return Plan("dots", "dots", "dots")
+        if narrow and input_grad:  # ... and where only the input gradient's window is long
+            return Plan(plan.forward, "dots", "dots")
         over_padded = "dots" if _dots_run(params, dtype) else "matmul"  # float32's
         taps = Plan("gemm", "gemm", over_padded)  # (a narrow forward pass returned above)
     same = params.stride == (1, 1) and params.padded
