@@ -1062,11 +1062,21 @@ def test_thirty_two_outputs_in_short_calls_keep_xlas_weight_gradient(
         ((32, 64, 2, 2), (33, 64, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
         ((2, 200, 5, 5), (24, 200, 7, 1), dict(padding=(3, 0)), ("dots",) * 3),
         ((32, 64, 2, 2), (64, 64, 3, 3), dict(padding=1), ("gemm", "gemm", "xla")),
-        # ... and where only the input gradient's window is long: XLA's forward pass
+        # ... and where only the input gradient's window is long (XLA's forward pass), up
+        # to 64 outputs, 128 for a kernel that is not square
         ((8, 384, 8, 8), (32, 384, 5, 1), dict(padding=(2, 0), stride=2), ("xla", "dots", "dots")),
         ((16, 16, 12, 12), (32, 16, 7, 7), dict(), ("xla", "dots", "dots")),
         ((8, 32, 6, 6), (128, 32, 5, 5), dict(), ("xla", "dots", "dots")),
-        ((8, 384, 8, 8), (33, 384, 5, 5), dict(padding=2, stride=2), ("xla", "gemm", "gemm")),
+        ((8, 384, 8, 8), (64, 384, 5, 5), dict(padding=2, stride=2), ("xla", "dots", "dots")),
+        ((8, 384, 8, 8), (128, 384, 5, 1), dict(padding=(2, 0), stride=2), ("xla", "dots", "dots")),
+        ((8, 384, 8, 8), (65, 384, 5, 5), dict(padding=2, stride=2), ("xla", "gemm", "gemm")),
+        ((8, 384, 8, 8), (129, 384, 5, 1), dict(padding=(2, 0), stride=2), ("xla", "gemm", "gemm")),
+        (
+            (8, 384, 8, 8),
+            (64, 384, 5, 5),
+            dict(padding=2, stride=2, dtype="float64"),
+            ("xla", "gemm", "gemm"),
+        ),
         # fewer than 2**17 multiply-adds: dispatch, XLA's own as fast (73,728 and 9,216);
         # a 1x1 image meets only the kernel's centre: a 1x1 layer's plan (``_trim.py``)
         ((32, 16, 1, 1), (16, 16, 3, 3), dict(padding=1), ("matmul",) * 3),

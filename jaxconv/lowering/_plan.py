@@ -598,7 +598,15 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     and ``"dots"``' gradients read 0.22-0.96x against im2col's 0.26-2.28x (22 narrow
     layers: 8-512 channels in, 8-256 out, 3x3 to 7x7, 5x1, 7x1, 5x3, 2x2 to 4x4 outputs,
     batch 1-64; 21 interleaved rounds, the Zen 5 EPYC), slower on two by 0.02 and 0.06
-    (512->32 3x3 stride 2 at 4x4, 32->128 5x5 at 6x6). Below ``PAST_MIN_MACS`` multiply-adds a
+    (512->32 3x3 stride 2 at 4x4, 32->128 5x5 at 6x6). Wider layers: up to 64 outputs
+    (``PAST_DOTS_OUTPUTS``) 0.19-0.80x against 0.31-1.36x (five, 64->64 to 384->64, 3x3
+    to 5x5, 5x1 and 1x5, where im2col's read 1.31x and 1.36x), and kernels that are not
+    square up to 128 outputs (``PAST_DOTS_LINE_OUTPUTS``) 0.52-0.83x against 0.66-0.97x
+    (four, 7x1, 5x1, 5x3); beyond, level or mixed (192 and 320 outputs 0.52x and 0.70x
+    against 0.67x and 0.79x, 256-512 0.55-0.82x against 0.57-0.72x; square kernels of
+    96-512 outputs 0.08-0.60x against 0.08-0.41x, 96->96 5x5 unpadded at 6x6 0.60x
+    against 0.41x), so im2col's stays there (ResNet-18's 256->512 stride 2 at 4x4 among
+    them: 0.08x both). Below ``PAST_MIN_MACS`` multiply-adds a
     call is dispatch and XLA's own stays (16->16 at 2x2, batch 1: 0.007 ms against
     ``"dots"``' 0.036 and im2col's 0.063; at 1x1, batch 32, 73,728 of them, float32 0.021
     against 0.029 and 0.031).
@@ -830,6 +838,8 @@ PAST_GEMM_ROWS = 64  # ... its padded weight gradient moves with the input gradi
 PAST_FEW_INPUT_ROWS = 64  # ... an over-padded float32 one stays XLA's below this many images
 # x input pixels
 NARROW_TAPS = 32  # ... float32's forward pass to "dots" up to this many channels in or out
+PAST_DOTS_OUTPUTS = 64  # ... a kernel longer than the output only: "dots"' gradients up to
+PAST_DOTS_LINE_OUTPUTS = 128  # ... this many outputs, this many for a kernel not square
 DOTS_MIN_ROWS = 128  # "dots" (bfloat16 dot instructions): from this many images x output pixels ...
 DOTS_MAX_PIXELS = 32 * 32  # ... up to this many output pixels an image (larger: below)
 DOTS_LARGE_ELEMENTS = 2**20  # ... beyond, an input gradient up to this many inputs an image
@@ -881,7 +891,8 @@ def _past_the_image(
       larger, which XLA runs fast); in float32,
       a layer of up to ``NARROW_TAPS`` channels in or out whose kernel is longer than the
       input: ``"dots"`` for every pass; longer than the output only: ``"dots"``'
-      gradients;
+      gradients, for wider layers too up to ``PAST_DOTS_OUTPUTS`` outputs (or
+      ``PAST_DOTS_LINE_OUTPUTS`` for a kernel that is not square);
     * fewer than ``PAST_MIN_MACS`` multiply-adds, or a patch embedding: the plan as it was.
 
     Grouped layers keep their plans, but for few groups of more than one channel an
@@ -935,7 +946,8 @@ def _past_the_image(
         narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
         if narrow and forward:  # "dots"' forward pass: its gradients too (see the notes)
             return Plan("dots", "dots", "dots")
-        if narrow and input_grad:  # ... and where only the input gradient's window is long
+        only_dx = input_grad and not forward  # the kernel longer than the output only
+        if only_dx and _long_only_for_the_input_grad(cg, o, (kh, kw), params, dtype):
             return Plan(plan.forward, "dots", "dots")
         over_padded = "dots" if _dots_run(params, dtype) else "matmul"  # float32's
         taps = Plan("gemm", "gemm", over_padded)  # (a narrow forward pass returned above)
@@ -954,6 +966,17 @@ def _past_the_image(
         taps.input_grad if input_grad else plan.input_grad,
         dw,
     )
+
+
+def _long_only_for_the_input_grad(cg: int, o: int, kernel, params: ConvParams, dtype) -> bool:
+    """Whether a float32 layer whose kernel is longer than its output (not its input)
+    takes ``"dots"``' gradients: up to ``NARROW_TAPS`` channels in or out, up to
+    ``PAST_DOTS_OUTPUTS`` outputs, or up to ``PAST_DOTS_LINE_OUTPUTS`` for a kernel that
+    is not square (see the notes)."""
+    if not _dots_run(params, dtype):  # (float32 here: bfloat16's "dots" returned before)
+        return False
+    line = kernel[0] != kernel[1]
+    return min(cg, o) <= NARROW_TAPS or o <= (PAST_DOTS_LINE_OUTPUTS if line else PAST_DOTS_OUTPUTS)
 
 
 def _dots_run(params: ConvParams, dtype) -> bool:
