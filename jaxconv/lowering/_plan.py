@@ -686,9 +686,17 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     in 8 groups 5x5 at 2x2, batch 64: XLA's weight gradient 0.14 ms, ``"dots"``' 0.28,
     im2col's 0.98), and of ``GROUPED_WIDE`` channels and up to ``FEW_GROUP_OUTPUTS``
     outputs on images up to 5x5, where XLA swaps the roles;
-  - with ``"dots"``: every pass on images larger than 16x16 and, for groups narrower than
-    ``GROUPED_WIDE``, with a 3x3 kernel (``DOTS_MAX_TAPS``); else XLA's forward pass and
-    input gradient with ``"dots"``' weight gradient.
+  - with ``"dots"``: its gradients on images larger than 16x16 and, for groups narrower
+    than ``GROUPED_WIDE``, with a 3x3 kernel (``DOTS_MAX_TAPS``); else XLA's input
+    gradient with ``"dots"``' weight gradient. The forward pass is XLA's: those pairs
+    were timed forward+backward, and ``auto_sweep.py --random 40 --seed 115 --odd``
+    found ``"dots"``' forward pass of 80->672 in 8 groups at 27x27 padded 2, batch 1, at
+    1.31x XLA's. Forward alone, time / XLA's (21 interleaved rounds, the Zen 5 EPYC),
+    ``"dots"``': 1.06-3.11x in float32 on 8 of 10 such layers (3x3 and 5x5, 2-8 groups,
+    8x8 to 56x56, batch 1-32; 3.11x for 32->32 5x5 padded 4 at 17x17 in 4 groups), 0.86x
+    and 0.68x on two; 0.79-1.71x in bfloat16 on 5. Forward+backward with XLA's forward
+    pass / with ``"dots"``': 0.07-0.30x / 0.06-0.35x in float32, 0.07-0.78x / 0.07-0.81x
+    in bfloat16.
   Over five draws (two used to set the bounds, three not) and ``plans grouped_full``,
   float32 and bfloat16, 151 pairs: ``auto`` 0.06-1.31x, over 1.10x on one layer (256->64
   in 8 groups 7x7 padded 6 at 2x2, batch 4, 1.2 ms: 1.31x, 1.11x in bfloat16). Every pass
@@ -818,8 +826,8 @@ PAST_FEW_OUTPUTS = 2  # ... groups of up to this many outputs: every pass XLA's,
 PAST_NARROW_GROUP = 4  # ... for groups of up to this many channels on images of up to ...
 PAST_TINY_PIXELS = 4 * 4  # ... this many pixels; with "dots", kernels of up to ...
 DOTS_MAX_TAPS = 3 * 3  # ... this many taps (narrower groups than GROUPED_WIDE), or images
-# larger than GROUPED_DX_PIXELS: "dots" for every pass; else XLA's forward pass and input
-# gradient, "dots"' weight gradient
+# larger than GROUPED_DX_PIXELS: "dots"' gradients; else XLA's input gradient, "dots"'
+# weight gradient (XLA's forward pass for both)
 WIDE_DOTS_OUTPUTS = 8  # wide groups of this many outputs and more on small images: "dots"
 WIDENING = 2  # a grouped layer of thin groups widening them more than this: see the notes
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
@@ -898,10 +906,11 @@ def _past_the_image(
     Grouped layers keep their plans, but for few groups of more than one channel an
     output larger than the input: ``"xla"`` for groups of one or two outputs, of a few
     channels on tiny images, or of many channels and few outputs on small ones; else,
-    where ``"dots"`` runs, ``"dots"`` on images larger than 16x16 and for 3x3 kernels of
-    narrower groups, XLA's forward pass and input gradient with ``"dots"``' weight
-    gradient for the rest; where it does not, XLA's forward pass (fast there, on Eigen),
-    its input gradient on small images, else im2col's. With more groups, XLA's forward
+    where ``"dots"`` runs, XLA's forward pass and ``"dots"``' gradients on images larger
+    than 16x16 and for 3x3 kernels of narrower groups, XLA's forward pass and input
+    gradient with ``"dots"``' weight gradient for the rest; where it does not, XLA's
+    forward pass (fast there, on Eigen), its input gradient on small images, else
+    im2col's. With more groups, XLA's forward
     pass for the small images' ``"dots"`` (1.00 / 1.58 ms, 128->128 in 16 groups at 3x3
     padded 2).
     """
@@ -927,9 +936,9 @@ def _past_the_image(
         if outputs <= PAST_FEW_OUTPUTS or tiny_narrow or swapped:
             return Plan("xla", "xla", "xla")  # XLA's weight gradient, its roles swapped
         large = pixels > GROUPED_DX_PIXELS
-        if _dots_run(params, dtype):
+        if _dots_run(params, dtype):  # XLA's forward pass, fast here (see the notes)
             if large or (kh * kw <= DOTS_MAX_TAPS and cg < GROUPED_WIDE):
-                return Plan("dots", "dots", "dots")
+                return Plan("xla", "dots", "dots")
             return Plan("xla", "xla", "dots")
         return Plan("xla", "gemm" if large else "xla", "gemm")  # im2col's, as measured
     n, o = input_shape[0], weight_shape[0]
