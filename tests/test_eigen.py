@@ -183,6 +183,13 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         # unpadded to fewer than 6x6 output pixels: XLA's forward pass (1.2-1.5x)
         ((32, 128, 7, 7), (256, 128, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 5x5
         ((32, 128, 8, 8), (256, 128, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),  # 6x6
+        # kernels from 5x5 on fewer than 48 inputs: from 12x12 (16->48 7x7 to 8x8 1.18-1.66x)
+        ((8, 16, 14, 14), (48, 16, 7, 7), {"padding": 0}, ("xla", "xla", "xla")),  # 8x8
+        ((8, 16, 18, 18), (48, 16, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 12x12
+        ((8, 47, 14, 14), (48, 47, 7, 7), {"padding": 0}, ("xla", "xla", "xla")),
+        ((8, 48, 14, 14), (48, 48, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),
+        ((16, 16, 12, 12), (48, 16, 5, 5), {"padding": 0}, ("xla", "xla", "xla")),  # 1.71x
+        ((16, 16, 13, 13), (48, 16, 4, 4), {"padding": 0}, ("eigen", "xla", "xla")),  # 16 taps
         # from 5x5, up to 96x96 output pixels (where 3x3 goes to 401 K a image, 112x112)
         ((2, 32, 112, 112), (24, 32, 7, 7), {}, ("xla", "xla", "xla")),
         ((2, 32, 112, 112), (24, 32, 5, 5), {}, ("xla", "xla", "xla")),

@@ -381,7 +381,16 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
   0.77; bfloat16 64->64 5x5 to 5x5 0.49 / 0.64. From 6x6 ``"eigen"`` won on all six
   measured (48->256 to 6x6 0.88 / 0.61, 64->128 to 8x8 dilated 0.92 / 0.78, 64->128 to
   10x10 1.39 / 0.91, 96->96 to 12x12 dilated 0.97 / 0.80, 128->128 5x5 to 6x6 3.52 /
-  3.00, 32->64 to 26x26 dilated 0.75 / 0.51).
+  3.00, 32->64 to 26x26 dilated 0.75 / 0.51). Kernels from 5x5 on fewer than
+  ``UNPADDED_NARROW_INPUTS`` input channels wait for 12x12 output pixels
+  (``UNPADDED_LARGE_PIXELS``): ``auto_sweep.py --random 60 --seed 117`` found 16->48 7x7
+  from 14x14 to 8x8, batch 8 (19 M multiply-adds), at 1.43x XLA's forward pass. Forward,
+  ``"eigen"`` / XLA's (21 interleaved rounds, the Zen 5 EPYC, float32), 16-32 inputs,
+  5x5 and 7x7: to 8x8 1.14-1.71x on seven of ten (16->48 at batch 8-32 1.18-1.66x,
+  24->48 1.68x, 16->48 5x5 batch 16 1.71x), 0.95-0.99x on three (96 and 128 outputs,
+  32->64 5x5); to 10x10 1.07x, 1.20x and 1.62x (24->64 7x7); to 12x12 0.87-1.09x; to
+  14x14 0.83x, to 22x22 and 26x26 0.38-0.47x. From 48 inputs ``"eigen"`` won at 8x8:
+  48->48 7x7 0.87x, 64->64 0.65x, 128->128 0.75x, 64->64 3x3 to 8x8 0.82x.
 * CPU, 3x3 and smaller, at most 16 channels in and out: ``"xla"``'s weight gradient,
   which XLA runs on Eigen (YNNPACK declines such layers): ``"gemm"``'s was 1.3x in
   bfloat16 (16->16 at 32x32, batch 64, forward+backward) and 2.4x in float32 (16->16
@@ -833,7 +842,9 @@ WIDENING = 2  # a grouped layer of thin groups widening them more than this: see
 DEPTHWISE_GPU_TAPS = 9  # GPU depthwise kernels up to 3x3 run fused taps (measured there)
 EIGEN_CHANNELS = 96  # dense CPU layers up to this many channels steer XLA to Eigen ...
 UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward pass
-UNPADDED_MIN_PIXELS = 6 * 6  # ... on at least this many output pixels
+UNPADDED_MIN_PIXELS = 6 * 6  # ... on at least this many output pixels, or for kernels
+UNPADDED_NARROW_INPUTS = 48  # ... from 5x5 on fewer than this many input channels ...
+UNPADDED_LARGE_PIXELS = 12 * 12  # ... this many
 CHAIN_IMAGES = 32  # AMD, float32: up to this many images, an even count, and ...
 CHAIN_CHANNELS = 16  # ... channels in and out multiples of this: XLA's weight gradient
 PAIR_CHANNELS = 64  # AMD, float32, padded and unstrided: this many channels in and out ...
@@ -1184,7 +1195,8 @@ def _steered(
     * an unpadded convolution of up to 256 channels, whose forward pass YNNPACK ran
       1.1-4.4x slower, from ``MIN_MACS`` multiply-adds on (smaller calls are dispatch:
       24->256 3x3 to 2x2 pixels, batch 8, 1.26x) and 6x6 output pixels (smaller outputs
-      lost: 128->256 3x3 to 4x4, batch 32, 1.35x);
+      lost: 128->256 3x3 to 4x4, batch 32, 1.35x), 12x12 for kernels from 5x5 on fewer
+      than 48 input channels (16->48 7x7 to 8x8 1.18-1.66x);
     * a narrow layer on small enough images, in a call of at least ``MIN_ROWS`` rows
       (shorter calls ran 1.3-1.9x slower) and, for the forward pass, at least 16 output
       channels (8 outputs: 1.10-3.8x slower).
@@ -1195,9 +1207,9 @@ def _steered(
         return "xla", "xla"
     long = rows is not None and rows >= MIN_ROWS
     narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels, taps)
-    unpadded = (
-        not params.padded and max(cg, o) <= UNPADDED_CHANNELS and pixels >= UNPADDED_MIN_PIXELS
-    )
+    large_narrow = taps >= LARGE_TAPS and cg < UNPADDED_NARROW_INPUTS
+    least = UNPADDED_LARGE_PIXELS if large_narrow else UNPADDED_MIN_PIXELS
+    unpadded = not params.padded and max(cg, o) <= UNPADDED_CHANNELS and pixels >= least
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
