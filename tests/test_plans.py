@@ -17,7 +17,7 @@ from jaxconv._checks import ConvParams, conv_params
 from jaxconv._conv2d import planned_fn
 from jaxconv.cli import bench
 from jaxconv.cli.bench._timing import equations
-from jaxconv.lowering import Plan, _cpu, _dots, _eigen, _plan, lowerings
+from jaxconv.lowering import Plan, _cpu, _dots, _eigen, _gemm, _plan, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv, per_image
 from jaxconv.testing import strategies as S
@@ -330,17 +330,19 @@ def test_gemm_patches_are_looped_except_where_transposed_with_respect_to_the_inp
     assert programs["input_grad"].count("stablehlo.pad") >= 9
 
 
-@given(st.integers(0, 12), st.integers(0, 40), st.integers(1, 10**6), st.integers(1, 10**8))
+@given(st.integers(0, 12), st.integers(0, 80), st.integers(1, 10**6), st.integers(1, 10**8))
 def test_gemm_blocks_are_the_largest_that_fit(n, mh, row_bytes, budget):
     b, rows = blocks(n, mh, row_bytes, budget)
     if n == 0 or mh == 0:
         return
-    assert n % b == 0 and mh % rows == 0
+    assert n % b == 0 and 1 <= rows <= mh
     fits = lambda b, r: b * r * row_bytes <= budget
     assert fits(b, rows) or (b, rows) == (1, 1)
-    if rows < mh:  # part of an image only when one whole image does not fit
+    if rows < mh:  # part of an image only when one whole image does not fit ...
         assert b == 1 and not fits(1, mh)
-        assert not any(mh % r == 0 and fits(1, r) for r in range(rows + 1, mh + 1))
+        count = -(-mh // rows)  # ... in as few blocks as fit, of equal rows, which run
+        assert not any(fits(1, -(-mh // c)) for c in range(1, count))
+        assert count * rows - mh < count  # past the image by fewer rows than blocks
     else:
         assert not any(n % d == 0 and fits(d, mh) for d in range(b + 1, n + 1))
 
@@ -350,7 +352,7 @@ def test_gemm_blocks_are_the_largest_that_fit(n, mh, row_bytes, budget):
     [
         ((32, 512, 4, 4), (512, 512, 3, 3), 2),  # weights 9.4 MB, patches 0.6 MB an image
         ((32, 256, 8, 8), (256, 256, 3, 3), 16),  # 2.4 MB, 1.2 MB an image
-        ((8, 64, 56, 56), (64, 64, 3, 3), 32),  # activations outweigh the weights: rows
+        ((8, 64, 56, 56), (64, 64, 3, 3), 24),  # activations outweigh the weights: rows
     ],
 )
 def test_gemm_blocks_may_hold_as_many_patches_as_the_weights(x_shape, w_shape, n_blocks):
@@ -365,10 +367,16 @@ def test_gemm_blocks_may_hold_as_many_patches_as_the_weights(x_shape, w_shape, n
 
 
 @pytest.mark.parametrize(
-    "shape", [(6, 16, 130, 130), (1, 64, 300, 40)], ids=["row-blocks", "image-and-row-blocks"]
+    "shape,ragged",
+    [((6, 16, 130, 130), False), ((1, 64, 300, 40), True), ((2, 16, 144, 150), True)],
+    ids=["row-blocks", "image-and-row-blocks", "ragged-row-blocks"],
 )
-def test_gemm_lowering_in_blocks_equals_lax_with_gradients(shape):
-    """Patches larger than input + output are built block by block in a lax.map."""
+def test_gemm_lowering_in_blocks_equals_lax_with_gradients(shape, ragged, monkeypatch):
+    """Patches larger than input + output are built block by block in a lax.map; with a
+    prime number of output rows (151, 73) the last block of rows runs past the image,
+    cropped."""
+    chosen = []
+    monkeypatch.setattr(_gemm, "blocks", lambda *a: chosen.append((a[1], blocks(*a))) or blocks(*a))
     rng = np.random.default_rng(2)
     x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
     w = jnp.asarray(rng.standard_normal((4, shape[1], 3, 3)), jnp.float32)
@@ -384,6 +392,8 @@ def test_gemm_lowering_in_blocks_equals_lax_with_gradients(shape):
     theirs = jax.grad(lambda x, w: jnp.vdot(ct, ref(x, w)), (0, 1))(x, w)
     for a, b in zip(ours, theirs):
         assert_close(a, b, 1e-4)
+    assert any(rows < mh for mh, (_, rows) in chosen)  # blocks of rows were taken
+    assert any(mh % rows for mh, (_, rows) in chosen) == ragged
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])

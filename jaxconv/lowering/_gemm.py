@@ -50,10 +50,13 @@ def _largest_divisor(n: int, at_most: int) -> int:
 
 
 def blocks(n: int, mh: int, row_bytes: int, budget_bytes: int) -> tuple[int, int]:
-    """``(images, rows)`` per block: divisors of ``n`` and ``mh`` whose patches
-    (``row_bytes`` per output row of one image) fit ``budget_bytes``; whole images
-    first (fewer, larger blocks), fewer rows of one image only when one image does not
-    fit.
+    """``(images, rows)`` per block, whose patches (``row_bytes`` per output row of one
+    image) fit ``budget_bytes``: whole images first (fewer, larger blocks; a divisor of
+    ``n``), rows of one image only when one image does not fit: as few blocks as fit,
+    of equal rows, the last one running past the image's ``mh`` rows by fewer rows than
+    there are blocks (``_in_blocks`` crops them). Rows that had to divide ``mh`` cut a
+    prime height into one-row blocks: 24->144 3x3 at 73x73, batch 4, in bfloat16, 292
+    blocks, its weight gradient 1.24-1.38x XLA's forward+backward.
 
     The budget is proportional to the batch, so the choice stays sound when the vmap
     structure calls this per image and ``jax.vmap`` batches the blocks afterwards.
@@ -63,7 +66,8 @@ def blocks(n: int, mh: int, row_bytes: int, budget_bytes: int) -> tuple[int, int
     images = budget_bytes // max(mh * row_bytes, 1)
     if images >= 1:
         return _largest_divisor(n, images), mh
-    return 1, _largest_divisor(mh, budget_bytes // max(row_bytes, 1))
+    count = -(-mh // max(budget_bytes // max(row_bytes, 1), 1))  # the fewest blocks that fit
+    return 1, -(-mh // count)
 
 
 def _matmul(patches, w_mat, params: ConvParams, acc, tap_minor: bool = False):
@@ -238,7 +242,7 @@ def _in_blocks(
     (top, _), (left, right) = params.padding
     (sh, _), (dh, _) = params.stride, params.dilation
     span = (rows - 1) * sh + (kernel[0] - 1) * dh + 1  # input rows one block reads
-    row_blocks = mh // rows
+    row_blocks = -(-mh // rows)  # the last block may run past the image: cropped below
     inner = params._replace(padding=((0, 0), (left, right)))
 
     @jax.checkpoint
@@ -265,7 +269,8 @@ def _in_blocks(
         return block(0)
     ys = lax.map(block, jnp.arange((n // b) * row_blocks))  # (blocks, b, G, O, rows, mw)
     ys = ys.reshape(n // b, row_blocks, b, g, -1, rows, mw)
-    return jnp.transpose(ys, (0, 2, 3, 4, 1, 5, 6)).reshape(n, g, -1, mh, mw)
+    ys = jnp.transpose(ys, (0, 2, 3, 4, 1, 5, 6)).reshape(n, g, -1, row_blocks * rows, mw)
+    return ys[..., :mh, :]
 
 
 def gemm_conv(
