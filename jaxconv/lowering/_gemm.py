@@ -298,9 +298,7 @@ def gemm_conv(
         w_groups = w.reshape(groups, o // groups, cg)
         y = one_by_one(window.reshape(n, groups, cg, mh * mw), w_groups, params, acc)
         y = y.reshape(n, o, mh, mw)
-    elif tiles((kh, kw), params, (mh, mw)) and is_static(
-        h, wd
-    ):  # the patches are the input, reshaped
+    elif tiles((kh, kw), params, (mh, mw)) and is_static(h, wd):  # the input, reshaped
         y = tiled(xg, w.reshape(groups, o // groups, cg, kh, kw), params, acc)
         y = y.reshape(n, o, mh, mw)
     else:
