@@ -2,6 +2,7 @@
 
 import functools
 import re
+import unittest.mock
 
 import jax
 import jax.numpy as jnp
@@ -345,6 +346,24 @@ def test_gemm_blocks_are_the_largest_that_fit(n, mh, row_bytes, budget):
         assert count * rows - mh < count  # past the image by fewer rows than blocks
     else:
         assert not any(n % d == 0 and fits(d, mh) for d in range(b + 1, n + 1))
+
+
+@settings(max_examples=30)
+@given(S.cases(unbatched=False, max_channels=4), st.integers(1, 4))
+def test_gemm_blocks_of_any_rows_equal_lax_with_gradients(case, rows):
+    """With a budget of ``rows`` output rows a block (so an image is split, and the last
+    block runs past it wherever ``rows`` does not divide its height), values and both
+    gradients equal lax's."""
+    x, w = case.arrays()
+    small = lambda n, mh, row_bytes, budget: blocks(n, mh, row_bytes, rows * row_bytes)
+    conv = functools.partial(jaxconv.conv2d, impl="gemm", **conv_kwargs(case))
+    ref = lambda x, w: lax_conv2d(x, w, case)
+    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+    with unittest.mock.patch.object(_gemm, "blocks", small):
+        ours = (conv(x, w), *jax.grad(loss(conv), (0, 1))(x, w))
+    theirs = (ref(x, w), *jax.grad(loss(ref), (0, 1))(x, w))
+    for a, b in zip(ours, theirs):
+        assert_close(a, b, RTOL["float64"])
 
 
 @pytest.mark.parametrize(
