@@ -958,12 +958,13 @@ def _past_the_image(
         return plan  # (a patch embedding's plan is one matmul already)
     if _checks.is_static(n, mh, mw) and n * o * mh * mw * cg * kh * kw < PAST_MIN_MACS:
         return plan  # dispatch, where XLA's own is as fast
+    single = jnp.dtype(dtype) == jnp.float32
     if _bf16_dots(params, groups, dtype, platform):
         # XLA's forward pass of few channels on a 2x2 image stays fast (see the notes)
         few = cg <= PAST_FEW_CHANNELS and h * w <= PAST_FEW_PIXELS and kh * kw >= LARGE_TAPS
         taps = Plan("xla" if few else "dots", "dots", "dots")
     else:
-        narrow = jnp.dtype(dtype) == jnp.float32 and min(cg, o) <= NARROW_TAPS
+        narrow = single and min(cg, o) <= NARROW_TAPS
         if narrow and forward:  # "dots"' forward pass: its gradients too (see the notes)
             return Plan("dots", "dots", "dots")
         only_dx = input_grad and not forward  # the kernel longer than the output only
@@ -976,9 +977,8 @@ def _past_the_image(
     # gradient, laid out for its own kernels, cost a transposed copy (see the notes)
     few_rows = _checks.is_static(n) and n * mh * mw < PAST_GEMM_ROWS and taps.input_grad == "gemm"
     if weight_grad:  # XLA's for few images x input pixels in float32 (see the notes)
-        single = jnp.dtype(dtype) == jnp.float32
-        few = single and _checks.is_static(n) and n * h * w < PAST_FEW_INPUT_ROWS
-        dw = "xla" if few else taps.weight_grad
+        few_images = single and _checks.is_static(n) and n * h * w < PAST_FEW_INPUT_ROWS
+        dw = "xla" if few_images else taps.weight_grad
     else:
         dw = taps.input_grad if input_grad and (not same or few_rows) else plan.weight_grad
     return Plan(
