@@ -24,7 +24,7 @@ from ._multi_out import stack_over_kernels
 from ._typing import ArrayLike, DTypeLike, Impl, Padding, PaddingMode, PrecisionLike, Size2
 from .lowering._fold import lower
 from .lowering._plan import Plan
-from .lowering._registry import Pass, check_impl
+from .lowering._registry import Pass, check_impl, get_lowering
 
 
 def _one_image(x, w, params: ConvParams, groups: int, plan: Plan | None):
@@ -56,6 +56,9 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan | None):
     pass). The primal is the function itself, so every derivative order reuses the rule.
     ``plan=None``: the literal structure under JAX's generic rules (``"reference"``).
 
+    Where the forward pass and the weight gradient take one lowering that shares its
+    input between them (``Lowering.shared_input``: ``"xla"``'s fence), both read it.
+
     The primal and both terms are jitted, the rule itself is not: an eager call compiles
     once per shape, and inside a caller's ``jit`` the vmap structure is traced once per
     signature. A jitted rule made JAX trace it twice (once for the primal, once more when
@@ -69,10 +72,16 @@ def planned_fn(params: ConvParams, groups: int, plan: Plan | None):
         name = plan.input_grad if pass_ == "input_grad" else plan.weight_grad
         return jax.jit(lambda x, w: lower(name, pass_, x, w, params, groups))
 
+    primal = jax.jit(lambda x, w: _batched(x, w, params, groups, plan))
+    shared = get_lowering(plan.forward).shared_input
+    if plan.forward != plan.weight_grad or shared is None:
+        return bilinear(primal, term("input_grad"), term("weight_grad"))
+    read, read_term = shared
     return bilinear(
-        jax.jit(lambda x, w: _batched(x, w, params, groups, plan)),
+        primal,
         term("input_grad"),
-        term("weight_grad"),
+        jax.jit(lambda x, w: read_term(x, w, params, groups)),
+        jax.jit(lambda x, w: read(x, w, params, groups)),
     )
 
 

@@ -2,6 +2,7 @@
 keeps XLA from fusing an activation's producer into the transposing copy that a weight
 gradient reads."""
 
+import dataclasses
 import re
 
 import jax
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 
 import jaxconv
-from jaxconv.lowering import _matmul, _xla, register_lowering, unregister_lowering
+from jaxconv._conv2d import planned_fn
+from jaxconv.lowering import _matmul, _registry, _xla, register_lowering, unregister_lowering
 from jaxconv.lowering._fence import fence
+from jaxconv.lowering._registry import get_lowering
 from tests.helpers import ON_GPU, fusions_with
 
 SPECIAL = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-40, -3.5, 2.0**-149, 65504.0]
@@ -114,6 +117,46 @@ def test_a_weight_gradient_transposes_the_activation_from_a_buffer(impl, unfence
     assert " conditional(" in text
     assert fusions_with(text, "transpose", "maximum") == []
     assert fusions_with(_weight_gradient_program(unfenced_xla), "transpose", "maximum") != []
+
+
+def _readers_of_the_input(size: int) -> tuple[list[tuple[str, str]], int]:
+    """``(result type, op)`` of each instruction that reads the input in a layer's
+    forward+backward program with ``impl="xla"`` (float32, the input a parameter;
+    ``size`` differs between calls, so that no trace is reused), and how many
+    conditionals (fences) the program holds."""
+    x = jnp.ones((4, 16, size, size), jnp.float32)
+    w = jnp.ones((24, 16, 3, 3), jnp.float32)
+    loss = lambda x, w: jnp.sum(jaxconv.conv2d(x, w, padding=1, impl="xla") ** 2)
+    text = jax.jit(jax.grad(loss, (0, 1))).lower(x, w).compile().as_text()
+    entry = text[text.index("ENTRY") :]
+    name = re.search(rf"(%\S+) = f32\[4,16,{size},{size}\]\S* parameter\(0\)", entry)[1]
+    readers = re.findall(rf"= (\S+) ([a-z-]+)\([^\n]*{re.escape(name)}[,)]", entry)
+    return sorted(readers), text.count(" conditional(")
+
+
+def test_xla_forward_pass_and_weight_gradient_read_one_fence(monkeypatch):
+    """With ``"xla"`` for the forward pass and the weight gradient, both read the input
+    through one fence (``Lowering.shared_input``): on a CPU only the fence reads the
+    input (its conditional, which takes it as a bitcast, and its test, a scalar), so
+    the input is transposed once for both. Where the forward pass reads the input
+    itself, a transposing copy of the input reads it too, so the check can fail.
+    Elsewhere the fence is nothing."""
+    shared, fences = _readers_of_the_input(12)
+    unshared = dataclasses.replace(get_lowering("xla"), shared_input=None)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setitem(_registry._REGISTRY, "xla", unshared)
+            planned_fn.cache_clear()
+            copied, _ = _readers_of_the_input(13)
+    finally:
+        planned_fn.cache_clear()
+    if ON_GPU:
+        assert fences == 0
+        return
+    assert fences == 1
+    assert [op for _, op in shared] == ["bitcast", "fusion"]
+    assert shared[1][0] in ("s32[]", "pred[]")
+    assert any(op == "fusion" and "[4,13,13,16]" in kind for kind, op in copied)
 
 
 def _depthwise_products(batch: int) -> int:

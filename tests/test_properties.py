@@ -130,15 +130,17 @@ def test_stack_over_kernels_is_one_dense_convolution():
 def test_grad_of_vmap_structure_compiles_like_lax():
     """In float32, as a user runs it (the literal sums taps in float64 on a CPU): the
     program of lax's convolution differentiated with the ``"xla"`` lowering's own terms,
-    whose weight-gradient term reads the input through a fence on a CPU
-    (``lowering/_fence.py``); elsewhere the fence is nothing, and lax's gradient is it."""
+    whose forward pass and weight-gradient term read the input through one fence on a
+    CPU (``lowering/_fence.py``); elsewhere the fence is nothing, and lax's gradient is
+    it."""
     x = jnp.ones((2, 4, 9, 9), jnp.float32)
     w = jnp.ones((6, 4, 3, 3), jnp.float32)
     params = ConvParams((1, 1), ((1, 1), (1, 1)), (1, 1))
     loss = lambda f: jax.grad(lambda x, w: jnp.sum(f(x, w) ** 2), (0, 1))
     ours = hlo_ops(loss(lambda x, w: jaxconv.conv2d(x, w, padding=1, impl="xla")), x, w)
     conv = functools.partial(_xla.lax_conv, params=params)
-    terms = bilinear(conv, conv, functools.partial(_xla.weight_term, params=params))
+    read = functools.partial(_xla.weight_input, params=params)
+    terms = bilinear(conv, conv, functools.partial(_xla.read_weight_term, params=params), read)
     theirs = hlo_ops(loss(terms), x, w)
     plain = hlo_ops(loss(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((1, 1),) * 2)), x, w)
     assert ours.count("convolution") == theirs.count("convolution") == 3

@@ -35,6 +35,9 @@ Pass = Literal["forward", "input_grad", "weight_grad"]
 PASSES: tuple[Pass, ...] = ("forward", "input_grad", "weight_grad")
 PLATFORMS = ("cpu", "gpu", "tpu")
 ConvFn = Callable[[jax.Array, jax.Array, ConvParams, int], jax.Array]
+SharedInput = tuple[ConvFn, ConvFn]
+"""``(read, term)``: ``read(x, w, params, groups)`` returns ``x`` (a fence, say);
+``term`` is the weight-gradient term of an input that went through ``read``."""
 Workspace = Callable[[tuple[int, ...], tuple[int, ...], ConvParams, int, int], int]
 """``(x_shape, w_shape, params, groups, itemsize) -> bytes`` of temporaries."""
 
@@ -51,6 +54,9 @@ class Lowering:
     ``input_grad_conv``, a built-in's own, replaces it in input-gradient terms (the
     ``"matmul"`` lowering's depthwise input gradient, written so that its transpose is a
     fused forward pass).
+    ``shared_input``, a built-in's own: where a plan takes this lowering for the forward
+    pass and the weight gradient, both read the input through its ``read`` (computed
+    once), and its ``term`` replaces ``gradient_conv`` (``"xla"``'s fence, ``_xla.py``).
     ``workspace`` estimates the bytes of temporaries a call needs beyond its operands
     and result (``None``: about their size); ``impl="auto"`` does not pick a lowering
     whose temporaries would exceed twice the operands and result.
@@ -64,6 +70,7 @@ class Lowering:
     description: str
     workspace: Workspace | None = None
     input_grad_conv: ConvFn | None = None
+    shared_input: SharedInput | None = None
 
     @property
     def passes(self) -> tuple[Pass, ...]:
@@ -177,12 +184,16 @@ def register_lowering(
 
 
 def register_builtin(
-    name: str, conv: ConvFn, input_grad_conv: ConvFn | None = None, **kwargs
+    name: str,
+    conv: ConvFn,
+    input_grad_conv: ConvFn | None = None,
+    shared_input: SharedInput | None = None,
+    **kwargs,
 ) -> Lowering:
     """A lowering of jaxconv's own: registered once, never replaced."""
     record = register_lowering(name, conv, **kwargs)
-    if input_grad_conv is not None:
-        record = _REGISTRY[name] = dataclasses.replace(record, input_grad_conv=input_grad_conv)
+    record = dataclasses.replace(record, input_grad_conv=input_grad_conv, shared_input=shared_input)
+    _REGISTRY[name] = record
     _BUILTIN.add(name)
     return record
 

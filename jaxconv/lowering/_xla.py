@@ -194,22 +194,52 @@ def swapped_term(x: jax.Array, w: jax.Array, params: ConvParams) -> jax.Array:
     return lax_conv(lax.rev(w, (2, 3)), lax.rev(x, (2, 3)), swapped, dimension_numbers=SWAPPED)
 
 
-def weight_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
-    """The weight-gradient term: ``swapped_term`` where ``swaps_roles``; else ``x``
-    through a channels-last fence (``_fence.py``), so that on a CPU the transposing copy
-    of the activation that the weight gradient's convolution reads is taken from a
-    buffer, not fused with the activation's producer.
+def weight_input(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """``x`` as the weight-gradient term reads it: through a channels-last fence
+    (``_fence.py``) unless the roles are swapped (``swaps_roles``), so that on a CPU the
+    transposing copy of the activation that the weight gradient's convolution reads is
+    taken from a buffer, not fused with the activation's producer.
     A ResNet-18 training step (``jaxconv bench --model resnet18``'s, batch 32; with
     ``"eigen"``'s blocked weight gradients fenced too; ``benchmarks/fence_ab.py``, 3
     compile rounds, 21 interleaved runs, a 2-core Emerald-Rapids Xeon) took 587 against
     629 ms channels-first and 588 against 647 ms channels-last (flax.nnx 758 ms),
-    compiling in the same time. Alone, a layer whose input is a program's parameter has
-    no producer to keep apart, and pays the copy: forward+backward 1.02x by median over
-    the 20 dense layers of ``auto_sweep.py`` whose plan has the fence (0.92-1.20x; its 31
-    layers without one read 0.88-1.11x in the same run, the machine's noise)."""
+    compiling in the same time.
+
+    A plan of XLA's forward pass and weight gradient reads the fenced input in both
+    (``shared_input`` below), so the fence's buffer is the forward convolution's
+    channels-last input too. Before, an input with no producer (a program's parameter)
+    was transposed twice, for the forward pass and into the fence. A layer alone,
+    forward+backward, shared / before (Zen 5 EPYC, float32, 31 interleaved rounds, two
+    runs): 96->16 1x1 at 55x55, batch 8, 0.85x and 0.85x; 352->128 1x1 at 28x28, batch
+    16, 0.95x and 0.93x; 192->384 1x1 stride 2 at 32x32, batch 2, 0.96x and 0.97x;
+    256->8 3x3 at 28x28, batch 32, 0.95x and 0.99x; 64->64, 128->128 and 3->64 3x3
+    layers 0.92-0.99x. What is left against lax's own program (1.00-1.02x on the 3x3
+    layers of 64 channels and more, 1.14x, 1.32x and 1.59x on the first, second and
+    fourth) is the weight gradient's transposing copy, read from the channels-last
+    buffer rather than from the channels-first input. ResNet-18's step (batch 32, 2-3
+    compiles, 11-21 rounds, five runs): 0.8-2.5% faster in eight of ten comparisons, both
+    layouts (0.6% and 0.3% slower in the others); MobileNet-v1's level (BENCHMARKS.md,
+    2026-12-07, ninth session)."""
+    if swaps_roles(x.shape, w.shape, params, groups, x.dtype):
+        return x
+    return fenced_channels_last(x)
+
+
+def read_weight_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """The weight-gradient term of an input read by ``weight_input``: ``swapped_term``
+    where ``swaps_roles``, else XLA's convolution."""
     if swaps_roles(x.shape, w.shape, params, groups, x.dtype):
         return swapped_term(x, w, params)
-    return lax_conv(fenced_channels_last(x), w, params, groups)
+    return lax_conv(x, w, params, groups)
+
+
+def weight_term(x: jax.Array, w: jax.Array, params: ConvParams, groups: int = 1) -> jax.Array:
+    """The weight-gradient term: ``read_weight_term`` of ``weight_input``. Alone, a
+    layer whose input is a program's parameter has no producer to keep apart, and pays
+    the fence's copy: forward+backward 1.02x by median over the 20 dense layers of
+    ``auto_sweep.py`` whose plan has the fence (0.92-1.20x; its 31 layers without one
+    read 0.88-1.11x in the same run, the machine's noise)."""
+    return read_weight_term(weight_input(x, w, params, groups), w, params, groups)
 
 
 register_builtin(
@@ -217,6 +247,7 @@ register_builtin(
     lax_conv,
     input_grad_conv=lax_conv,
     gradient_conv=weight_term,
+    shared_input=(weight_input, read_weight_term),
     transposable=True,
     description="XLA's convolution (cuDNN on GPUs, Eigen on CPUs)",
 )
