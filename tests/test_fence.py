@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import lax
 
 import jaxconv
 from jaxconv._conv2d import planned_fn
@@ -157,6 +158,31 @@ def test_xla_forward_pass_and_weight_gradient_read_one_fence(monkeypatch):
     assert [op for _, op in shared] == ["bitcast", "fusion"]
     assert shared[1][0] in ("s32[]", "pred[]")
     assert any(op == "fusion" and "[4,13,13,16]" in kind for kind, op in copied)
+
+
+def test_derivatives_through_the_shared_fence_equal_lax():
+    """float32, where the fence is in the program (the suite's other derivative tests run
+    in float64, which is not fenced): with the forward pass reading the fenced input
+    inside the JVP rule, gradients, second derivatives (the Hessian, and forward mode in
+    the input over the weight gradient, whose rule reads the fence) and a vmapped
+    gradient equal lax's."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((3, 4, 7, 6)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((5, 4, 3, 3)), jnp.float32)
+
+    def losses(conv):
+        loss = lambda x, w: jnp.sum(jnp.sin(conv(x, w)))
+        return (
+            jax.jit(jax.grad(loss, (0, 1)))(x, w),
+            jax.jit(jax.hessian(loss, (0, 1)))(x, w),
+            jax.jit(jax.jacfwd(jax.grad(loss, 1), 0))(x, w),
+            jax.jit(jax.vmap(jax.grad(loss, 1), (0, None)))(x[:, None], w),
+        )
+
+    ours = losses(lambda x, w: jaxconv.conv2d(x, w, padding=1, impl="xla"))
+    theirs = losses(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1))))
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def _depthwise_products(batch: int) -> int:
