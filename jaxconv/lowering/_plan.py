@@ -446,6 +446,23 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     (1.02-1.65x; ``benchmarks/plan_passes.py passes stems``, BENCHMARKS.md):
     the input gradient stays on ``"xla"``, the weight gradient uses ``"gemm"`` from 7x7
     on (7x7 stride 2 at 224x224 0.72x, 11x11 stride 4 0.55x), else ``"xla"``.
+    On the Zen 5 EPYC YNNPACK's input gradient of a 7x7 stride-2 stem is slow: 8.8
+    against ``"gemm"``'s 23.2 ms (3->64 at 224x224, batch 4; batch 8 33.5 against 72.6,
+    batch 16 69.0 against 143.1; ``plan_passes.py passes stems``, 5 rounds). So on AMD's
+    CPUs such a stem of 2-15 channels takes ``"gemm"``'s input gradient from
+    ``STEM_PIXELS`` output pixels an image and ``STEM_ROWS`` images x output pixels
+    (``_strided_stem``). Forward+backward, time /
+    all-``"xla"``'s (21 interleaved rounds, one or two runs): 3->64 at 224x224, batch 4,
+    0.77x and 0.88x, batch 8 0.82x, batch 16 0.95x; at 192x192, batch 4, 0.86x and
+    0.87x; at 256x256, batch 2, 0.94x; 2, 4, 8 and 12 channels at 224x224, batch 4,
+    0.99x, 0.78x, 0.73x, 0.74x; 3->32 and 3->96 0.67x and 0.95x. Below the bounds it
+    lost or was level: 1.01x at 160x160, batch 4; 1.25x at 128x128, batch 4, and 1.00x
+    and 1.08x at batch 16; 0.99x and 1.42x at 224x224, batch 2 and 1; 0.98x at 112x112,
+    batch 8. It lost on one channel (1.25x), a 5x5 or 3x3 stride-2 kernel
+    (1.55x, 1.65x), 7x7 unstrided (1.33x) and AlexNet's 11x11 stride 4 (1.67x). The
+    weight gradient stays XLA's: ``"gemm"``'s, the weight gradient alone (as a network
+    trains a stem), read 0.84-0.88x from batch 8 at 224x224 but 1.07x at batch 4, 1.15x
+    and 1.18x at 192x192 and 128x128 (BENCHMARKS.md, 2026-12-07, ninth session).
     ``"eigen"``'s blocks read 0.50-0.81x over six stems of 3-12 channels on the Xeon,
     but 1.12-1.37x on the EPYC's RGB stems (3->64 at 32x32 batch 32, three runs; 3->32
     stride 2 at 224x224) and 1.06-1.09x on 4-12 channels.
@@ -818,6 +835,9 @@ LARGE_ROWS_TAPS = 2 * MIN_ROWS * LARGE_TAPS  # ... whose padded weight gradient 
 WIDE = 32  # channels per group from which a large kernel's forward pass pays as matmuls
 HALF_TAPS_CHANNELS = 64  # ... in half precision, for one image, from this many
 BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
+STEM_KERNEL, STEM_STRIDE = (7, 7), (2, 2)  # AMD: such a stem of 2 channels or more ...
+STEM_PIXELS = 96 * 96  # ... on at least this many output pixels an image, and ...
+STEM_ROWS = 32 * 1024  # ... this many images x output pixels: im2col's input gradient
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inputs (or
 # any of 16 outputs): XLA's CPU weight gradient is fast (YNNPACK), patches do not pay
@@ -1155,7 +1175,9 @@ def _rules(
     if cg < MIN_CHANNELS:
         if half:
             return Plan("xla", "xla", "xla")
-        return Plan("xla", "xla" if ynn else "gemm", _stem_weight_grad(kh * kw, ynn))
+        strided = _strided_stem(cg, (kh, kw), params, rows, mh * mw)
+        input_grad = "gemm" if not ynn or strided else "xla"
+        return Plan("xla", input_grad, _stem_weight_grad(kh * kw, ynn))
     if kh * kw >= LARGE_TAPS:
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
         short = ynn_grad and padded and rows is not None and rows * kh * kw < LARGE_ROWS_TAPS
@@ -1292,6 +1314,14 @@ def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
     if half:
         return wide <= HALF_FEW_CHANNELS and wide * pixels >= HALF_LARGE_ELEMENTS
     return wide <= THIN_OUT and not _eigen.fits(cg, o, pixels)
+
+
+def _strided_stem(cg: int, kernel, params: ConvParams, rows: int | None, pixels: int) -> bool:
+    """AMD, float32, YNNPACK: a 7x7 stride-2 stem of 2-15 channels on a large image in a
+    long call takes im2col's input gradient (see the notes)."""
+    long = rows is not None and rows >= STEM_ROWS and pixels >= STEM_PIXELS
+    shape = tuple(kernel) == STEM_KERNEL and params.stride == STEM_STRIDE
+    return _cpu.amd() and cg >= 2 and shape and params.dilation == (1, 1) and long
 
 
 def _stem_weight_grad(taps: int, ynn: bool) -> str:
