@@ -446,9 +446,10 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     (1.02-1.65x; ``benchmarks/plan_passes.py passes stems``, BENCHMARKS.md):
     the input gradient stays on ``"xla"``, the weight gradient uses ``"gemm"`` from 7x7
     on (7x7 stride 2 at 224x224 0.72x, 11x11 stride 4 0.55x), else ``"xla"``.
-    On the Zen 5 EPYC YNNPACK's input gradient of a 7x7 stride-2 stem is slow: 8.8
-    against ``"gemm"``'s 23.2 ms (3->64 at 224x224, batch 4; batch 8 33.5 against 72.6,
-    batch 16 69.0 against 143.1; ``plan_passes.py passes stems``, 5 rounds). So on AMD's
+    On the Zen 5 EPYC XLA's input gradient of a 7x7 stride-2 stem (an input-dilated
+    convolution, which XLA runs on Eigen) is slow: 23.2 against ``"gemm"``'s 8.8 ms
+    (3->64 at 224x224, batch 4; batch 8 72.6 against 33.5, batch 16 143.1 against 69.0;
+    ``plan_passes.py passes stems``, 5 rounds). So on AMD's
     CPUs such a stem of 2-15 channels takes ``"gemm"``'s input gradient from
     ``STEM_PIXELS`` output pixels an image and ``STEM_ROWS`` images x output pixels
     (``_strided_stem``). Forward+backward, time /
