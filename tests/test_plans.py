@@ -656,6 +656,36 @@ def test_amds_strided_stems_take_im2cols_input_gradient(
     assert jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.bfloat16, **kw).input_grad == "xla"
 
 
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,amd",
+    [  # four in a row, forward+backward, "gemm"'s weight gradient / XLA's (Zen 5 EPYC)
+        ((8, 128, 32, 32), (128, 128, 3, 3), 1, "xla"),  # 1.02x and 1.19x / 1.00x
+        ((16, 128, 32, 32), (128, 128, 3, 3), 1, "xla"),  # 1.02x
+        ((8, 96, 32, 32), (96, 96, 3, 3), 1, "xla"),  # 1.03x / 0.88x (Eigen's passes)
+        ((8, 64, 64, 64), (128, 64, 3, 3), 2, "xla"),  # to 32x32: 1.03x / 1.02x
+        ((8, 192, 32, 32), (192, 192, 3, 3), 1, "gemm"),  # wider: 0.94x
+        ((8, 256, 32, 32), (256, 256, 3, 3), 1, "gemm"),  # 0.93x
+        ((8, 128, 32, 32), (256, 128, 3, 3), 1, "gemm"),  # widening to 256: not measured
+        ((8, 128, 40, 40), (128, 128, 3, 3), 1, "gemm"),  # larger: 0.94x
+    ],
+)
+def test_amds_layers_at_the_small_images_edge_keep_xlas_weight_gradient(
+    x_shape, w_shape, stride, amd, monkeypatch
+):
+    """On AMD's CPUs, float32 layers of up to 128 channels on 32x32 output pixels keep
+    XLA's weight gradient, as smaller images do there; the Xeons' rules take the
+    patches', and bfloat16 its dots (``_plan._at_the_edge``)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    kw = dict(stride=stride, padding=1, platform="cpu")
+    monkeypatch.setattr(_cpu, "amd", lambda: False)
+    intel = jaxconv.choose_plan(x_shape, w_shape, **kw)
+    monkeypatch.setattr(_cpu, "amd", lambda: True)
+    got = jaxconv.choose_plan(x_shape, w_shape, **kw)
+    assert (intel.weight_grad, got.weight_grad) == ("gemm", amd)
+    assert got[:2] == intel[:2]
+    assert jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.bfloat16, **kw).weight_grad == "dots"
+
+
 AMD = _cpu.amd  # the function itself (``tests/conftest.py`` replaces it in each test)
 
 

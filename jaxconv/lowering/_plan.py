@@ -870,6 +870,7 @@ CHAIN_IMAGES = 32  # AMD, float32: up to this many images, an even count, and ..
 CHAIN_CHANNELS = 16  # ... channels in and out multiples of this: XLA's weight gradient
 PAIR_CHANNELS = 64  # AMD, float32, padded and unstrided: this many channels in and out ...
 PAIR_ROWS = 2**16  # ... up to this many images x output pixels: XLA's weight gradient
+EDGE_CHANNELS = 128  # AMD, float32: up to this many channels on 32x32 output pixels, too
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
 PAST_FEW_CHANNELS = 16  # ... in bfloat16, up to this many input channels on images of ...
 PAST_FEW_PIXELS = 2 * 2  # ... up to this many pixels, a 5x5 kernel or larger: XLA's forward
@@ -1202,7 +1203,8 @@ def _rules(
         return Plan(forward, input_grad, "xla" if _overlapped(n, cg, o, dtype) else "eigen")
     large = padded and ynn_grad and _few_on_large_images(cg, o, mh * mw, half)
     paired = padded and params.stride == (1, 1) and _paired(cg, o, rows, dtype)
-    keep = thin or large or short_thirty_two or paired
+    edge = _at_the_edge(cg, o, mh * mw, dtype)
+    keep = thin or large or short_thirty_two or paired or edge
     return Plan(forward, input_grad, "xla" if keep else "gemm")
 
 
@@ -1304,6 +1306,25 @@ def _beside_next_layer(dtype) -> bool:
     blocks that won alone: float32 on AMD's CPUs (``_overlapped``; the small-images rule
     in the notes). Half precision and Intel's CPUs were not measured between layers."""
     return jnp.dtype(dtype) == jnp.float32 and _cpu.amd()
+
+
+def _at_the_edge(cg: int, o: int, pixels: int, dtype) -> bool:
+    """Whether a layer of ``cg`` input and ``o`` output channels on ``pixels`` output
+    pixels an image, at the small-images rule's edge (``MIN_PIXELS``, 32x32) and up to
+    ``EDGE_CHANNELS`` wide, keeps XLA's weight gradient between layers, as that rule's
+    smaller images do: float32 on AMD's CPUs (``_beside_next_layer``).
+
+    Measured (the Zen 5 EPYC; four 3x3 layers in a row, forward+backward, 11 rounds,
+    time / all-``"xla"``'s, ``"gemm"``'s weight gradient / XLA's): 128->128 at 32x32,
+    batch 8, 1.02x and 1.19x in two runs / 1.00x; batch 16 1.02x; batch 32 0.99x; 96->96
+    at 32x32, batch 8, with Eigen's passes, 1.03x / 0.88x; 64->128 stride 2 from 64x64,
+    batch 8, 1.03x / 1.02x. Wider or larger, ``"gemm"``'s won: 192->192 and 256->256 at
+    32x32, batch 8, 0.94x and 0.93x; 128->128 at 40x40 and 48x48, 0.94x and 0.82x.
+    ResNet-18 on 64x64 inputs, batch 8 (its 128-channel layers at 32x32; 3 compiles, 9
+    rounds, time / flax.nnx's): 0.924x and compile 1.38x with XLA's weight gradient on
+    its unstrided 128-channel layers, against 0.930x and 1.66x (BENCHMARKS.md,
+    2026-12-07, ninth session)."""
+    return pixels <= MIN_PIXELS and max(cg, o) <= EDGE_CHANNELS and _beside_next_layer(dtype)
 
 
 def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
