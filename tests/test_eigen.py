@@ -183,6 +183,13 @@ def test_auto_steers_float32_layers_to_eigen_only_where_ynnpack_is_used(case, mo
         # unpadded to fewer than 6x6 output pixels: XLA's forward pass (1.2-1.5x)
         ((32, 128, 7, 7), (256, 128, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 5x5
         ((32, 128, 8, 8), (256, 128, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),  # 6x6
+        # 256 wide, up to 3x3, up to 400 images x output pixels: XLA's forward pass
+        ((1, 256, 14, 14), (256, 256, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 1.08-1.23x
+        ((1, 256, 22, 22), (256, 256, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 400 rows
+        ((3, 256, 14, 14), (256, 256, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),  # 0.98x
+        ((1, 64, 14, 14), (256, 64, 3, 3), {"padding": 0}, ("xla", "xla", "xla")),  # 1.11x
+        ((1, 192, 14, 14), (192, 192, 3, 3), {"padding": 0}, ("eigen", "xla", "xla")),  # 0.97x
+        ((1, 256, 16, 16), (256, 256, 5, 5), {"padding": 0}, ("eigen", "xla", "xla")),  # 5x5
         # kernels from 5x5 on fewer than 48 inputs: from 12x12 (16->48 7x7 to 8x8 1.18-1.66x)
         ((8, 16, 14, 14), (48, 16, 7, 7), {"padding": 0}, ("xla", "xla", "xla")),  # 8x8
         ((8, 16, 18, 18), (48, 16, 7, 7), {"padding": 0}, ("eigen", "xla", "xla")),  # 12x12

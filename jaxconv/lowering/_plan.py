@@ -866,6 +866,7 @@ UNPADDED_CHANNELS = 256  # ... and unpadded ones up to this many, their forward 
 UNPADDED_MIN_PIXELS = 6 * 6  # ... on at least this many output pixels, or for kernels
 UNPADDED_NARROW_INPUTS = 48  # ... from 5x5 on fewer than this many input channels ...
 UNPADDED_LARGE_PIXELS = 12 * 12  # ... this many
+UNPADDED_WIDE_ROWS = 20 * 20  # 256 wide, unpadded, up to 3x3: XLA's forward up to this many rows
 CHAIN_IMAGES = 32  # AMD, float32: up to this many images, an even count, and ...
 CHAIN_CHANNELS = 16  # ... channels in and out multiples of this: XLA's weight gradient
 PAIR_CHANNELS = 64  # AMD, float32, padded and unstrided: this many channels in and out ...
@@ -1221,7 +1222,15 @@ def _steered(
       1.1-4.4x slower, from ``MIN_MACS`` multiply-adds on (smaller calls are dispatch:
       24->256 3x3 to 2x2 pixels, batch 8, 1.26x) and 6x6 output pixels (smaller outputs
       lost: 128->256 3x3 to 4x4, batch 32, 1.35x), 12x12 for kernels from 5x5 on fewer
-      than 48 input channels (16->48 7x7 to 8x8 1.18-1.66x);
+      than 48 input channels (16->48 7x7 to 8x8 1.18-1.66x), and, 256 channels wide (in
+      or out) with a kernel below 5x5, from ``UNPADDED_WIDE_ROWS`` images x output
+      pixels: below, Eigen's ran 1.08-1.26x YNNPACK's time (forward, 21 interleaved
+      rounds, the Zen 5 EPYC: 256->256 3x3 at 14x14, batch 1, 1.08-1.23x over five runs,
+      batch 2 1.12x and 1.26x; at 12x12, batch 4, 1.09x; at 20x20, batch 1, 1.10x; at
+      10x10 1.12x; 128->256, 256->128, 64->256 and 256->64 at 14x14, batch 1, 1.23x,
+      1.09x, 1.11x, 1.14x), above 0.79-0.98x (batch 3, 4 and 8 at 14x14, batch 1 at
+      28x28), and narrower layers read 0.75-1.01x (192, 160 and 128 channels at 14x14,
+      batch 1; BENCHMARKS.md, 2026-12-07, ninth session);
     * a narrow layer on small enough images, in a call of at least ``MIN_ROWS`` rows
       (shorter calls ran 1.3-1.9x slower) and, for the forward pass, at least 16 output
       channels (8 outputs: 1.10-3.8x slower).
@@ -1234,7 +1243,11 @@ def _steered(
     narrow = long and max(cg, o) <= EIGEN_CHANNELS and _eigen.fits(cg, o, pixels, taps)
     large_narrow = taps >= LARGE_TAPS and cg < UNPADDED_NARROW_INPUTS
     least = UNPADDED_LARGE_PIXELS if large_narrow else UNPADDED_MIN_PIXELS
+    # 256 channels wide in a short call: YNNPACK's forward pass (see the notes)
+    short = rows is not None and rows <= UNPADDED_WIDE_ROWS and taps < LARGE_TAPS
+    wide = max(cg, o) >= UNPADDED_CHANNELS and short
     unpadded = not params.padded and max(cg, o) <= UNPADDED_CHANNELS and pixels >= least
+    unpadded = unpadded and not wide
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
