@@ -1245,9 +1245,9 @@ def _steered(
     least = UNPADDED_LARGE_PIXELS if large_narrow else UNPADDED_MIN_PIXELS
     # 256 channels wide in a short call: YNNPACK's forward pass (see the notes)
     short = rows is not None and rows <= UNPADDED_WIDE_ROWS and taps < LARGE_TAPS
-    wide = max(cg, o) >= UNPADDED_CHANNELS and short
-    unpadded = not params.padded and max(cg, o) <= UNPADDED_CHANNELS and pixels >= least
-    unpadded = unpadded and not wide
+    width = max(cg, o)
+    fits = width < UNPADDED_CHANNELS or (width == UNPADDED_CHANNELS and not short)
+    unpadded = not params.padded and fits and pixels >= least
     big = rows is None or rows * cg * o * taps >= MIN_MACS
     forward = (unpadded and big) or (narrow and o >= MIN_CHANNELS)
     return ("eigen" if forward else "xla"), ("eigen" if narrow else "xla")
