@@ -13,12 +13,14 @@ import pytest
 
 import jaxconv
 import jaxconv.lowering
+import jaxconv.nn
 from jaxconv import impls
 from jaxconv.cli import bench
 from jaxconv.cli.bench import _models as bench_models
 from jaxconv.cli.bench import _networks as bench_networks
 from jaxconv.cli.bench import _report as bench_report
 from jaxconv.cli.bench import _timing as bench_timing
+from tests.helpers import assert_close
 
 CASES = ["1x1", "depthwise"]
 
@@ -197,9 +199,11 @@ def test_batch_norm_is_one_function_in_every_layout_and_library():
     np.testing.assert_allclose(jnp.var(first, (0, 2, 3)), 1.0, rtol=1e-4)
 
 
-def test_normalised_networks_normalise_in_every_library():
+def test_normalised_networks_normalise_in_every_library(monkeypatch):
     """``normalised``: no new parameters, and every entry (torch's too) computes another
-    output than the plain network's from the same parameters."""
+    output than the plain network's from the same parameters. jaxconv's channels-first
+    entry normalises through ``channels_last``, to the values of the entry that
+    normalises on axis 1."""
     torch = pytest.importorskip("torch")
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 32, 32), np.float32))
     for net in (TOY, bench_models.resnet18(8)):
@@ -212,6 +216,17 @@ def test_normalised_networks_normalise_in_every_library():
             outputs = apply(params, x_in), apply_norm(params, x_in)
             assert outputs[0].shape == outputs[1].shape == (2, bench_models.CLASSES)
             assert not np.allclose(*outputs, atol=1e-3), name
+        axis_1 = normed.pop("jaxconv.nn NCHW axis-1 norm")
+        assert set(normed) == set(plain)
+        apply_last, params_last, x_nchw, _ = normed["jaxconv.nn NCHW"]
+        assert_close(apply_last(params_last, x_nchw), axis_1[0](axis_1[1], x_nchw), 1e-5)
+        calls = []  # every convolution's normalisation went through channels_last
+        wrap = jaxconv.nn.channels_last
+        spy = lambda f: wrap(lambda y: calls.append(y.shape) or f(y))  # noqa: E731
+        monkeypatch.setattr(jaxconv.nn, "channels_last", spy)
+        apply_last(params_last, x_nchw)
+        assert len(calls) == len(net.convs) and calls[0] == (2, 32, 32, net.convs[0].co)
+        monkeypatch.undo()
         torch.manual_seed(0)
         model = bench_models.torch_model(net)
         torch.manual_seed(0)

@@ -16,6 +16,7 @@ from jax import lax
 from .. import _checks
 from .._conv2d import checked_conv2d
 from ..lowering._registry import check_impl
+from ._layout import to_channels_first, to_channels_last
 
 DATA_FORMATS = ("NCHW", "NHWC")
 
@@ -161,7 +162,7 @@ def forward(name: str, cfg: LayerConfig, x, weight, bias, *, dtype, precision):
     """The layer: :func:`jaxconv.conv2d` in the layer's layout and compute dtype."""
     x, weight, bias = promote_dtype((x, weight, bias), dtype=dtype)  # flax's rule
     if cfg.data_format == "NHWC":
-        x = lax.transpose(x, _to_channels_first(x.ndim))
+        x = lax.transpose(x, to_channels_first(x.ndim))
     y = checked_conv2d(
         name,
         x,
@@ -177,19 +178,8 @@ def forward(name: str, cfg: LayerConfig, x, weight, bias, *, dtype, precision):
         cfg.impl,
     )
     if cfg.data_format == "NHWC":
-        return lax.transpose(y, _to_channels_last(y.ndim))
+        return lax.transpose(y, to_channels_last(y.ndim))
     return y
-
-
-def _to_channels_first(ndim: int) -> tuple[int, ...]:
-    """The axes of ``(..., H, W, C)`` in ``(..., C, H, W)`` order, for one
-    ``lax.transpose`` (``jnp.moveaxis`` is a jitted function: a nested trace per call)."""
-    return (*range(ndim - 3), ndim - 1, ndim - 3, ndim - 2)
-
-
-def _to_channels_last(ndim: int) -> tuple[int, ...]:
-    """The axes of ``(..., C, H, W)`` in ``(..., H, W, C)`` order."""
-    return (*range(ndim - 3), ndim - 2, ndim - 1, ndim - 3)
 
 
 def _tensor_to_numpy(name: str, what: str, tensor) -> np.ndarray:

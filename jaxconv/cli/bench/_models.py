@@ -26,7 +26,10 @@ puts batch normalisation after every convolution, as real ResNets and MobileNets
 the batch's statistics per channel (training mode), one function shared by every JAX
 library in its layout and ``torch.nn.functional.batch_norm`` in torch, without a learned
 scale and shift or running averages (elementwise work, and the same in every entry), so
-that the parameters stay those of the convolutions and the head.
+that the parameters stay those of the convolutions and the head. jaxconv's channels-first
+entry normalises through ``jaxconv.nn.channels_last``, as that layer's users are told to
+(on axis 1 XLA copies each activation into channels-first order and back); the entry
+``jaxconv.nn NCHW axis-1 norm`` shows what it costs without.
 
 A step in half precision (``jax_entries(dtype=...)``, ``torch_entries(dtype=...)``) is
 mixed precision, as such networks train: the parameters, their gradients, the momenta and
@@ -236,8 +239,16 @@ def computed_in(apply: Callable, dtype) -> Callable:
     return lambda params, x: apply(jax.tree.map(cast, params), cast(x))
 
 
-def _jax_net(net: Net, convs, head, spatial: tuple[int, int], channel: int, axis_name=None):
+def _jax_net(
+    net: Net, convs, head, spatial: tuple[int, int], channel: int, axis_name=None, norm_last=False
+):
+    """``norm_last``: a channels-first network's normalisation through
+    ``jaxconv.nn.channels_last``."""
     norm = lambda y: batch_norm(y, channel, axis_name)  # noqa: E731
+    if norm_last:
+        from jaxconv.nn import channels_last
+
+        norm = channels_last(lambda y: batch_norm(y, y.ndim - 1, axis_name))
     pool = lambda y: jnp.mean(y, spatial)  # noqa: E731
     return lambda x: head(_body(net, convs, x, jax.nn.relu, pool, norm, _halver(spatial)))
 
@@ -252,7 +263,7 @@ def _halver(spatial: tuple[int, int]) -> Callable:
     return halve
 
 
-def _nnx_model(net: Net, conv: Callable, spatial, channel: int):
+def _nnx_model(net: Net, conv: Callable, spatial, channel: int, norm_last: bool = False):
     from flax import nnx
 
     class Model(nnx.Module):
@@ -261,13 +272,13 @@ def _nnx_model(net: Net, conv: Callable, spatial, channel: int):
             self.head = nnx.Linear(net.features, CLASSES, rngs=rngs)
 
         def __call__(self, x):
-            return _jax_net(net, self.convs, self.head, spatial, channel)(x)
+            return _jax_net(net, self.convs, self.head, spatial, channel, norm_last=norm_last)(x)
 
     graphdef, shapes = nnx.split(nnx.eval_shape(lambda: Model(nnx.Rngs(0))), nnx.Param)
     return (lambda p, x: nnx.merge(graphdef, p)(x)), _filled(shapes)
 
 
-def _jaxconv(net: Net, data_format: str, impl: str = "auto"):
+def _jaxconv(net: Net, data_format: str, impl: str = "auto", norm_last: bool = True):
     import jaxconv.nn
 
     def conv(c: Conv, rngs):
@@ -284,7 +295,7 @@ def _jaxconv(net: Net, data_format: str, impl: str = "auto"):
         )
 
     if data_format == "NCHW":
-        return _nnx_model(net, conv, (2, 3), 1)
+        return _nnx_model(net, conv, (2, 3), 1, norm_last)
     return _nnx_model(net, conv, (1, 2), 3)
 
 
@@ -409,6 +420,9 @@ def jax_entries(
         "flax.nnx.Conv": (*_flax_nnx(net), x_nhwc, labels),
         "flax.linen.Conv": (*_flax_linen(net, x_nhwc), x_nhwc, labels),
     }
+    if net.norm:  # the normalisation on axis 1, as without ``channels_last``
+        axis_1 = _jaxconv(net, "NCHW", norm_last=False)
+        out["jaxconv.nn NCHW axis-1 norm"] = (*axis_1, x_nchw, labels)
     if autotune:  # tunes in its first compile round (later rounds and the file cache reuse it)
         out["jaxconv.nn NCHW autotune"] = (*_jaxconv(net, "NCHW", "autotune"), x_nchw, labels)
     if equinox:
