@@ -34,7 +34,9 @@ class Conv2d(nnx.Module):
     and ``bias`` ``(out_channels,)`` or ``None``.
 
     Call: ``x`` ``(N, C, H, W)`` or ``(C, H, W)`` (NHWC: ``(N, H, W, C)`` or ``(H, W, C)``)
-    -> the same layout with ``out_channels`` channels.
+    -> the same layout with ``out_channels`` channels. Between channels-first layers, a
+    normalisation (whatever reduces over the batch or the image) is cheaper through
+    :func:`jaxconv.nn.channels_last` (on a CPU: 0.8x a ResNet-18 step).
 
     >>> import jax.numpy as jnp
     >>> from flax import nnx
