@@ -27,6 +27,7 @@ from ._cost import ConvCost as ConvCost
 from ._cost import flops as flops
 from ._cost import output_shape as output_shape
 from ._dropin import conv_general_dilated as conv_general_dilated
+from ._layout import channels_last as channels_last
 from ._multi_in import corr2d_multi_in as corr2d_multi_in
 from ._multi_out import corr2d_multi_in_out as corr2d_multi_in_out
 from ._one_by_one import corr2d_multi_in_out_1x1 as corr2d_multi_in_out_1x1
@@ -58,6 +59,7 @@ __all__ = [
     "Lowering",
     "Plan",
     "channel_contributions",
+    "channels_last",
     "choose_plan",
     "conv2d",
     "conv_general_dilated",

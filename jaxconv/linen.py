@@ -4,7 +4,7 @@ from ._extras import require
 
 require("jaxconv.linen", "flax")
 
-from .layers._layout import channels_last as channels_last  # noqa: E402
+from ._layout import channels_last as channels_last  # noqa: E402
 from .layers._linen import Conv2d as Conv2d  # noqa: E402
 from .layers._linen import conv2d_kwargs_from_torch as conv2d_kwargs_from_torch  # noqa: E402
 from .layers._linen import params_from_torch as params_from_torch  # noqa: E402

@@ -15,6 +15,7 @@ FUNCTIONS = [
     "flops",
     "channel_contributions",
     "choose_plan",
+    "channels_last",
 ]
 
 

@@ -15,8 +15,8 @@ from jax import lax
 
 from .. import _checks
 from .._conv2d import checked_conv2d
+from .._layout import to_channels_first, to_channels_last
 from ..lowering._registry import check_impl
-from ._layout import to_channels_first, to_channels_last
 
 DATA_FORMATS = ("NCHW", "NHWC")
 

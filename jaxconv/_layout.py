@@ -1,5 +1,6 @@
 """Channels-first and channels-last: the axis orders, and ``channels_last``, which runs a
-channels-last layer (a normalisation, say) inside a channels-first network.
+channels-last layer (a normalisation, say) inside a channels-first network of
+:func:`jaxconv.conv2d` calls or ``data_format="NCHW"`` layers.
 
 Why a layer needs it: XLA's CPU backend computes convolutions channels-last and keeps
 every other array in its logical order, so a channels-first layer is a transpose either
@@ -24,7 +25,7 @@ from typing import Any
 import jax
 from jax import lax
 
-from .. import _checks
+from . import _checks
 
 _RANKS = (3, 4)
 _FIRST = "(N, C, H, W) or unbatched (C, H, W)"
@@ -51,27 +52,31 @@ def channels_last(layer: Callable[..., Any]) -> Callable[..., jax.Array]:
     as the channels-first layer, computed where a channels-first network's convolutions
     compute (on a CPU, XLA's are channels-last), so the transposes cancel between them.
 
-    Use it for what reduces over the batch or the image between ``data_format="NCHW"``
-    layers: ``nnx.BatchNorm`` (whose default feature axis is the last), ``GroupNorm``,
-    a squeeze-and-excitation block. Elementwise work needs none. A channels-first
-    ResNet-18 with batch normalisation trained a step on a CPU in 0.80x the time of
-    the normalisation on axis 1, level with a channels-last network (module notes).
-    ``layer`` may be an NNX module (its state stays its own, updated in place), a Linen
-    submodule called inside ``@compact``, or any function; its output may change the
-    channel count but must keep rank 3 or 4.
+    Use it for what reduces over the batch or the image between channels-first
+    convolutions: ``nnx.BatchNorm`` (whose default feature axis is the last),
+    ``GroupNorm``, a squeeze-and-excitation block. Elementwise work needs none. A
+    channels-first ResNet-18 with batch normalisation trained a step on a CPU in 0.80x
+    the time of the normalisation on axis 1, level with a channels-last network (module
+    notes). ``layer`` may be an NNX module (its state stays its own, updated in place), a
+    Linen submodule called inside ``@compact``, or any function; its output may change
+    the channel count but must keep rank 3 or 4. Also ``jaxconv.nn.channels_last`` and
+    ``jaxconv.linen.channels_last``.
 
     >>> import jax.numpy as jnp
-    >>> from flax import nnx
-    >>> import jaxconv.nn
-    >>> conv = jaxconv.nn.Conv2d(3, 8, 3, padding=1, rngs=nnx.Rngs(0))  # (N, C, H, W)
-    >>> norm = nnx.BatchNorm(8, rngs=nnx.Rngs(0))  # normalises the last axis
-    >>> x = jnp.ones((2, 3, 5, 5))
-    >>> y = jaxconv.nn.channels_last(norm)(conv(x))
+    >>> import jaxconv
+    >>> def norm(y):  # (N, H, W, C): over the images and pixels, per channel
+    ...     centred = y - y.mean((0, 1, 2), keepdims=True)
+    ...     return centred / jnp.sqrt(jnp.mean(centred**2, (0, 1, 2), keepdims=True) + 1e-5)
+    >>> x = jnp.arange(2 * 3 * 5 * 4.0).reshape(2, 3, 5, 4)  # (N, C, H, W)
+    >>> y = jaxconv.channels_last(norm)(jaxconv.conv2d(x, jnp.ones((8, 3, 3, 3)), padding=1))
     >>> y.shape
-    (2, 8, 5, 5)
-    >>> axis_1 = nnx.BatchNorm(8, axis=1, rngs=nnx.Rngs(0))
-    >>> bool(jnp.allclose(y, axis_1(conv(x)), atol=1e-5))
+    (2, 8, 5, 4)
+    >>> per_channel = (0, 2, 3)  # normalised per channel, axis 1 of the result
+    >>> bool(jnp.allclose(y.mean(per_channel), 0, atol=1e-4) & jnp.allclose(y.var(per_channel), 1))
     True
+
+    With Flax, ``nnx.BatchNorm(8, rngs=rngs)`` in place of ``norm`` gives what
+    ``nnx.BatchNorm(8, axis=1, rngs=rngs)`` gives without it.
     """
     if not callable(layer):
         raise TypeError(
