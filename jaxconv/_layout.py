@@ -10,7 +10,7 @@ over the batch and the image: a batch normalisation on axis 1 made it copy each
 activation into channels-first order and back, forward and backward. Given the
 normalisation's channels-last view instead, its transposes meet the convolutions' and
 cancel. ResNet-18 with batch normalisation after every convolution (``jaxconv bench
---model resnet18 --batchnorm``'s step, batch 32, 32x32 images; a 2-core Zen 5 EPYC,
+--model resnet18 --batchnorm``'s step, batch 32, 32x32 images; a 2-core Zen 4 EPYC,
 float32, one compile each, 9 interleaved steps): channels-first 984 ms with the
 normalisation on axis 1, 790 ms through ``channels_last``, channels-last 782 ms;
 compiled in 3.1 s against 3.8 s (150 kernels against 163, channels-last 149).
