@@ -349,6 +349,7 @@ def test_amds_float32_pairs_xlas_weight_gradient_with_the_next_64_channel_layer(
     assert [p.weight_grad for p in plans] == ["gemm", amd], plans
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)  # the rule, not "dots"
     monkeypatch.setattr(_plan, "_at_the_edge", lambda *a: False)  # nor 32x32's (strided)
+    monkeypatch.setattr(_plan, "_short_strided", lambda *a: False)  # nor short strided ones
     others = _on_each_vendor(
         monkeypatch,
         lambda: [

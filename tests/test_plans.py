@@ -686,6 +686,42 @@ def test_amds_layers_at_the_small_images_edge_keep_xlas_weight_gradient(
     assert jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.bfloat16, **kw).weight_grad == "dots"
 
 
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding,amd",
+    [  # "gemm"'s weight gradient / XLA's, forward pass included (Zen 4 EPYC, 21 rounds)
+        ((4, 64, 128, 128), (128, 64, 4, 4), 2, 1, "xla"),  # pix2pix's: 1.14-1.18x
+        ((2, 64, 128, 128), (128, 64, 3, 3), 2, 1, "xla"),  # 1.09x
+        ((4, 32, 96, 96), (64, 32, 3, 3), 2, 1, "xla"),  # 1.15-1.28x
+        ((4, 16, 128, 128), (32, 16, 3, 3), 2, 1, "xla"),  # 1.37x
+        ((2, 64, 128, 128), (128, 64, 3, 3), (2, 1), 1, "xla"),  # 16 K rows, not measured
+        ((8, 64, 128, 128), (128, 64, 3, 3), 2, 1, "gemm"),  # 32 K rows: 0.81-0.88x
+        ((4, 96, 96, 96), (192, 96, 3, 3), 2, 1, "gemm"),  # wider: 0.85-0.91x
+        ((4, 64, 129, 129), (96, 64, 3, 3), 2, 0, "gemm"),  # unpadded: 0.62x
+        ((2, 64, 64, 64), (128, 64, 3, 3), 1, 1, "gemm"),  # unstrided: not this rule
+        ((3, 64, 128, 128), (128, 64, 3, 3), 2, 2, "xla"),  # over-padded: still padded
+    ],
+)
+def test_amds_short_strided_layers_keep_ynnpacks_weight_gradient(
+    x_shape, w_shape, stride, padding, amd, monkeypatch
+):
+    """Where XLA's convolutions run on YNNPACK, a padded, strided layer of up to 64 input
+    channels in up to 16 K images x output pixels keeps XLA's weight gradient on an AMD
+    CPU, in float32 and bfloat16 (which some other rules give XLA's anyway); the Xeons'
+    rules take the patches', and the other passes do not move (``_plan._short_strided``)."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    kw = dict(stride=stride, padding=padding, platform="cpu")
+    monkeypatch.setattr(_cpu, "amd", lambda: False)
+    intel = jaxconv.choose_plan(x_shape, w_shape, **kw)
+    monkeypatch.setattr(_cpu, "amd", lambda: True)
+    got = jaxconv.choose_plan(x_shape, w_shape, **kw)
+    assert (intel.weight_grad, got.weight_grad) == ("gemm", amd)
+    assert got[:2] == intel[:2]
+    half = jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.bfloat16, **kw).weight_grad
+    assert half == "xla" or amd == "gemm"
+    # float64, which YNNPACK does not run, keeps the patches
+    assert jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.float64, **kw).weight_grad == "gemm"
+
+
 AMD = _cpu.amd  # the function itself (``tests/conftest.py`` replaces it in each test)
 
 

@@ -519,7 +519,10 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     converted to float32, up to 64 channels from 128 K channels x output pixels an image
     on: 64->64 at 80x80 to 224x224 batch 1-4 1.27-1.52x, 32->32 at 64x64 batch 6 1.19x and
     at 112x112 1.16x, but 64->64 at 56x56 0.99x and 128->128 at 112x112 0.91x; so
-    ``_few_on_large_images``): 0.68x forward+backward
+    ``_few_on_large_images``; nor, on AMD's CPUs, padded strided layers of up to 64 input
+    channels in up to 16 K images x output pixels, pix2pix's 4x4 stride 2 among them,
+    where YNNPACK's was 1.09-1.37x faster on the Zen 4 EPYC: ``_short_strided``): 0.68x
+    forward+backward
     (``"matmul"``: 0.78x). It costs compile time (about 1 s of XLA compile in a
     ResNet-18 step) and buys more run time: that step ran 1582 ms with it and 4085 ms
     (median; min 1452 against 2251) with an ``"xla"`` weight gradient. With its patches
@@ -872,6 +875,8 @@ CHAIN_CHANNELS = 16  # ... channels in and out multiples of this: XLA's weight g
 PAIR_CHANNELS = 64  # AMD, float32, padded and unstrided: this many channels in and out ...
 PAIR_ROWS = 2**16  # ... up to this many images x output pixels: XLA's weight gradient
 EDGE_CHANNELS = 128  # AMD, float32: up to this many channels on 32x32 output pixels, too
+STRIDED_CHANNELS = 64  # AMD: a padded, strided layer of up to this many input channels ...
+STRIDED_ROWS = 16 * 1024  # ... in up to this many images x output pixels: XLA's weight gradient
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
 PAST_FEW_CHANNELS = 16  # ... in bfloat16, up to this many input channels on images of ...
 PAST_FEW_PIXELS = 2 * 2  # ... up to this many pixels, a 5x5 kernel or larger: XLA's forward
@@ -1205,7 +1210,8 @@ def _rules(
     large = padded and ynn_grad and _few_on_large_images(cg, o, mh * mw, half)
     paired = padded and params.stride == (1, 1) and _paired(cg, o, rows, dtype)
     edge = _at_the_edge(cg, o, mh * mw, dtype)
-    keep = thin or large or short_thirty_two or paired or edge
+    short_strided = padded and ynn_grad and _short_strided(cg, rows, params)
+    keep = thin or large or short_thirty_two or paired or edge or short_strided
     return Plan(forward, input_grad, "xla" if keep else "gemm")
 
 
@@ -1338,6 +1344,31 @@ def _at_the_edge(cg: int, o: int, pixels: int, dtype) -> bool:
     its unstrided 128-channel layers, against 0.930x and 1.66x (BENCHMARKS.md,
     2026-12-07, ninth session)."""
     return pixels <= MIN_PIXELS and max(cg, o) <= EDGE_CHANNELS and _beside_next_layer(dtype)
+
+
+def _short_strided(cg: int, rows: int | None, params: ConvParams) -> bool:
+    """Whether a padded, strided layer of ``cg`` input channels and ``rows`` images x
+    output pixels, whose weight gradient XLA hands to YNNPACK, keeps it on an AMD CPU:
+    up to ``STRIDED_CHANNELS`` channels and ``STRIDED_ROWS`` rows.
+
+    Measured on the Zen 4 EPYC (``jax.grad`` in the weight, forward pass included, 21
+    interleaved rounds, one or two runs; ``"gemm"``'s / XLA's; padding 1, float32):
+    64->128 3x3 stride 2 from 128x128, batch 2 and 4, 1.09x and 1.09-1.11x; 4x4 from
+    128x128, batch 2 and 4, 1.15x and 1.14-1.18x (pix2pix's, 1.13x forward+backward in
+    ``auto_sweep.py``), from 96x96 1.20-1.25x; 3x3 from 96x96 1.15x; 32->64 4x4 from
+    128x128 1.10x, 3x3 from 96x96 1.15-1.28x; 16->32 from 128x128 1.37x; level on 24->48
+    (0.94x), 48->48 from 96x96 (0.99x) and one image from 160x160 (0.99x). Beyond 16 K
+    rows XLA's still won at 20 K and 24 K (64->128, batch 5 and 6: 1.14x and 1.08x) but
+    ``"gemm"``'s from 32 K (batch 8: 0.81-0.88x); wider, ``"gemm"``'s won: 96->192 and
+    128->256 3x3 from 96x96, batch 4, 0.85-0.91x and 0.88-0.90x; so did it unpadded
+    (64->96 3x3 stride 2 from 129x129, batch 4: 0.62x, where XLA's weight gradient is
+    slow, as in the notes). In bfloat16 (converted to float32 for YNNPACK) XLA's won too:
+    64->128 4x4 and 3x3 from 128x128 and 96x96, batch 4, forward+backward 1.16x and
+    1.23x. On the Zen 5 EPYC, where the other AMD rules were made, these layers were not
+    measured (64->128 stride 2 from 64x64 to 32x32, batch 8, read level there:
+    ``_at_the_edge``); Intel's CPUs keep the patches (the default rule, in the notes)."""
+    short = rows is not None and rows <= STRIDED_ROWS
+    return _cpu.amd() and params.stride != (1, 1) and cg <= STRIDED_CHANNELS and short
 
 
 def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
