@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 
 import jaxconv
 from jaxconv._checks import ConvParams
+from jaxconv._conv2d import planned_fn
 from jaxconv.cli.bench._timing import equations
 from jaxconv.lowering import _xla
 from jaxconv.testing import strategies as S
@@ -43,7 +44,7 @@ def test_the_swapped_weight_gradient_is_laxs(case):
         return swapped_term(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        jax.clear_caches()  # (a trace of these shapes made before would not swap)
+        planned_fn.cache_clear()  # (a trace of these shapes made before would not swap)
         patch.setattr(_xla, "SWAP_MIN_CHANNELS", 1)
         patch.setattr(_xla, "swapped_term", spy)
         ours = functools.partial(jaxconv.conv2d, **conv_kwargs(case), impl="xla")
