@@ -61,7 +61,8 @@ timeout "$(budget 240)" python3 -m pytest -v -p no:cacheprovider -p no:benchmark
   tests/test_autotune.py tests/test_reliability.py tests/test_export.py tests/test_testing.py \
   tests/test_lesson.py tests/test_registry.py tests/test_bad_input.py tests/test_cost.py \
   tests/test_public_api.py tests/test_bench.py tests/test_cli.py tests/test_examples.py \
-  tests/test_install.py jaxconv > "$OUT/pytest.txt" 2>&1
+  tests/test_install.py tests/test_layout.py tests/test_trim.py tests/test_dots.py \
+  tests/test_fence.py tests/test_swapped.py tests/test_eigen.py jaxconv > "$OUT/pytest.txt" 2>&1
 grep -E "FAILED|ERROR|passed|failed" "$OUT/pytest.txt" | tail -25
 
 stamp "batchnorm"

@@ -2,6 +2,8 @@
 
 import json
 import math
+import pathlib
+import re
 import statistics
 import subprocess
 import sys
@@ -474,3 +476,14 @@ def test_off_a_cpu_the_first_compile_round_is_not_measured(monkeypatch, backend,
     where = {"model": "toy", "dtype": "float32"}
     runs, info = bench_networks._compiled({"a": (None, {}, None, None)}, 2, where, [])
     assert set(runs) == {"a"} and info["a"]["compile_s_runs"] == measured
+
+
+def test_the_device_script_runs_every_test_file():
+    """``benchmarks/gpu_check.sh``, the one prepared run on a lent GPU, names every test
+    file of the suite, so that a file added later is not left to the CPU alone (six were,
+    until 2026-12-08)."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    script = (root / "benchmarks" / "gpu_check.sh").read_text()
+    named = set(re.findall(r"tests/(test_\w+\.py)", script))
+    files = {p.name for p in (root / "tests").glob("test_*.py")}
+    assert files - named == set(), sorted(files - named)
