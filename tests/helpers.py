@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from jax import lax
 
+from jaxconv.lowering import _cpu, _eigen
+
 ON_GPU = jax.default_backend() == "gpu"
 
 # Relative tolerance (max abs error / max abs reference) per dtype, against a
@@ -141,3 +143,14 @@ def torch_reference(c):
     if c["bias"]:
         grads["bias"] = layer.bias.grad.numpy()
     return layer, jnp.asarray(x_np), yt.detach().numpy(), jnp.asarray(ct_np), grads
+
+
+def on_each_vendor(monkeypatch, plans_of) -> list:
+    """``[plans_of() with Intel's rules, with AMD's]``: ``_cpu.amd`` patched, XLA's CPU
+    convolutions on YNNPACK (the rules' premise). AMD's rules stay on afterwards."""
+    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
+    found = []
+    for vendor in (False, True):
+        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
+        found.append(plans_of())
+    return found

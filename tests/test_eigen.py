@@ -10,8 +10,8 @@ import pytest
 
 import jaxconv
 from jaxconv.cli import bench
-from jaxconv.lowering import Plan, _cpu, _dots, _eigen, _plan
-from tests.helpers import ON_GPU, assert_close, hlo_ops
+from jaxconv.lowering import Plan, _dots, _eigen, _plan
+from tests.helpers import ON_GPU, assert_close, hlo_ops, on_each_vendor
 
 F32 = 2e-5  # float32 against float32 lax: different kernels, different sums
 
@@ -242,17 +242,6 @@ def test_eigen_rule_follows_its_measurements(x_shape, w_shape, kw, plan, monkeyp
     assert got == plan
 
 
-def _on_each_vendor(monkeypatch, plans_of) -> list:
-    """``[plans_of() with Intel's rules, with AMD's]``: ``_cpu.amd`` patched, XLA's CPU
-    convolutions on YNNPACK (the rules' premise)."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
-    found = []
-    for vendor in (False, True):
-        monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
-        found.append(plans_of())
-    return found
-
-
 @pytest.mark.parametrize(
     "x_shape,w_shape,dtype,amd",
     [  # 4 layers in a row, forward+backward, XLA's weight gradient / the blocks' on the
@@ -275,7 +264,7 @@ def test_amds_blocks_give_way_to_xlas_weight_gradient_between_layers(
     an even batch of up to 32 images and channels multiples of 16 takes XLA's weight
     gradient, which runs beside the next layer's input gradient (``_plan._overlapped``);
     the Xeons' rules, and half precision (not measured there), keep the blocks."""
-    plans = _on_each_vendor(
+    plans = on_each_vendor(
         monkeypatch,
         lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype=dtype),
     )
@@ -287,7 +276,7 @@ def test_half_precision_keeps_eigens_blocks_on_amd(monkeypatch):
     """bfloat16 was not measured between layers: a layer whose plan takes the blocks
     (here where its passes stay off ``"dots"``) keeps them on either vendor."""
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)
-    plans = _on_each_vendor(
+    plans = on_each_vendor(
         monkeypatch,
         lambda: jaxconv.choose_plan(
             (32, 16, 32, 32), (32, 16, 3, 3), padding=1, platform="cpu", dtype="bfloat16"
@@ -309,12 +298,12 @@ def test_amds_float32_keeps_xlas_weight_gradient_on_small_images(x_shape, w_shap
     """Narrow layers on images below 32x32 take ``"matmul"``'s weight gradient on the
     Xeons; on AMD's CPUs float32 keeps XLA's (``plan_passes.py plans|chains
     narrow_small``), and bfloat16 is left as the rules had it."""
-    plans = _on_each_vendor(
+    plans = on_each_vendor(
         monkeypatch, lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
     )
     assert [p.weight_grad for p in plans] == ["matmul", "xla"], plans
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)  # the rule, not "dots"
-    half = _on_each_vendor(
+    half = on_each_vendor(
         monkeypatch,
         lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu", dtype="bfloat16"),
     )
@@ -343,14 +332,14 @@ def test_amds_float32_pairs_xlas_weight_gradient_with_the_next_64_channel_layer(
     gradient, up to ``PAIR_ROWS`` images x output pixels (``plan_passes.py chains
     wide_images|mid_images``). Strided and unpadded layers, and bfloat16, are left as
     the rules had them."""
-    plans = _on_each_vendor(
+    plans = on_each_vendor(
         monkeypatch, lambda: jaxconv.choose_plan(x_shape, w_shape, padding=1, platform="cpu")
     )
     assert [p.weight_grad for p in plans] == ["gemm", amd], plans
     monkeypatch.setattr(_dots, "bf16_dots", lambda: False)  # the rule, not "dots"
     monkeypatch.setattr(_plan, "_at_the_edge", lambda *a: False)  # nor 32x32's (strided)
     monkeypatch.setattr(_plan, "_short_strided", lambda *a: False)  # nor short strided ones
-    others = _on_each_vendor(
+    others = on_each_vendor(
         monkeypatch,
         lambda: [
             jaxconv.choose_plan(x_shape, w_shape, padding=1, dtype="bfloat16"),

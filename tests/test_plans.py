@@ -22,7 +22,15 @@ from jaxconv.lowering import Plan, _cpu, _dots, _eigen, _gemm, _plan, lowerings
 from jaxconv.lowering._fold import lower
 from jaxconv.lowering._gemm import blocks, gemm_conv, per_image
 from jaxconv.testing import strategies as S
-from tests.helpers import RTOL, assert_close, conv_kwargs, hlo_ops, lax_conv2d, lowered_ops
+from tests.helpers import (
+    RTOL,
+    assert_close,
+    conv_kwargs,
+    hlo_ops,
+    lax_conv2d,
+    lowered_ops,
+    on_each_vendor,
+)
 
 LOWERING_NAMES = list(lowerings())  # every registered lowering is covered
 GRADIENT_NAMES = [n for n, rec in lowerings().items() if rec.transposable]
@@ -648,13 +656,9 @@ def test_amds_strided_stems_take_im2cols_input_gradient(
     large images takes ``"gemm"``'s input gradient on an AMD CPU, in float32 (not in
     bfloat16), and XLA's elsewhere; its weight gradient and forward pass do not move
     (``_plan._strided_stem``)."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     padding = (w_shape[2] - 1) // 2 * dilation
     kw = dict(stride=stride, padding=padding, dilation=dilation, platform="cpu")
-    monkeypatch.setattr(_cpu, "amd", lambda: False)
-    intel = jaxconv.choose_plan(x_shape, w_shape, **kw)
-    monkeypatch.setattr(_cpu, "amd", lambda: True)
-    got = jaxconv.choose_plan(x_shape, w_shape, **kw)
+    intel, got = on_each_vendor(monkeypatch, lambda: jaxconv.choose_plan(x_shape, w_shape, **kw))
     assert (intel.input_grad, got.input_grad) == ("xla", amd)
     assert got.forward == intel.forward == "xla"
     assert jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.bfloat16, **kw).input_grad == "xla"
@@ -679,12 +683,8 @@ def test_amds_layers_at_the_small_images_edge_keep_xlas_weight_gradient(
     """On AMD's CPUs, float32 layers of up to 128 channels on 32x32 output pixels keep
     XLA's weight gradient, as smaller images do there; the Xeons' rules take the
     patches', and bfloat16 its dots (``_plan._at_the_edge``)."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     kw = dict(stride=stride, padding=1, platform="cpu")
-    monkeypatch.setattr(_cpu, "amd", lambda: False)
-    intel = jaxconv.choose_plan(x_shape, w_shape, **kw)
-    monkeypatch.setattr(_cpu, "amd", lambda: True)
-    got = jaxconv.choose_plan(x_shape, w_shape, **kw)
+    intel, got = on_each_vendor(monkeypatch, lambda: jaxconv.choose_plan(x_shape, w_shape, **kw))
     assert (intel.weight_grad, got.weight_grad) == ("gemm", amd)
     assert got[:2] == intel[:2]
     assert jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.bfloat16, **kw).weight_grad == "dots"
@@ -712,12 +712,8 @@ def test_amds_short_strided_layers_keep_ynnpacks_weight_gradient(
     channels in up to 16 K images x output pixels keeps XLA's weight gradient on an AMD
     CPU, in float32 and bfloat16 (which some other rules give XLA's anyway); the Xeons'
     rules take the patches', and the other passes do not move (``_plan._short_strided``)."""
-    monkeypatch.setattr(_eigen, "ynn_convolutions", lambda: True)
     kw = dict(stride=stride, padding=padding, platform="cpu")
-    monkeypatch.setattr(_cpu, "amd", lambda: False)
-    intel = jaxconv.choose_plan(x_shape, w_shape, **kw)
-    monkeypatch.setattr(_cpu, "amd", lambda: True)
-    got = jaxconv.choose_plan(x_shape, w_shape, **kw)
+    intel, got = on_each_vendor(monkeypatch, lambda: jaxconv.choose_plan(x_shape, w_shape, **kw))
     assert (intel.weight_grad, got.weight_grad) == ("gemm", amd)
     assert got[:2] == intel[:2]
     half = jaxconv.choose_plan(x_shape, w_shape, dtype=jnp.bfloat16, **kw).weight_grad
