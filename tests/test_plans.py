@@ -698,6 +698,8 @@ def test_amds_layers_at_the_small_images_edge_keep_xlas_weight_gradient(
         ((4, 32, 96, 96), (64, 32, 3, 3), 2, 1, "xla"),  # 1.15-1.28x
         ((4, 16, 128, 128), (32, 16, 3, 3), 2, 1, "xla"),  # 1.37x
         ((2, 64, 128, 128), (128, 64, 3, 3), (2, 1), 1, "xla"),  # 16 K rows, not measured
+        ((6, 64, 128, 128), (128, 64, 4, 4), 2, 1, "xla"),  # 24 K rows: 1.11x
+        ((7, 64, 128, 128), (128, 64, 3, 3), 2, 1, "gemm"),  # 28 K rows: level, 1.04x
         ((8, 64, 128, 128), (128, 64, 3, 3), 2, 1, "gemm"),  # 32 K rows: 0.81-0.88x
         ((4, 96, 96, 96), (192, 96, 3, 3), 2, 1, "gemm"),  # wider: 0.85-0.91x
         ((4, 64, 129, 129), (96, 64, 3, 3), 2, 0, "gemm"),  # unpadded: 0.62x
@@ -709,7 +711,7 @@ def test_amds_short_strided_layers_keep_ynnpacks_weight_gradient(
     x_shape, w_shape, stride, padding, amd, monkeypatch
 ):
     """Where XLA's convolutions run on YNNPACK, a padded, strided layer of up to 64 input
-    channels in up to 16 K images x output pixels keeps XLA's weight gradient on an AMD
+    channels in up to 24 K images x output pixels keeps XLA's weight gradient on an AMD
     CPU, in float32 and bfloat16 (which some other rules give XLA's anyway); the Xeons'
     rules take the patches', and the other passes do not move (``_plan._short_strided``)."""
     kw = dict(stride=stride, padding=padding, platform="cpu")

@@ -520,7 +520,7 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     on: 64->64 at 80x80 to 224x224 batch 1-4 1.27-1.52x, 32->32 at 64x64 batch 6 1.19x and
     at 112x112 1.16x, but 64->64 at 56x56 0.99x and 128->128 at 112x112 0.91x; so
     ``_few_on_large_images``; nor, on AMD's CPUs, padded strided layers of up to 64 input
-    channels in up to 16 K images x output pixels, pix2pix's 4x4 stride 2 among them,
+    channels in up to 24 K images x output pixels, pix2pix's 4x4 stride 2 among them,
     where YNNPACK's was 1.09-1.37x faster on the Zen 4 EPYC: ``_short_strided``): 0.68x
     forward+backward
     (``"matmul"``: 0.78x). It costs compile time (about 1 s of XLA compile in a
@@ -876,7 +876,7 @@ PAIR_CHANNELS = 64  # AMD, float32, padded and unstrided: this many channels in 
 PAIR_ROWS = 2**16  # ... up to this many images x output pixels: XLA's weight gradient
 EDGE_CHANNELS = 128  # AMD, float32: up to this many channels on 32x32 output pixels, too
 STRIDED_CHANNELS = 64  # AMD: a padded, strided layer of up to this many input channels ...
-STRIDED_ROWS = 16 * 1024  # ... in up to this many images x output pixels: XLA's weight gradient
+STRIDED_ROWS = 24 * 1024  # ... in up to this many images x output pixels: XLA's weight gradient
 PAST_MIN_MACS = 2**17  # a window longer than its image moves from this many multiply-adds
 PAST_FEW_CHANNELS = 16  # ... in bfloat16, up to this many input channels on images of ...
 PAST_FEW_PIXELS = 2 * 2  # ... up to this many pixels, a 5x5 kernel or larger: XLA's forward
@@ -1357,9 +1357,10 @@ def _short_strided(cg: int, rows: int | None, params: ConvParams) -> bool:
     128x128, batch 2 and 4, 1.15x and 1.14-1.18x (pix2pix's, 1.13x forward+backward in
     ``auto_sweep.py``), from 96x96 1.20-1.25x; 3x3 from 96x96 1.15x; 32->64 4x4 from
     128x128 1.10x, 3x3 from 96x96 1.15-1.28x; 16->32 from 128x128 1.37x; level on 24->48
-    (0.94x), 48->48 from 96x96 (0.99x) and one image from 160x160 (0.99x). Beyond 16 K
-    rows XLA's still won at 20 K and 24 K (64->128, batch 5 and 6: 1.14x and 1.08x) but
-    ``"gemm"``'s from 32 K (batch 8: 0.81-0.88x); wider, ``"gemm"``'s won: 96->192 and
+    (0.94x), 48->48 from 96x96 (0.99x) and one image from 160x160 (0.99x). With more
+    rows XLA's still won at 20 K and 24 K (64->128, batch 5 and 6: 3x3 1.09-1.14x and
+    1.08-1.15x, 4x4 1.22x and 1.11x; 32->64 at batch 6 1.08-1.09x), was level at 28 K
+    (batch 7: 1.04x) and lost from 32 K (batch 8: 0.81-0.88x); wider, ``"gemm"``'s won: 96->192 and
     128->256 3x3 from 96x96, batch 4, 0.85-0.91x and 0.88-0.90x; so did it unpadded
     (64->96 3x3 stride 2 from 129x129, batch 4: 0.62x, where XLA's weight gradient is
     slow, as in the notes). In bfloat16 (converted to float32 for YNNPACK) XLA's won too:
