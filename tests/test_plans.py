@@ -366,14 +366,16 @@ def test_gemm_blocks_of_any_rows_equal_lax_with_gradients(case, rows):
     small = lambda n, mh, row_bytes, budget: blocks(n, mh, row_bytes, rows * row_bytes)
     conv = functools.partial(jaxconv.conv2d, impl="gemm", **conv_kwargs(case))
     ref = lambda x, w: lax_conv2d(x, w, case)
-    both = lambda f: jax.jit(
-        lambda x, w: (f(x, w), *jax.grad(lambda x, w: jnp.sum(jnp.sin(f(x, w))), (0, 1))(x, w))
-    )
+
+    def values_and_grads(f):
+        loss = lambda x, w: jnp.sum(jnp.sin(f(x, w)))
+        return jax.jit(lambda x, w: (f(x, w), *jax.grad(loss, (0, 1))(x, w)))(x, w)
+
     with unittest.mock.patch.object(_gemm, "blocks", small):
-        planned_fn.cache_clear()  # no trace of these shapes with other blocks reused
-        ours = both(conv)(x, w)
-    planned_fn.cache_clear()
-    theirs = both(ref)(x, w)
+        planned_fn.cache_clear()  # these blocks traced, no earlier trace of the shapes reused
+        ours = values_and_grads(conv)
+    planned_fn.cache_clear()  # and none of these traces left to later tests
+    theirs = values_and_grads(ref)
     for a, b in zip(ours, theirs):
         assert_close(a, b, RTOL["float64"])
 

@@ -1360,8 +1360,8 @@ def _short_strided(cg: int, rows: int | None, params: ConvParams) -> bool:
     (0.94x), 48->48 from 96x96 (0.99x) and one image from 160x160 (0.99x). With more
     rows XLA's still won at 20 K and 24 K (64->128, batch 5 and 6: 3x3 1.09-1.14x and
     1.08-1.15x, 4x4 1.22x and 1.11x; 32->64 at batch 6 1.08-1.09x), was level at 28 K
-    (batch 7: 1.04x) and lost from 32 K (batch 8: 0.81-0.88x); wider, ``"gemm"``'s won: 96->192 and
-    128->256 3x3 from 96x96, batch 4, 0.85-0.91x and 0.88-0.90x; so did it unpadded
+    (batch 7: 1.04x) and lost from 32 K (batch 8: 0.81-0.88x); wider, ``"gemm"``'s won:
+    96->192 and 128->256 3x3 from 96x96, batch 4, 0.85-0.91x and 0.88-0.90x; so did it unpadded
     (64->96 3x3 stride 2 from 129x129, batch 4: 0.62x, where XLA's weight gradient is
     slow, as in the notes). In bfloat16 (converted to float32 for YNNPACK) XLA's won too:
     64->128 4x4 and 3x3 from 128x128 and 96x96, batch 4, forward+backward 1.16x and
