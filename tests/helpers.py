@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from jax import lax
 
+from jaxconv import _conv2d, _eager
 from jaxconv.lowering import _cpu, _eigen
 
 ON_GPU = jax.default_backend() == "gpu"
@@ -154,3 +155,12 @@ def on_each_vendor(monkeypatch, plans_of) -> list:
         monkeypatch.setattr(_cpu, "amd", lambda vendor=vendor: vendor)
         found.append(plans_of())
     return found
+
+
+def fresh_traces() -> None:
+    """Forget jaxconv's traces: the planned functions (``_conv2d.planned_fn``) and the
+    eager calls' jitted programs (``_eager``), so that a later call traces again under
+    patched rules. Unlike ``jax.clear_caches()`` this leaves other tests' compiled
+    programs alone."""
+    _conv2d.planned_fn.cache_clear()
+    _eager._jitted.cache_clear()

@@ -17,7 +17,15 @@ import jaxconv
 from jaxconv._checks import conv_params
 from jaxconv.lowering import Plan, _cpu, _dots, _eigen
 from jaxconv.testing import strategies as S
-from tests.helpers import ON_GPU, RTOL, assert_close, conv_kwargs, fusions_with, lax_conv2d
+from tests.helpers import (
+    ON_GPU,
+    RTOL,
+    assert_close,
+    conv_kwargs,
+    fresh_traces,
+    fusions_with,
+    lax_conv2d,
+)
 
 BF16 = jnp.bfloat16
 EPS = float(jnp.finfo(BF16).eps)
@@ -169,7 +177,7 @@ def test_both_forms_pass_check_grads_of_order_2(form, monkeypatch):
     (``ROWS_MIN_CHANNELS``) or refused, in float64: strided, dilated, grouped, unevenly
     padded, and a 1x3 kernel."""
     monkeypatch.setattr(_dots, "ROWS_MIN_CHANNELS", 1 if form == "rows" else 10**9)
-    jax.clear_caches()  # no trace of the other form reused
+    fresh_traces()  # no trace of the other form reused
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((2, 4, 7, 9)))
     for w_shape, stride, padding, dilation, groups in [
@@ -188,7 +196,7 @@ def test_both_forms_pass_check_grads_of_order_2(form, monkeypatch):
         )  # fmt: skip
         assert_close(y, exact, RTOL["float64"])
         check_grads(conv, (x, w), order=2, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
-    jax.clear_caches()
+    fresh_traces()  # none of these traces left to later tests
 
 
 @settings(max_examples=10)
@@ -203,9 +211,10 @@ def test_the_row_stacked_form_equals_lax_in_value_and_gradients(case):
         return conv(x, w), *jax.vjp(conv, x, w)[1](ct)
 
     with pytest.MonkeyPatch.context() as patch:
-        jax.clear_caches()  # no trace of these shapes in the other form reused
+        fresh_traces()  # no trace of these shapes in the other form reused
         patch.setattr(_dots, "ROWS_MIN_CHANNELS", 1)
         ours = value_and_grads(functools.partial(jaxconv.conv2d, **conv_kwargs(case), impl="dots"))
+        fresh_traces()  # none left to later examples and tests
     for a, b in zip(ours, value_and_grads(lambda x, w: lax_conv2d(x, w, case))):
         assert_close(a, b, RTOL["float64"])
 
