@@ -466,8 +466,9 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     and 1.18x at 192x192 and 128x128 (BENCHMARKS.md, 2026-12-07, ninth session).
     On a Zen 4 EPYC (2026-12-08, 15 rounds, two compiles each): the input gradient
     alone 0.92x and 0.95x at 224x224, batch 8 (the bench's stem), 0.88x and 1.05x at
-    batch 4; forward+backward 0.89-0.92x at batch 8, 0.97-0.99x at batch 16, 0.94x and
-    1.14x at batch 4, 1.01-1.05x at 192x192; ``auto`` / lax at batch 8 0.86x twice.
+    batch 4; forward+backward 0.89-0.92x at batch 8, 0.97-0.99x at batch 16, 0.93-1.14x
+    at batch 4 (five compiles, median 0.97x), 1.01-1.05x at 192x192; ``auto`` / lax at
+    batch 8 0.86x twice.
     ``"eigen"``'s blocks read 0.50-0.81x over six stems of 3-12 channels on the Xeon,
     but 1.12-1.37x on the EPYC's RGB stems (3->64 at 32x32 batch 32, three runs; 3->32
     stride 2 at 224x224) and 1.06-1.09x on 4-12 channels.
