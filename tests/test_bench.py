@@ -1,5 +1,6 @@
 """The benchmark harness, run tiny: a well-formed table and JSON (no timing is asserted)."""
 
+import collections
 import json
 import math
 import pathlib
@@ -371,14 +372,58 @@ def test_steps_to_even(compile_s, step_s, expected):
 
 
 def test_model_options_are_refused_without_model(capsys):
-    assert bench.main(["--quick", "--batch", "8", "--compiles", "2"]) == 1
+    assert bench.main(["--quick", "--batch", "8", "--batchnorm"]) == 1
     assert capsys.readouterr().err == (
-        "jaxconv bench: error: --batch, --compiles apply to --model; the layer suite has "
-        "its own batches and compiles each program once\n"
+        "jaxconv bench: error: --batch, --batchnorm apply to --model; the layer suite times "
+        "single layers, at batches of its own\n"
     )
     assert bench.main(["--batchnorm"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("jaxconv bench: error: --batchnorm applies to --model;")
+
+
+def test_the_layer_suite_compiles_each_entry_as_often_as_asked():
+    """``--compiles 3``: each entry traced and compiled afresh every time (caches cleared;
+    without, JAX would reuse its first trace), each compiled program timed; an entry that
+    fails in a later round is reported once and left out, as one failing in the first."""
+    traced = collections.Counter()
+
+    def entry(name, fails_on=None):
+        def apply(p, x):
+            traced[name] += 1
+            if traced[name] == fails_on:
+                raise RuntimeError("the second compile failed")
+            return x * p
+
+        return apply, jnp.float32(2.0), jnp.ones(3)
+
+    failures: list = []
+    with jax.enable_x64(False), jax.numpy_dtype_promotion("standard"):  # a user's config
+        entries = {"steady": entry("steady"), "flaky": entry("flaky", fails_on=2)}
+        runs, info = bench_report._compiled(entries, "fwd", 3, {"case": "c"}, failures)
+    assert traced == {"steady": 3, "flaky": 2}
+    assert failures == [
+        {"case": "c", "entry": "flaky", "error": "RuntimeError: the second compile failed"}
+    ]
+    assert set(runs) == set(info) == {"steady"} and len(runs["steady"]) == 3
+    assert info["steady"]["compile_s"] == statistics.median(info["steady"]["compile_s_runs"])
+    each = bench_report._timed(runs, reps=1)
+    assert set(each) == {"steady"} and len(each["steady"]) == 3
+
+
+def test_the_layer_suite_reports_the_median_over_compiles():
+    case = next(c for c in bench_report.TINY if c.key == "1x1")
+    with jax.enable_x64(False), jax.numpy_dtype_promotion("standard"):  # a user's config
+        result = bench_report.run(
+            (case,), dtypes=["float32"], reps=1, compiles=3, impls=["auto"], module=False,
+            torch=False,
+        )  # fmt: skip
+    assert not result["failures"] and result["rows"]
+    for row in result["rows"]:
+        assert len(row["median_ms_runs"]) == 3
+        assert row["median_ms"] == pytest.approx(statistics.median(row["median_ms_runs"]))
+    with pytest.raises(ValueError, match=r"run: `compiles` \(=0\) must be at least 1"):
+        bench_report.run((case,), compiles=0)
 
 
 def test_layer_suite_options_are_refused_with_model(capsys):

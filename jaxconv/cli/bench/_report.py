@@ -17,7 +17,11 @@ No layer has a bias. Reported per entry: median time, ratio to ``lax`` (NCHW) an
 fastest peer in the same run, achieved GFLOP/s (multiply-add = 2 FLOPs; forward+backward
 counts 3 convolutions), the share of the device's peak where known, compile time and
 compiled temporary memory. Compile times are in compile order: on a GPU the first
-compile of a shape also pays cuDNN autotuning.
+compile of a shape also pays cuDNN autotuning. ``--compiles N`` compiles every JAX entry
+N times, each from cleared caches, and times all the compiled programs in the same turns:
+two compiles of one program can run at different speeds (on a 2-core Zen 4 EPYC one
+layer's forward pass read 26 and 38 ms; BENCHMARKS.md), so the median over the compiles
+is reported, and each compile's median in the JSON (``median_ms_runs``).
 
 Examples::
 
@@ -78,12 +82,17 @@ def run(
     *,
     dtypes=None,
     reps: int = 5,
+    compiles: int = 1,
     impls=None,
     module: bool = True,
     torch: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """Runs the benchmark and returns its results (the ``--json`` document)."""
+    """Runs the benchmark and returns its results (the ``--json`` document).
+
+    ``compiles``: how many times each JAX entry is compiled (module notes)."""
+    if compiles < 1:
+        raise ValueError(f"run: `compiles` (={compiles}) must be at least 1")
     backend = jax.default_backend()
     on_gpu = backend == "gpu"
     device_kind = jax.devices()[0].device_kind
@@ -99,27 +108,54 @@ def run(
                 if progress:
                     progress(f"{dtype} {case.name} {mode}")
                 where = {"case": case.key, "dtype": dtype, "mode": mode}
-                runs, info = {}, {}
-                for name, (apply, params, x) in entries.items():
-                    try:  # compiled and run once here: a failing entry is reported, not fatal
-                        runs[name], compile_s, temp = compile_entry(apply, params, x, mode)
-                        runs[name]()
-                    except Exception as err:
-                        runs.pop(name, None)
-                        failures.append({**where, "entry": name, "error": one_line(err)})
-                        continue
-                    info[name] = {"compile_s": compile_s, "temp_bytes": temp}
-                medians = time_interleaved(runs, reps)
+                runs, info = _compiled(entries, mode, compiles, where, failures)
+                each = _timed(runs, reps)
                 try:
                     t = torch_entry(case, n, dtype, mode, on_gpu) if torch else None
                     if t is not None:  # timed on its own: torch's CPU threads spin after
                         # each call and would slow whichever JAX entry ran next
-                        medians.update(time_interleaved({"torch.nn.Conv2d": t}, reps))
+                        each.update(_timed({"torch.nn.Conv2d": [t]}, reps))
                         info["torch.nn.Conv2d"] = {"compile_s": None, "temp_bytes": None}
                 except Exception as err:
                     failures.append({**where, "entry": "torch.nn.Conv2d", "error": one_line(err)})
-                rows += _rows(case, n, dtype, mode, medians, info, device_kind)
+                rows += _rows(case, n, dtype, mode, each, info, device_kind)
     return {**_machine(reps), "rows": rows, "failures": failures, "summary": summarize(rows)}
+
+
+def _compiled(entries: dict, mode: str, compiles: int, where: dict, failures: list[dict]):
+    """``(runs, info)``: for each entry that compiled and ran, a runner per compile and
+    its median compile seconds and temp bytes. Each compile starts from cleared caches
+    where there are several; a failing entry is reported (with ``where``), not fatal."""
+    runs: dict[str, list[Callable[[], object]]] = {}
+    info: dict[str, dict] = {}
+    for round_ in range(compiles):
+        for name, (apply, params, x) in entries.items():
+            if round_ and name not in runs:  # failed in an earlier round
+                continue
+            if compiles > 1:
+                jax.clear_caches()  # this compile traces and compiles from scratch
+            try:  # compiled and run once here
+                run_, compile_s, temp = compile_entry(apply, params, x, mode)
+                run_()
+            except Exception as err:
+                runs.pop(name, None)
+                info.pop(name, None)
+                failures.append({**where, "entry": name, "error": one_line(err)})
+                continue
+            runs.setdefault(name, []).append(run_)
+            info.setdefault(name, {"compile_s_runs": []})["compile_s_runs"].append(compile_s)
+            info[name]["temp_bytes"] = temp
+    for entry in info.values():
+        entry["compile_s"] = statistics.median(entry["compile_s_runs"])
+    return runs, info
+
+
+def _timed(runs: dict[str, list[Callable[[], object]]], reps: int) -> dict[str, list[float]]:
+    """Each entry's median seconds per call of each of its compiled programs, all timed
+    in the same turns (``time_interleaved``)."""
+    flat = {f"{name} #{k}": fn for name, fns in runs.items() for k, fn in enumerate(fns)}
+    medians = time_interleaved(flat, reps)
+    return {name: [medians[f"{name} #{k}"] for k in range(len(fns))] for name, fns in runs.items()}
 
 
 def _machine(reps: int) -> dict:
@@ -139,7 +175,10 @@ def _cpu_count() -> int | None:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-def _rows(case, n, dtype, mode, medians, info, device_kind) -> list[dict]:
+def _rows(case, n, dtype, mode, each, info, device_kind) -> list[dict]:
+    """The rows of one case and pass; ``each``: every entry's seconds per call, one per
+    compile (reported by their median)."""
+    medians = {name: statistics.median(times) for name, times in each.items()}
     work = case.flops(n) * (1 if mode == "fwd" else 3)
     peers = [v for k, v in medians.items() if k in PEERS]
     best_peer = min(peers) if peers else None  # every peer may have failed
@@ -163,6 +202,7 @@ def _rows(case, n, dtype, mode, medians, info, device_kind) -> list[dict]:
                 "mode": mode,
                 "entry": name,
                 "median_ms": t * 1e3,
+                "median_ms_runs": [each_t * 1e3 for each_t in each[name]],
                 "ratio_to_lax": t / lax_t if lax_t else None,
                 "ratio_to_best_peer": t / best_peer if best_peer else None,
                 "gflops": work / t / 1e9,
@@ -316,8 +356,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--compiles",
         type=positive_int,
         default=None,
-        help="--model's rounds of compiling each JAX entry, median reported "
-        "(default 3; 1 with --quick or --tiny)",
+        help="rounds of compiling each JAX entry, median reported (--model: default 3, "
+        "1 with --quick or --tiny; the layer suite: default 1)",
     )
     p.add_argument(
         "--batchnorm",
@@ -380,8 +420,8 @@ def report(args: argparse.Namespace) -> dict:
     else:
         _refuse(
             args,
-            ("batch", "compiles", "batchnorm"),
-            "--model; the layer suite has its own batches and compiles each program once",
+            ("batch", "batchnorm"),
+            "--model; the layer suite times single layers, at batches of its own",
         )
     if args.json:
         try:  # fail before the run, not after it
@@ -459,6 +499,7 @@ def _layers(args: argparse.Namespace, console) -> dict:
             cases,
             dtypes=args.dtype,
             reps=reps,
+            compiles=args.compiles or 1,
             impls=impls,
             torch=not args.no_torch,
             progress=lambda label: bar.update(task, description=label, advance=1),
