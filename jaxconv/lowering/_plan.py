@@ -460,10 +460,19 @@ disagree, a gain on one and a loss of more than 10% on the other, ``auto`` keeps
     lost or was level: 1.01x at 160x160, batch 4; 1.25x at 128x128, batch 4, and 1.00x
     and 1.08x at batch 16; 0.99x and 1.42x at 224x224, batch 2 and 1; 0.98x at 112x112,
     batch 8. It lost on one channel (1.25x), a 5x5 or 3x3 stride-2 kernel
-    (1.55x, 1.65x), 7x7 unstrided (1.33x) and AlexNet's 11x11 stride 4 (1.67x). The
-    weight gradient stays XLA's: ``"gemm"``'s, the weight gradient alone (as a network
-    trains a stem), read 0.84-0.88x from batch 8 at 224x224 but 1.07x at batch 4, 1.15x
-    and 1.18x at 192x192 and 128x128 (BENCHMARKS.md, 2026-12-07, ninth session).
+    (1.55x, 1.65x), 7x7 unstrided (1.33x) and AlexNet's 11x11 stride 4 (1.67x).
+    From ``STEM_DW_ROWS`` images x output pixels (batch 8 at 224x224) such a stem takes
+    ``"gemm"``'s weight gradient too. The weight gradient alone (as a network trains a
+    stem, its input being data), forward pass included, ``"gemm"``'s / XLA's: on the Zen 5
+    0.84-0.88x from batch 8 at 224x224, but 1.07x at batch 4, 1.15x and 1.18x at 192x192
+    and 128x128 (BENCHMARKS.md, 2026-12-07, ninth session); on a Zen 4 EPYC (15 rounds,
+    two compiles each) 0.96-1.04x at batch 8 (four compiles), 0.77-0.78x at batch 12,
+    0.97-0.99x at batch 32, 0.91-0.93x at batch 8 from 256x256, 0.87-0.90x and 0.91-0.92x
+    with 4 and 12 channels, but 1.00-1.14x at batch 6, 1.11-1.15x at batch 4, 0.97-1.06x
+    at 192x192, batch 8 (74 K rows). With the input gradient asked as well (the call's
+    forward+backward), it beside ``"gemm"``'s input gradient / XLA's beside it:
+    0.71-0.88x at batch 4 and 8, 0.83-0.97x at batch 16, 0.78-0.94x at batch 12, 0.90x
+    at 32, 0.86-0.87x from 256x256, 0.83x and 0.87-0.91x with 4 and 12 channels.
     On a Zen 4 EPYC (2026-12-08, 15 rounds, two compiles each): the input gradient
     alone 0.92x and 0.95x at 224x224, batch 8 (the bench's stem), 0.88x and 1.05x at
     batch 4; forward+backward 0.89-0.92x at batch 8, 0.97-0.99x at batch 16, 0.93-1.14x
@@ -847,6 +856,7 @@ BIG_STEM_TAPS = 49  # a stem's kernel from 7x7 on: its weight gradient as im2col
 STEM_KERNEL, STEM_STRIDE = (7, 7), (2, 2)  # AMD: such a stem of 2 channels or more ...
 STEM_PIXELS = 96 * 96  # ... on at least this many output pixels an image, and ...
 STEM_ROWS = 32 * 1024  # ... this many images x output pixels: im2col's input gradient
+STEM_DW_ROWS = 96 * 1024  # ... and from this many, im2col's weight gradient as well
 THIN_TAP = 1024  # below this many weights per tap, a large kernel's weight gradient stays xla
 THIN_OUT = 32  # a padded layer of up to this many outputs and twice as many inputs (or
 # any of 16 outputs): XLA's CPU weight gradient is fast (YNNPACK), patches do not pay
@@ -1190,7 +1200,9 @@ def _rules(
             return Plan("xla", "xla", "xla")
         strided = _strided_stem(cg, (kh, kw), params, rows, mh * mw)
         input_grad = "gemm" if not ynn or strided else "xla"
-        return Plan("xla", input_grad, _stem_weight_grad(kh * kw, ynn))
+        # ... and in a longer call its weight gradient too (see the notes)
+        long = strided and rows is not None and rows >= STEM_DW_ROWS
+        return Plan("xla", input_grad, "gemm" if long else _stem_weight_grad(kh * kw, ynn))
     if kh * kw >= LARGE_TAPS:
         small = cg * o // groups < THIN_TAP  # per-tap weight gradients too small
         short = ynn_grad and padded and rows is not None and rows * kh * kw < LARGE_ROWS_TAPS
@@ -1390,7 +1402,8 @@ def _few_on_large_images(cg: int, o: int, pixels: int, half: bool) -> bool:
 
 def _strided_stem(cg: int, kernel, params: ConvParams, rows: int | None, pixels: int) -> bool:
     """AMD, float32, YNNPACK: a 7x7 stride-2 stem of 2-15 channels on a large image in a
-    long call takes im2col's input gradient (see the notes)."""
+    long call takes im2col's input gradient, and from ``STEM_DW_ROWS`` its weight
+    gradient (see the notes)."""
     long = rows is not None and rows >= STEM_ROWS and pixels >= STEM_PIXELS
     shape = tuple(kernel) == STEM_KERNEL and params.stride == STEM_STRIDE
     return _cpu.amd() and cg >= 2 and shape and params.dilation == (1, 1) and long
