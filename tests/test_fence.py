@@ -12,11 +12,10 @@ import pytest
 from jax import lax
 
 import jaxconv
-from jaxconv._conv2d import planned_fn
 from jaxconv.lowering import _matmul, _registry, _xla, register_lowering, unregister_lowering
 from jaxconv.lowering._fence import fence
 from jaxconv.lowering._registry import get_lowering
-from tests.helpers import ON_GPU, fusions_with
+from tests.helpers import ON_GPU, fresh_traces, fusions_with
 
 SPECIAL = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-40, -3.5, 2.0**-149, 65504.0]
 
@@ -147,10 +146,10 @@ def test_xla_forward_pass_and_weight_gradient_read_one_fence(monkeypatch):
     try:
         with monkeypatch.context() as patch:
             patch.setitem(_registry._REGISTRY, "xla", unshared)
-            planned_fn.cache_clear()
+            fresh_traces()
             copied, _ = _readers_of_the_input(13)
     finally:
-        planned_fn.cache_clear()
+        fresh_traces()
     if ON_GPU:
         assert fences == 0
         return

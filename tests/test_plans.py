@@ -26,6 +26,7 @@ from tests.helpers import (
     RTOL,
     assert_close,
     conv_kwargs,
+    fresh_traces,
     hlo_ops,
     lax_conv2d,
     lowered_ops,
@@ -372,9 +373,9 @@ def test_gemm_blocks_of_any_rows_equal_lax_with_gradients(case, rows):
         return jax.jit(lambda x, w: (f(x, w), *jax.grad(loss, (0, 1))(x, w)))(x, w)
 
     with unittest.mock.patch.object(_gemm, "blocks", small):
-        planned_fn.cache_clear()  # these blocks traced, no earlier trace of the shapes reused
+        fresh_traces()  # these blocks traced, no earlier trace of the shapes reused
         ours = values_and_grads(conv)
-    planned_fn.cache_clear()  # and none of these traces left to later tests
+    fresh_traces()  # and none of these traces left to later tests
     theirs = values_and_grads(ref)
     for a, b in zip(ours, theirs):
         assert_close(a, b, RTOL["float64"])

@@ -12,11 +12,10 @@ from hypothesis import assume, given, settings
 
 import jaxconv
 from jaxconv._checks import ConvParams
-from jaxconv._conv2d import planned_fn
 from jaxconv.cli.bench._timing import equations
 from jaxconv.lowering import _xla
 from jaxconv.testing import strategies as S
-from tests.helpers import ON_GPU, RTOL, assert_close, conv_kwargs, lax_conv2d
+from tests.helpers import ON_GPU, RTOL, assert_close, conv_kwargs, fresh_traces, lax_conv2d
 
 UNSTRIDED = dict(max_groups=1, max_channels=3, max_kernel=4, max_stride=1, max_dilation=1)
 
@@ -44,13 +43,13 @@ def test_the_swapped_weight_gradient_is_laxs(case):
         return swapped_term(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        planned_fn.cache_clear()  # (a trace of these shapes made before would not swap)
+        fresh_traces()  # (a trace of these shapes made before would not swap)
         patch.setattr(_xla, "SWAP_MIN_CHANNELS", 1)
         patch.setattr(_xla, "swapped_term", spy)
         ours = functools.partial(jaxconv.conv2d, **conv_kwargs(case), impl="xla")
         ct = np.random.default_rng(case.seed + 1).standard_normal(jax.eval_shape(ours, x, w).shape)
         got = jax.jit(functools.partial(_derivatives, ours))(x, w, jnp.asarray(ct, jnp.float32))
-    planned_fn.cache_clear()  # no swapped trace left to later tests
+    fresh_traces()  # no swapped trace left to later tests
     assume(used)
     x64, w64 = (a.astype(jnp.float64) for a in (x, w))
     want = _derivatives(lambda x, w: lax_conv2d(x, w, case), x64, w64, jnp.asarray(ct))
